@@ -1,0 +1,39 @@
+"""The FastAPI application. ``create_app(runtime)`` for tests; ``scenebase serve`` builds its own runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from scenebase import __version__
+from scenebase.api.errors import install_error_handlers
+from scenebase.api.routes import identity, jobs, maintenance, status
+from scenebase.runtime import Runtime
+
+ROUTERS = [status.router, identity.router, jobs.router, maintenance.router]
+
+DESCRIPTION = """scenebase API. Authenticate with `Authorization: Bearer <token>` (or `?token=<token>`).
+Every error is `{"error": {"code", "message", "details"}}`."""
+
+
+def create_app(runtime: Runtime, manage_runtime: bool = False) -> FastAPI:
+    """Build the app around ``runtime``. With ``manage_runtime`` the app starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                runtime.stop()
+
+    app = FastAPI(title="scenebase", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for r in ROUTERS:
+        app.include_router(r)
+    return app

@@ -1,0 +1,1 @@
+"""Pure domain rules: identifiers, roles and permissions. No I/O here."""

@@ -1,0 +1,56 @@
+"""Wires settings to backends and services. One :class:`Runtime` per server or worker process."""
+
+from __future__ import annotations
+
+import logging
+
+from scenebase.services import diagnostics  # noqa: F401  (registers job handlers)
+from scenebase.services.cache import OrgCache
+from scenebase.services.identity import IdentityService
+from scenebase.services.jobs import JobService
+from scenebase.settings import Settings
+from scenebase.storage.blobs import BlobStore, open_blob_store
+from scenebase.storage.catalog import Catalog
+from scenebase.storage.identity_repo import IdentityRepo
+from scenebase.storage.job_repo import JobRepo
+from scenebase.storage.queue import HueyQueue
+
+log = logging.getLogger("scenebase")
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(settings.resolved_catalog_url())
+        self.blobs: BlobStore = open_blob_store(settings.resolved_blob_url())
+        self.cache = OrgCache()
+        self.identity = IdentityService(IdentityRepo(self.catalog))
+        self.jobs = JobService(
+            JobRepo(self.catalog),
+            lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.job_max_attempts,
+            reaper_interval=settings.reaper_interval_seconds,
+        )
+        self.queue = HueyQueue(settings.resolved_queue_url(), self.jobs.execute)
+        self.jobs.queue = self.queue
+        self.jobs.runtime = self
+        self._started = False
+
+    def start(self, workers: int | None = None, reaper: bool = True) -> str | None:
+        """Migrate, bootstrap, start workers and the reaper. Returns a generated admin token, if any."""
+        self.catalog.migrate()
+        token = self.identity.bootstrap(self.settings.admin_token)
+        n = self.settings.workers if workers is None else workers
+        if n > 0:
+            self.queue.start_workers(n)
+        if reaper:
+            self.jobs.start_reaper()
+        self._started = True
+        return token
+
+    def stop(self) -> None:
+        self.jobs.stop_reaper()
+        self.queue.stop_workers()
+        self.catalog.dispose()
+        self._started = False

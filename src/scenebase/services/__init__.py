@@ -1,0 +1,1 @@
+"""Use cases. Services raise :mod:`scenebase.services.errors`; only ``api/`` knows HTTP."""

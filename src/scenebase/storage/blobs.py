@@ -1,0 +1,135 @@
+"""Blob stores: a local folder (embedded default) or any S3-compatible service.
+
+Keys are relative POSIX paths made of ``[A-Za-z0-9._~@#!=-]`` segments, e.g. ``<org>/images/<id>/original``.
+A key that tries to leave the store (``..``, absolute, backslashes) is rejected before any I/O.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+from urllib.parse import parse_qs, unquote, urlparse
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9._~@#!=-]+$")
+
+
+class BlobNotFound(KeyError):
+    """No blob under this key."""
+
+
+def check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or any(p in ("", ".", "..") or not _SEGMENT.match(p) for p in parts):
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """What every blob backend offers. ``tests/contract/test_blobs.py`` runs against each one."""
+
+    url: str
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def open_range(self, key: str, start: int, length: int) -> bytes: ...
+
+    def size(self, key: str) -> int: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def list(self, prefix: str = "") -> Iterator[str]: ...
+
+
+class LocalBlobStore:
+    """Blobs as files under one root folder. Writes are atomic (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.url = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        self.put(key, Path(path).read_bytes(), content_type)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    def open_range(self, key: str, start: int, length: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as fh:
+                fh.seek(start)
+                return fh.read(length)
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        base = self.root
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue
+                rel = Path(dirpath, name).relative_to(base).as_posix()
+                if rel.startswith(prefix):
+                    yield rel
+
+
+def open_blob_store(url: str) -> BlobStore:
+    """``file:///abs/path`` → :class:`LocalBlobStore`; ``s3://bucket?endpoint=...`` → ``S3BlobStore``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return LocalBlobStore(Path(unquote(parsed.path)))
+    if parsed.scheme == "s3":
+        from scenebase.storage.s3 import S3BlobStore
+
+        opts = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        return S3BlobStore(
+            bucket=parsed.netloc,
+            prefix=parsed.path.strip("/"),
+            endpoint=opts.get("endpoint"),
+            region=opts.get("region", "us-east-1"),
+            access_key=opts.get("access_key") or os.environ.get("AWS_ACCESS_KEY_ID"),
+            secret_key=opts.get("secret_key") or os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            create_bucket=opts.get("create_bucket", "true").lower() == "true",
+        )
+    raise ValueError(f"unsupported blob URL {url!r}: use file:///PATH or s3://BUCKET?endpoint=URL")

@@ -1,0 +1,108 @@
+"""The catalog: one SQL database (SQLite embedded, PostgreSQL scale-out) reached through SQLAlchemy Core.
+
+``Catalog.write()`` yields a connection inside a write transaction, ``Catalog.read()`` one for reads.
+On SQLite, writes start with ``BEGIN IMMEDIATE`` so two writers queue on the busy timeout instead of
+failing with "database is locked" when a read transaction tries to upgrade; reads use a second engine
+with deferred transactions so they never wait for a writer (WAL mode).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _sqlalchemy_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 60},
+        pool_size=8,
+        max_overflow=16,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Catalog:
+    """Owns the engines. Repositories (``scenebase.storage.repos``) take a :class:`Catalog`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        sa_url = make_url(_sqlalchemy_url(url))
+        self.dialect = sa_url.get_backend_name()
+        if self.dialect == "sqlite":
+            db = sa_url.database
+            if db and db != ":memory:":
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+            self._write_engine = _sqlite_engine(str(sa_url), immediate=True)
+            self._read_engine = _sqlite_engine(str(sa_url), immediate=False)
+        elif self.dialect == "postgresql":
+            engine = create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self._write_engine = self._read_engine = engine
+        else:
+            raise ValueError(f"unsupported catalog URL {url!r}: use sqlite:///PATH or postgresql://...")
+        self._migrate_lock = threading.Lock()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with self._write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._read_engine.connect() as conn:
+            yield conn
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent, safe with several servers)."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self._migrate_lock, self._write_engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # several servers may start together: one migrates, the others wait for it
+                conn.execute(text("SELECT pg_advisory_xact_lock(7461)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def current_revision(self) -> str | None:
+        with self.read() as conn:
+            try:
+                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            except Exception:
+                return None
+            return row[0] if row else None
+
+    def dispose(self) -> None:
+        self._write_engine.dispose()
+        if self._read_engine is not self._write_engine:
+            self._read_engine.dispose()
