@@ -248,9 +248,14 @@ def start_postgres(tmpdir: Path, timeout_s: float = 60.0) -> PostgresServer:
             os.chown(base, entry.pw_uid, entry.pw_gid)
         if not _user_can(run_as, "-x", bindir / "pg_ctl"):
             # e.g. site-packages under /root (0700): use a copy (hard links when possible) it can reach.
-            install = base / "pginstall"
-            shutil.copytree(bindir.parent, install, symlinks=True, copy_function=_link_or_copy)
-            bindir = install / "bin"
+            # They find their shared libraries through RPATH $ORIGIN/../../../<pkg>.libs: keep that layout.
+            pkg = bindir.parent.parent
+            copy_root = base / "pgcopy"
+            for src in (bindir.parent, pkg.parent / f"{pkg.name}.libs"):
+                if src.is_dir():
+                    dst = copy_root / src.relative_to(pkg.parent)
+                    shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+            bindir = copy_root / bindir.relative_to(pkg.parent)
     datadir = base / "pgdata"
     datadir.mkdir(mode=0o700)
     if run_as is not None:

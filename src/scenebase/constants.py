@@ -42,7 +42,16 @@ class AssetsConstants:
 
 
 class SetsAssets:
-    VALID_ASSET_TYPES = ("images", "objects", "videos", "rosbags", "sessions", "lidars", "annotations", "ziparrays")
+    VALID_ASSET_TYPES = (
+        "images",
+        "objects",
+        "videos",
+        "rosbags",
+        "sessions",
+        "lidars",
+        "annotations",
+        "ziparrays",
+    )
 
 
 class SetTags:

@@ -32,8 +32,7 @@ class Settings(BaseSettings):
     )
     queue_url: str | None = Field(
         default=None,
-        description="`sqlite:///PATH` (embedded huey) or `redis://HOST:PORT/DB`; default: `queue.db` in the "
-        "data dir.",
+        description="`sqlite:///PATH` (embedded huey) or `redis://HOST:PORT/DB`; default: `queue.db` in the data dir.",
     )
     workers: int = Field(
         default=2, description="Job worker threads inside `scenebase serve` (0: run no jobs in this process)."
@@ -43,10 +42,12 @@ class Settings(BaseSettings):
         description="Token given to the `admin` superadmin created on first start; random (printed once) if unset.",
     )
     api_url: str | None = Field(
-        default=None, description="Public base URL of the API, reported by `/status`; default http://HOST:PORT."
+        default=None,
+        description="Public base URL of the API, reported by `/status`; default http://HOST:PORT.",
     )
     frontend_url: str | None = Field(
-        default=None, description="Public URL of the web app, reported by `/status`; default `<api_url>/app/`."
+        default=None,
+        description="Public URL of the web app, reported by `/status`; default `<api_url>/app/`.",
     )
     job_lease_seconds: float = Field(
         default=30.0,

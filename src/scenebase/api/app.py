@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from scenebase import __version__
 from scenebase.api.errors import install_error_handlers
@@ -37,3 +38,8 @@ def create_app(runtime: Runtime, manage_runtime: bool = False) -> FastAPI:
     for r in ROUTERS:
         app.include_router(r)
     return app
+
+
+def iter_api_routes() -> list[APIRoute]:
+    """Every API route (both slash forms), for the role-matrix and tenancy tests and the docs."""
+    return [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]

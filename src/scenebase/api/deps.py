@@ -34,7 +34,7 @@ def _token_from(request: Request) -> str | None:
 def get_principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     principal = get_runtime(request).identity.authenticate(_token_from(request))
     request.state.principal = principal
     return principal
@@ -46,7 +46,7 @@ def requires(permission: Permission) -> Any:
             raise Forbidden(f"role {principal.role.value!r} lacks permission {permission.value!r}")
         return principal
 
-    check.permission = permission  # type: ignore[attr-defined]
+    setattr(check, "permission", permission)  # noqa: B010  (read back by route_permission)
     return Depends(check)
 
 
@@ -56,5 +56,5 @@ def route_permission(dependencies: list[Any]) -> Permission | None:
         call: Callable[..., Any] | None = getattr(dep, "call", None) or getattr(dep, "dependency", None)
         perm = getattr(call, "permission", None)
         if perm is not None:
-            return perm  # type: ignore[no-any-return]
+            return perm
     return None

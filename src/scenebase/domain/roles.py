@@ -70,7 +70,5 @@ def matrix_markdown() -> str:
     roles = list(Role)
     head = "| permission | " + " | ".join(r.value for r in roles) + " |"
     sep = "|---|" + "---|" * len(roles)
-    rows = [
-        f"| {p.value} | " + " | ".join("yes" if r in MATRIX[p] else "-" for r in roles) + " |" for p in Permission
-    ]
+    rows = [f"| {p.value} | " + " | ".join("yes" if r in MATRIX[p] else "-" for r in roles) + " |" for p in Permission]
     return "\n".join([head, sep, *rows]) + "\n"

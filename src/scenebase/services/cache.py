@@ -29,7 +29,7 @@ class OrgCache:
         with self._lock:
             hit = self._data.get(k)
         if hit is not None and hit[0] > now:
-            return hit[1]  # type: ignore[no-any-return]
+            return hit[1]
         value = compute()
         with self._lock:
             if len(self._data) >= self.max_entries:
@@ -44,9 +44,7 @@ class OrgCache:
         if unknown:
             raise InvalidArgument(f"unknown cache partitions {sorted(unknown)}; valid: {sorted(VALID_PARTITIONS)}")
         with self._lock:
-            doomed = [
-                k for k in self._data if (org_id is None or k[0] == org_id) and ("*" in parts or k[1] in parts)
-            ]
+            doomed = [k for k in self._data if (org_id is None or k[0] == org_id) and ("*" in parts or k[1] in parts)]
             for k in doomed:
                 del self._data[k]
         return len(doomed)

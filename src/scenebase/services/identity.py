@@ -166,7 +166,13 @@ class IdentityService:
             self.repo.add_user(username, email, role_.value, org_id, hash_token(token), _hint(token))
         except DuplicateError:
             raise Conflict(f"user {username!r} already exists") from None
-        return {"username": username, "organization_id": org_id, "token": token, "role": role_.value, "email": email}
+        return {
+            "username": username,
+            "organization_id": org_id,
+            "token": token,
+            "role": role_.value,
+            "email": email,
+        }
 
     def modify_user(
         self, actor: Principal, username: str, email: str | None, role: str | None, org_id: str | None
@@ -239,4 +245,6 @@ class IdentityService:
 
     def list_ownerships(self, actor: Principal) -> list[dict[str, Any]]:
         rows = self.repo.list_ownerships(None if actor.is_superadmin else actor.org_id)
-        return [{"id": r["id"], "owner": r["owner"], "access": r["access"], "created_by": r["created_by"]} for r in rows]
+        return [
+            {"id": r["id"], "owner": r["owner"], "access": r["access"], "created_by": r["created_by"]} for r in rows
+        ]

@@ -216,7 +216,12 @@ class JobService:
         if row["status"] in TERMINAL:
             return row
         self.repo.update(
-            scope, job_id, status=ABORTED, finished_at=time.time(), claim=None, lease_expires_at=None,
+            scope,
+            job_id,
+            status=ABORTED,
+            finished_at=time.time(),
+            claim=None,
+            lease_expires_at=None,
             stage=f"Error :{reason}",
         )
         self.repo.append_note(scope, job_id, reason)
@@ -240,8 +245,11 @@ class JobService:
             self._abort(job_id, claim, f"no handler for job type {job['job_type']!r} on worker {self.worker_name}")
             return
         ctx = JobContext(
-            job=job, scope=Scope.of(job["owner"], username=job["user"]), runtime=self.runtime,
-            _service=self, _claim=claim,
+            job=job,
+            scope=Scope.of(job["owner"], username=job["user"]),
+            runtime=self.runtime,
+            _service=self,
+            _claim=claim,
         )
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(job_id, claim, stop, ctx), daemon=True)
@@ -258,8 +266,14 @@ class JobService:
         else:
             now = time.time()
             self.repo.system_update_claimed(
-                job_id, claim, status=FINISHED, progress=100.0, result=result, finished_at=now,
-                lease_expires_at=None, stage="finished",
+                job_id,
+                claim,
+                status=FINISHED,
+                progress=100.0,
+                result=result,
+                finished_at=now,
+                lease_expires_at=None,
+                stage="finished",
             )
         finally:
             stop.set()
@@ -278,7 +292,11 @@ class JobService:
 
     def _abort(self, job_id: str, claim: str, message: str) -> None:
         if self.repo.system_update_claimed(
-            job_id, claim, status=ABORTED, finished_at=time.time(), lease_expires_at=None,
+            job_id,
+            claim,
+            status=ABORTED,
+            finished_at=time.time(),
+            lease_expires_at=None,
             stage=f"Error :{message}"[:1024],
         ):
             self.repo.append_note(None, job_id, message)
@@ -323,4 +341,13 @@ class JobService:
             self._reaper.join(5)
 
 
-__all__ = ["ABORTED", "FINISHED", "QUEUED", "RUNNING", "JobCancelled", "JobContext", "JobService", "job_handler"]
+__all__ = [
+    "ABORTED",
+    "FINISHED",
+    "QUEUED",
+    "RUNNING",
+    "JobCancelled",
+    "JobContext",
+    "JobService",
+    "job_handler",
+]

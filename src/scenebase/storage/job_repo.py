@@ -48,7 +48,7 @@ class JobRepo:
             r = c.execute(select(jobs).where(jobs.c.id == job_id, jobs.c.owner.in_(scope.readable))).first()
         return dict(r._mapping) if r else None
 
-    def list(self, scope: Scope, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def list_jobs(self, scope: Scope, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         q = select(jobs).where(jobs.c.owner.in_(scope.readable)).order_by(jobs.c.created_at.desc()).limit(limit)
         if status:
             q = q.where(jobs.c.status == status)
@@ -108,7 +108,9 @@ class JobRepo:
         values["updated_at"] = time.time()
         with self.catalog.write() as c:
             res = c.execute(
-                update(jobs).where(jobs.c.id == job_id, jobs.c.claim == claim, jobs.c.status == RUNNING).values(**values)
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.claim == claim, jobs.c.status == RUNNING)
+                .values(**values)
             )
         return res.rowcount > 0
 

@@ -52,7 +52,10 @@ def list_users(principal: Principal = Depends(get_principal), rt: Runtime = Depe
 
 @router.put("/user/{username}", dependencies=[requires(Permission.MANAGE_USERS)])
 def modify_user(
-    username: str, body: UserChanges, principal: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+    username: str,
+    body: UserChanges,
+    principal: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
     rt.identity.modify_user(principal, username, body.email, body.role, body.organization_id)
     return {"acknowledged": True}

@@ -55,7 +55,7 @@ def list_jobs(
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> list[dict[str, Any]]:
-    return [job_document(r) for r in rt.jobs.repo.list(p.scope, status=status, limit=limit)]
+    return [job_document(r) for r in rt.jobs.repo.list_jobs(p.scope, status=status, limit=limit)]
 
 
 @router.get("/{job_id}", dependencies=[requires(Permission.READ)])
@@ -71,7 +71,9 @@ def comprehensive_status(
 
 
 @router.get("/status/{job_id}", dependencies=[requires(Permission.READ)])
-def job_status(job_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+def job_status(
+    job_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
     return {"status": rt.jobs.get(p.scope, job_id)["status"]}
 
 
@@ -122,9 +124,7 @@ def run_job(job_id: str, p: Principal = Depends(get_principal), rt: Runtime = De
 def finish_job(
     job_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
-    return job_document(
-        rt.jobs.set_fields(p.scope, job_id, status=FINISHED, progress=100.0, finished_at=time.time())
-    )
+    return job_document(rt.jobs.set_fields(p.scope, job_id, status=FINISHED, progress=100.0, finished_at=time.time()))
 
 
 @router.put("/abort/{job_id}", dependencies=[requires(Permission.CURATE)])
@@ -134,14 +134,14 @@ def abort_job(
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    rt.jobs.set_fields(
-        p.scope, job_id, status=ABORTED, finished_at=time.time(), stage=f"Error :{error_string}"[:1024]
-    )
+    rt.jobs.set_fields(p.scope, job_id, status=ABORTED, finished_at=time.time(), stage=f"Error :{error_string}"[:1024])
     rt.jobs.note(p.scope, job_id, error_string)
     return job_document(rt.jobs.get(p.scope, job_id))
 
 
 @router.put("/cancel/{job_id}", dependencies=[requires(Permission.CURATE)])
-def cancel_job(job_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+def cancel_job(
+    job_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
     """Cancel a queued or running job; its worker stops at its next progress report."""
     return job_document(rt.jobs.cancel(p.scope, job_id, f"cancelled by {p.username}"))

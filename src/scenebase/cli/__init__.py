@@ -1,0 +1,1 @@
+"""Command line: ``scenebase serve``, ``scenebase worker``, ``scenebase docs``."""

@@ -1,0 +1,279 @@
+"""``SceneEngineClient``: the seed's client, talking HTTP to a scenebase server.
+
+Porting a SceneBox script means changing the import prefix and the server URL. The constructor opens no
+connection; the first request checks ``/status`` for a compatible server version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from scenebase import __version__
+from scenebase.clients._seed_surface import SeedSurface
+from scenebase.clients.http import HttpSession
+from scenebase.clients.job import Job
+from scenebase.clients.kv_store import KVStore
+from scenebase.errors import (
+    IdentityError,
+    InvalidArgumentsError,
+    InvalidAuthorization,
+    JobError,
+    ResponseError,
+    VersionError,
+)
+
+log = logging.getLogger("scenebase.client")
+
+#: The seed's default URL. Passing it (or nothing) means "not given": ``SCENEBASE_URL`` or a local server.
+SEED_DEFAULT_URL = "https://scene-engine.demo.scenebox.ai/"
+LOCAL_DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    out = []
+    for part in v.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
+
+
+def _resolve_root(scene_engine_url: str | None, environment: str | None) -> str:
+    if environment:
+        var = f"SCENEBASE_URL_{environment.upper()}"
+        url = os.environ.get(var)
+        if not url:
+            raise InvalidArgumentsError(f"environment {environment!r} given but {var} is not set")
+    elif scene_engine_url and scene_engine_url != SEED_DEFAULT_URL:
+        url = scene_engine_url
+    else:
+        url = os.environ.get("SCENEBASE_URL") or LOCAL_DEFAULT_URL
+    url = url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+class SceneEngineClient(SeedSurface):
+    """Root client for every user task on scenebase (same methods as SceneBox's ``SceneEngineClient``)."""
+
+    def __init__(
+        self,
+        auth_token: str | None = None,
+        scene_engine_url: str = SEED_DEFAULT_URL,
+        asset_manager_url: str | None = None,
+        environment: str | None = None,
+        artifacts_path: str = ".",
+        kv_store: KVStore | None = None,
+        num_threads: int = 20,
+    ) -> None:
+        self.auth_token = auth_token or os.environ.get("SCENEBASE_TOKEN")
+        root = _resolve_root(scene_engine_url, environment)
+        self.scene_engine_url = root + "/v1"
+        self.asset_manager_url = asset_manager_url.rstrip("/") if asset_manager_url else None
+        self.environment = environment
+        self.artifacts_path = artifacts_path
+        self.kv_store = kv_store
+        self.num_threads = max(1, int(num_threads))
+        self._http = HttpSession(root, self.auth_token, max_connections=self.num_threads + 4)
+        self._status: dict[str, Any] | None = None
+        self._status_lock = threading.Lock()
+
+    # ---- plumbing ----
+
+    def _server_status(self) -> dict[str, Any]:
+        with self._status_lock:
+            if self._status is None:
+                status = self._http.json("GET", "/status")
+                supported = status.get("supported_version")
+                if supported and _version_tuple(__version__) < _version_tuple(str(supported)):
+                    raise VersionError(
+                        f"the server needs scenebase client >= {supported}; this client is {__version__}"
+                    )
+                self._status = status
+                if self.asset_manager_url is None:
+                    self.asset_manager_url = status.get("asset_manager_url")
+            return self._status
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        self._server_status()
+        resp = self._http.request(method, path, **kwargs)
+        if not resp.content:
+            return None
+        return resp.json()
+
+    def _job(self, job_id: str) -> Job:
+        return Job(self._http, job_id)
+
+    def _wait(self, job_id: str | None, wait: bool, **kwargs: Any) -> None:
+        if wait and job_id:
+            self._job(job_id).wait(**kwargs)
+
+    def _frontend_url(self, path: str) -> str:
+        base = str(self._server_status().get("frontend_url") or self._http.root_url + "/app/")
+        return base.rstrip("/") + "/" + quote(path, safe="/:?=&")
+
+    def _display(self, path: str) -> str:
+        url = self._frontend_url(path)
+        try:
+            from IPython import get_ipython
+            from IPython.display import Javascript, display
+
+            if get_ipython() is not None:
+                display(Javascript(f"window.open({url!r});"))
+                return url
+        except ImportError:
+            pass
+        log.error("display_* opens the web app only from a Jupyter/Colab notebook; open %s in a browser", url)
+        return url
+
+    # ---- identity and platform ----
+
+    def whoami(self) -> dict[str, Any]:
+        """Identity of the token: version, build_host, token, username, role, organization(_id)."""
+        if not self.auth_token:
+            raise InvalidAuthorization("no auth_token: pass one to SceneEngineClient or with_auth()")
+        return dict(self._request("GET", "/auth", error=IdentityError))
+
+    def with_auth(self, auth_token: str | None = None) -> SceneEngineClient:
+        """Use ``auth_token`` (or keep the current one) for the following calls; returns the client."""
+        if auth_token is not None:
+            self.auth_token = auth_token
+            self._http.token = auth_token
+        return self
+
+    def get_platform_version(self) -> str:
+        version = self._server_status().get("version")
+        if not version:
+            raise ValueError("the server did not report a version")
+        return str(version)
+
+    def update_artifact_path(self, artifacts_path: str) -> None:
+        self.artifacts_path = artifacts_path
+        Path(artifacts_path).mkdir(parents=True, exist_ok=True)
+
+    def get_job(self, job_id: str) -> Job:
+        return self._job(job_id).refresh()
+
+    def add_user(self, email: str, username: str, role: str, organization_id: str) -> dict[str, Any]:
+        body = {"email": email, "username": username, "role": role, "organization_id": organization_id}
+        doc = self._request("POST", "/identity_manager/user", json=body, error=InvalidAuthorization)
+        return {k: doc.get(k) for k in ("username", "organization_id", "token", "role", "email")}
+
+    def modify_user(
+        self,
+        username: str,
+        email: str | None = None,
+        role: str | None = None,
+        organization_id: str | None = None,
+    ) -> None:
+        body = {"email": email, "role": role, "organization_id": organization_id}
+        self._request(
+            "PUT",
+            f"/identity_manager/user/{quote(username, safe='')}",
+            json={k: v for k, v in body.items() if v is not None},
+            error=InvalidAuthorization,
+        )
+
+    def delete_user(self, username: str) -> None:
+        """Delete a user (admins: own organization; superadmins: any). Not in the seed."""
+        self._request("DELETE", f"/identity_manager/user/{quote(username, safe='')}", error=InvalidAuthorization)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/identity_manager/user", error=InvalidAuthorization))
+
+    def add_organization(self, organization_name: str) -> dict[str, Any]:
+        body = {"organization_name": organization_name}
+        return dict(self._request("POST", "/identity_manager/organization", json=body, error=InvalidAuthorization))
+
+    def list_organizations(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/identity_manager/organization", error=InvalidAuthorization))
+
+    def modify_organization(self, organization_id: str, organization_name: str) -> None:
+        self._request(
+            "PUT",
+            f"/identity_manager/organization/{quote(organization_id, safe='')}",
+            json={"organization_name": organization_name},
+            error=InvalidAuthorization,
+        )
+
+    def delete_organization(self, organization_id: str) -> None:
+        """Delete an organization that has no users left (superadmin). Not in the seed."""
+        self._request(
+            "DELETE",
+            f"/identity_manager/organization/{quote(organization_id, safe='')}",
+            error=InvalidAuthorization,
+        )
+
+    def list_ownerships(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/identity_manager/ownership", error=InvalidAuthorization))
+
+    def add_ownership(self, owner: str, access: str) -> dict[str, Any]:
+        """Let organization ``access`` read the data of organization ``owner`` (admin of owner). Not in the seed."""
+        body = {"owner": owner, "access": access}
+        return dict(self._request("POST", "/identity_manager/ownership", json=body, error=InvalidAuthorization))
+
+    def revoke_ownership(self, owner: str, access: str) -> None:
+        """Withdraw an ownership granted with ``add_ownership``. Not in the seed."""
+        body = {"owner": owner, "access": access}
+        self._request("DELETE", "/identity_manager/ownership", json=body, error=InvalidAuthorization)
+
+    def clear_cache(self, all_organizations: bool = False, partitions: list[str] | None = None) -> dict[str, Any]:
+        """Clear the server's derived-data caches for your organization (all organizations: admins)."""
+        return dict(
+            self._request(
+                "POST",
+                "/clear_cache",
+                params={"all_organizations": all_organizations},
+                json={"partitions": partitions},
+                error=ResponseError,
+            )
+        )
+
+    # ---- jobs (helpers beyond the seed) ----
+
+    def run_integration_test(
+        self, duration: float = 1.0, steps: int = 10, fail: bool = False, wait_for_completion: bool = False
+    ) -> str:
+        """Queue a diagnostic job that sleeps ``duration`` s (tester/health_checker/admin). Not in the seed."""
+        body = {"duration": duration, "steps": steps, "fail": fail}
+        job_id = str(self._request("POST", "/v1/maintenance/integration_test/", json=body, error=JobError)["job_id"])
+        self._wait(job_id, wait_for_completion)
+        return job_id
+
+    # ---- web app links ----
+
+    def display_image(self, image_id: str) -> str:
+        return self._display(f"images?image={image_id}")
+
+    def display_video(self, video_id: str) -> str:
+        return self._display(f"videos?video={video_id}")
+
+    def display_object(self, object_id: str) -> str:
+        return self._display(f"objects?object={object_id}")
+
+    def display_lidar(self, lidar_id: str) -> str:
+        return self._display(f"lidars?lidar={lidar_id}")
+
+    def display_session(self, session_uid: str) -> str:
+        return self._display(f"sessions?session_uid={session_uid}")
+
+    def display_set(self, set_id: str) -> str:
+        return self._display(f"sets?set={set_id}")
+
+    def display_projects(self, project_id: str) -> str:
+        return self._display(f"projects?project={project_id}")
+
+    def display_dashboard(self, dashboard_name: str) -> str:
+        return self._display(f"dashboard?dashboard={dashboard_name}")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SceneEngineClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,572 @@
+"""Contract tests that every catalog backend must pass.
+
+Backends: SQLite on a file under ``tmp_path`` and PostgreSQL (session fixture ``postgres_server``, a fresh
+database with pgvector per test). The same tests cover the Alembic migrations, :class:`IdentityRepo` and
+:class:`JobRepo`, including the concurrency guarantees the job system relies on (atomic claims, many
+simultaneous writers).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select
+
+from scenebase.storage.catalog import MIGRATIONS_DIR, Catalog
+from scenebase.storage.identity_repo import DuplicateError, IdentityRepo
+from scenebase.storage.job_repo import ABORTED, FINISHED, QUEUED, RUNNING, JobRepo
+from scenebase.storage.scope import Scope
+from scenebase.storage.tables import jobs, metadata
+from servers import PostgresServer
+
+T = TypeVar("T")
+
+NOTE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z (?P<text>.*)$", re.DOTALL)
+THREADS = 8
+
+
+def _head_revision() -> str:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
+    """A catalog on an empty database (not migrated)."""
+    cleanup: Callable[[], None] | None = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        name = f"t_{uuid.uuid4().hex}"
+        url = server.create_database(name)
+
+        def cleanup() -> None:
+            server.drop_database(name)
+
+    cat = Catalog(url)
+    try:
+        yield cat
+    finally:
+        cat.dispose()
+        if cleanup is not None:
+            cleanup()
+
+
+@pytest.fixture
+def db(catalog: Catalog) -> Catalog:
+    """The catalog, migrated to head."""
+    catalog.migrate()
+    return catalog
+
+
+@pytest.fixture
+def identity(db: Catalog) -> IdentityRepo:
+    return IdentityRepo(db)
+
+
+@pytest.fixture
+def repo(db: Catalog) -> JobRepo:
+    return JobRepo(db)
+
+
+def _all_at_once(fn: Callable[[int], T], n: int = THREADS) -> list[T]:
+    """Run ``fn(i)`` for i in range(n) in n threads released together; re-raises the first failure."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> T:
+        barrier.wait(timeout=30)
+        return fn(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        futures = [pool.submit(run, i) for i in range(n)]
+        return [f.result(timeout=120) for f in futures]
+
+
+def _note_texts(notes: list[str]) -> list[str]:
+    texts = []
+    for note in notes:
+        m = NOTE_RE.match(note)
+        assert m is not None, f"note without a UTC timestamp: {note!r}"
+        texts.append(m.group("text"))
+    return texts
+
+
+# -- migrations ------------------------------------------------------------------------------------
+
+
+def test_migrate_is_idempotent(catalog: Catalog) -> None:
+    head = _head_revision()
+    assert catalog.current_revision() is None
+    catalog.migrate()
+    assert catalog.current_revision() == head
+    IdentityRepo(catalog).add_organization("org1", "Org One")
+    catalog.migrate()
+    assert catalog.current_revision() == head
+    # a second run neither fails nor touches the data
+    assert IdentityRepo(catalog).get_organization("org1") is not None
+    with catalog.read() as conn:
+        names = set(inspect(conn).get_table_names())
+    assert {"organizations", "users", "ownerships", "jobs", "alembic_version"} <= names
+
+
+def test_migrated_schema_matches_tables(db: Catalog) -> None:
+    with db.read() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        diffs = compare_metadata(ctx, metadata)
+    assert diffs == []
+
+
+# -- organizations ---------------------------------------------------------------------------------
+
+
+def test_organizations_crud(identity: IdentityRepo) -> None:
+    assert identity.add_organization("o2", "Beta") == {"id": "o2", "name": "Beta"}
+    identity.add_organization("o1", "Alpha")
+    identity.add_organization("o3", "Gamma")
+
+    org = identity.get_organization("o1")
+    assert org is not None
+    assert (org["id"], org["name"]) == ("o1", "Alpha")
+    assert isinstance(org["created_at"], float) and abs(org["created_at"] - time.time()) < 60
+    assert identity.get_organization("nope") is None
+
+    by_name = identity.organization_by_name("Beta")
+    assert by_name is not None and by_name["id"] == "o2"
+    assert identity.organization_by_name("beta") is None  # names are case-sensitive
+    assert identity.organization_by_name("Nope") is None
+
+    assert [o["name"] for o in identity.list_organizations()] == ["Alpha", "Beta", "Gamma"]
+    assert [o["id"] for o in identity.list_organizations(only={"o3", "o1", "missing"})] == ["o1", "o3"]
+    assert identity.list_organizations(only=set()) == []
+
+    assert identity.rename_organization("o1", "Zeta") is True
+    assert identity.organization_by_name("Zeta") == identity.get_organization("o1")
+    assert identity.organization_by_name("Alpha") is None
+    assert identity.rename_organization("o1", "Zeta") is True  # same name again is no conflict
+    assert identity.rename_organization("missing", "Whatever") is False
+    assert [o["name"] for o in identity.list_organizations()] == ["Beta", "Gamma", "Zeta"]
+
+    assert identity.delete_organization("o2") is True
+    assert identity.get_organization("o2") is None
+    assert identity.delete_organization("o2") is False
+    assert [o["id"] for o in identity.list_organizations()] == ["o3", "o1"]
+
+
+def test_organization_duplicates(identity: IdentityRepo) -> None:
+    identity.add_organization("o1", "Alpha")
+    identity.add_organization("o2", "Beta")
+    with pytest.raises(DuplicateError):
+        identity.add_organization("o3", "Alpha")  # same name
+    with pytest.raises(DuplicateError):
+        identity.add_organization("o1", "Other")  # same id
+    with pytest.raises(DuplicateError):
+        identity.rename_organization("o2", "Alpha")
+    # the refused writes left nothing behind, and the catalog still accepts writes
+    assert [(o["id"], o["name"]) for o in identity.list_organizations()] == [("o1", "Alpha"), ("o2", "Beta")]
+    identity.add_organization("o3", "Gamma")
+    assert identity.get_organization("o3") is not None
+
+
+# -- users -----------------------------------------------------------------------------------------
+
+
+def _add_user(identity: IdentityRepo, username: str, org_id: str, role: str = "user") -> str:
+    token_hash = uuid.uuid4().hex + uuid.uuid4().hex  # 64 hex chars, like a sha256
+    identity.add_user(username, f"{username}@example.com", role, org_id, token_hash, f"{org_id[:4]}-{username[:4]}")
+    return token_hash
+
+
+def test_users_crud(identity: IdentityRepo) -> None:
+    identity.add_organization("o1", "Alpha")
+    identity.add_organization("o2", "Beta")
+    bob_hash = _add_user(identity, "bob", "o1", role="admin")
+    _add_user(identity, "alice", "o1")
+    _add_user(identity, "carol", "o2")
+
+    bob = identity.get_user("bob")
+    assert bob is not None
+    assert (bob["username"], bob["email"], bob["role"], bob["organization_id"]) == (
+        "bob",
+        "bob@example.com",
+        "admin",
+        "o1",
+    )
+    assert bob["token_hash"] == bob_hash
+    assert bob["token_hint"] == "o1-bob"
+    assert isinstance(bob["created_at"], float)
+    assert identity.get_user("nobody") is None
+
+    by_token = identity.user_by_token_hash(bob_hash)
+    assert by_token is not None
+    assert by_token["username"] == "bob"
+    assert by_token["organization_name"] == "Alpha"
+    assert identity.user_by_token_hash("0" * 64) is None
+
+    assert [u["username"] for u in identity.list_users()] == ["alice", "bob", "carol"]
+    o1_users = identity.list_users("o1")
+    assert [u["username"] for u in o1_users] == ["alice", "bob"]
+    assert {u["organization_name"] for u in o1_users} == {"Alpha"}
+    assert [u["username"] for u in identity.list_users("o2")] == ["carol"]
+    assert identity.list_users("missing") == []
+    assert identity.count_users("o1") == 2
+
+    new_hash = "f" * 64
+    assert identity.update_user("alice", role="admin", email=None, token_hash=new_hash, token_hint="o1-new") is True
+    alice = identity.get_user("alice")
+    assert alice is not None
+    assert (alice["role"], alice["email"], alice["token_hint"]) == ("admin", None, "o1-new")
+    by_new = identity.user_by_token_hash(new_hash)
+    assert by_new is not None and by_new["username"] == "alice"
+    assert identity.update_user("nobody", role="admin") is False
+
+    # the organization name follows a rename
+    identity.rename_organization("o1", "Alpha Renamed")
+    renamed = identity.user_by_token_hash(bob_hash)
+    assert renamed is not None and renamed["organization_name"] == "Alpha Renamed"
+
+    assert identity.delete_user("bob") is True
+    assert identity.get_user("bob") is None
+    assert identity.user_by_token_hash(bob_hash) is None
+    assert identity.delete_user("bob") is False
+    assert [u["username"] for u in identity.list_users("o1")] == ["alice"]
+    assert identity.count_users("o1") == 1
+
+
+def test_user_duplicates(identity: IdentityRepo) -> None:
+    identity.add_organization("o1", "Alpha")
+    identity.add_organization("o2", "Beta")
+    taken_hash = _add_user(identity, "bob", "o1")
+    with pytest.raises(DuplicateError):
+        _add_user(identity, "bob", "o2")  # usernames are global, not per organization
+    with pytest.raises(DuplicateError):
+        identity.add_user("eve", None, "user", "o2", taken_hash, "o2-eve")  # token hashes are unique
+    assert [(u["username"], u["organization_id"]) for u in identity.list_users()] == [("bob", "o1")]
+
+
+# -- ownerships ------------------------------------------------------------------------------------
+
+
+def test_ownerships(identity: IdentityRepo) -> None:
+    for org_id, name in (("o1", "Alpha"), ("o2", "Beta"), ("o3", "Gamma")):
+        identity.add_organization(org_id, name)
+
+    row = identity.add_ownership("w1", "o1", "o2", "admin")
+    assert row == {"id": "w1", "owner": "o1", "access": "o2", "created_by": "admin"}
+    identity.add_ownership("w2", "o3", "o2", "admin")
+    identity.add_ownership("w3", "o2", "o1", "bob")
+
+    with pytest.raises(DuplicateError):
+        identity.add_ownership("w4", "o1", "o2", "someone")  # same (owner, access) pair
+    with pytest.raises(DuplicateError):
+        identity.add_ownership("w1", "o3", "o1", "someone")  # same id
+
+    listed = identity.list_ownerships()
+    assert {(r["id"], r["owner"], r["access"], r["created_by"]) for r in listed} == {
+        ("w1", "o1", "o2", "admin"),
+        ("w2", "o3", "o2", "admin"),
+        ("w3", "o2", "o1", "bob"),
+    }
+    assert all(isinstance(r["created_at"], float) for r in listed)
+    assert {r["id"] for r in identity.list_ownerships("o1")} == {"w1", "w3"}  # either side
+    assert {r["id"] for r in identity.list_ownerships("o3")} == {"w2"}
+
+    assert identity.orgs_granting_access_to("o2") == {"o1", "o3"}
+    assert identity.orgs_granting_access_to("o1") == {"o2"}
+    assert identity.orgs_granting_access_to("o3") == set()
+
+    assert identity.delete_ownership("o1", "o2") is True
+    assert identity.delete_ownership("o1", "o2") is False
+    assert identity.delete_ownership("o2", "o3") is False  # the direction matters
+    assert identity.orgs_granting_access_to("o2") == {"o3"}
+
+    # deleting an organization removes the grants on both sides
+    assert identity.delete_organization("o2") is True
+    assert identity.list_ownerships() == []
+    assert identity.orgs_granting_access_to("o1") == set()
+
+
+# -- jobs: records, scopes, notes ------------------------------------------------------------------
+
+
+def test_job_create_and_scoped_get(repo: JobRepo) -> None:
+    owner = Scope.of("org-a", username="alice")
+    created = repo.create(owner, "job-1", job_type="integration_test", params={"duration": 1}, description="d")
+    assert created["owner"] == "org-a" and created["user"] == "alice"
+
+    row = repo.get(owner, "job-1")
+    assert row is not None
+    assert row["id"] == "job-1"
+    assert row["owner"] == "org-a"
+    assert row["user"] == "alice"
+    assert row["job_type"] == "integration_test"
+    assert row["status"] == QUEUED
+    assert row["progress"] == 0.0
+    assert row["notes"] == [] and row["tags"] == []
+    assert row["params"] == {"duration": 1}
+    assert row["description"] == "d"
+    assert (row["attempts"], row["max_attempts"]) == (0, 1)
+    assert row["claim"] is None and row["lease_expires_at"] is None
+    assert row["created_at"] == pytest.approx(row["updated_at"])
+
+    assert repo.get(Scope.of("org-b"), "job-1") is None
+    assert repo.get(Scope.of("org-b", also_readable={"org-c"}), "job-1") is None
+    reader = repo.get(Scope.of("org-b", also_readable={"org-a"}), "job-1")
+    assert reader is not None and reader["id"] == "job-1"
+    assert repo.get(owner, "job-missing") is None
+
+    repo.create(Scope.of("org-b"), "job-2")
+    assert [j["id"] for j in repo.list_jobs(Scope.of("org-a"))] == ["job-1"]
+    assert {j["id"] for j in repo.list_jobs(Scope.of("org-b", also_readable={"org-a"}))} == {"job-1", "job-2"}
+    assert repo.list_jobs(Scope.of("org-a"), status=RUNNING) == []
+
+
+def test_job_update_is_scoped(repo: JobRepo) -> None:
+    owner = Scope.of("org-a")
+    repo.create(owner, "job-1", description="before")
+    before = repo.get(owner, "job-1")
+    assert before is not None
+
+    assert repo.update(Scope.of("org-b"), "job-1", description="hacked", status=ABORTED) is False
+    # being able to read a job does not allow writing it
+    assert repo.update(Scope.of("org-b", also_readable={"org-a"}), "job-1", description="hacked") is False
+    assert repo.get(owner, "job-1") == before
+
+    assert repo.update(owner, "job-1", description="after", progress=42.5, stage="half way") is True
+    after = repo.get(owner, "job-1")
+    assert after is not None
+    assert (after["description"], after["progress"], after["stage"]) == ("after", 42.5, "half way")
+    assert after["updated_at"] >= before["updated_at"]
+    assert repo.update(owner, "job-missing", description="x") is False
+
+
+def test_job_append_note(repo: JobRepo) -> None:
+    owner = Scope.of("org-a")
+    repo.create(owner, "job-1")
+    texts = ["first", "second: ünïcödé ✓", "third\nwith a newline"]
+    for text in texts[:2]:
+        assert repo.append_note(owner, "job-1", text) is True
+    assert repo.append_note(None, "job-1", texts[2]) is True  # the system path
+    assert repo.append_note(Scope.of("org-b"), "job-1", "intruder") is False
+    assert repo.append_note(Scope.of("org-b", also_readable={"org-a"}), "job-1", "reader") is False
+    assert repo.append_note(owner, "job-missing", "x") is False
+    assert repo.append_note(None, "job-missing", "x") is False
+
+    row = repo.get(owner, "job-1")
+    assert row is not None
+    assert _note_texts(row["notes"]) == texts
+
+
+def test_json_columns_round_trip(repo: JobRepo) -> None:
+    params: dict[str, Any] = {
+        "nested": {"a": [1, 2.5, {"b": None, "c": [True, False]}], "empty": {}, "none": []},
+        "unicode": "Zürich — 東京 — emoji 🚗🛰️ — quote \" backslash \\ tab \t",
+        "keys with spaces/und ümlauts": {"ключ": "значение"},
+        "big": 2**53,
+        "neg": -0.125,
+        "list_of_lists": [[[]], [["deep", ["deeper"]]]],
+    }
+    result: dict[str, Any] = {"items": [{"id": i, "tags": [f"t{i}", "ö"]} for i in range(50)]}
+    tags = ["alpha", "βeta", "🚀"]
+    owner = Scope.of("org-a")
+    repo.create(owner, "job-1", params=params, tags=tags)
+    repo.update(owner, "job-1", result=result)
+
+    row = repo.get(owner, "job-1")
+    assert row is not None
+    assert row["params"] == params
+    assert row["tags"] == tags
+    assert row["result"] == result
+    assert row["notes"] == []
+
+    repo.create(owner, "job-2", params=None)
+    row2 = repo.get(owner, "job-2")
+    assert row2 is not None
+    assert row2["params"] is None and row2["result"] is None
+
+
+# -- jobs: claims and leases -----------------------------------------------------------------------
+
+
+def test_system_claim_is_atomic(repo: JobRepo) -> None:
+    repo.create(Scope.of("org-a"), "job-1", max_attempts=3)
+
+    results = _all_at_once(lambda i: repo.system_claim("job-1", f"claim-{i}", f"worker-{i}", 30.0))
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    won = winners[0]
+    assert won["status"] == RUNNING
+    assert won["attempts"] == 1
+
+    row = repo.system_get("job-1")
+    assert row is not None
+    assert row["claim"] == won["claim"]
+    assert row["worker"] == won["worker"] == won["claim"].replace("claim", "worker")
+    assert row["attempts"] == 1
+    assert row["started_at"] is not None
+    assert row["lease_expires_at"] == pytest.approx(row["started_at"] + 30.0)
+
+    # a running job cannot be claimed again
+    assert repo.system_claim("job-1", "late", "worker-late", 30.0) is None
+    assert repo.system_claim("job-missing", "c", "w", 30.0) is None
+
+
+def test_system_update_claimed(repo: JobRepo) -> None:
+    repo.create(Scope.of("org-a"), "job-1")
+    assert repo.system_update_claimed("job-1", "anything", progress=5.0) is False  # queued: nobody holds it
+    assert repo.system_claim("job-1", "right", "w", 30.0) is not None
+
+    assert repo.system_update_claimed("job-1", "wrong", progress=50.0, stage="hijacked") is False
+    row = repo.system_get("job-1")
+    assert row is not None
+    assert (row["progress"], row["stage"]) == (0.0, None)
+
+    assert repo.system_update_claimed("job-1", "right", progress=50.0, stage="working") is True
+    row = repo.system_get("job-1")
+    assert row is not None
+    assert (row["progress"], row["stage"]) == (50.0, "working")
+
+    assert repo.system_update_claimed("job-1", "right", status=FINISHED, progress=100.0) is True
+    # once the job left "running", even its own claim cannot write any more
+    assert repo.system_update_claimed("job-1", "right", progress=1.0) is False
+    row = repo.system_get("job-1")
+    assert row is not None
+    assert (row["status"], row["progress"]) == (FINISHED, 100.0)
+
+
+def test_system_expired_and_release(repo: JobRepo) -> None:
+    owner = Scope.of("org-a")
+    repo.create(owner, "job-1", max_attempts=2)
+    repo.create(owner, "job-other")  # queued: never "expired"
+    claimed = repo.system_claim("job-1", "c1", "host:1", 10.0)
+    assert claimed is not None
+    lease = claimed["lease_expires_at"]
+
+    assert repo.system_expired(lease - 1.0) == []
+    expired = repo.system_expired(lease + 1.0)
+    assert [j["id"] for j in expired] == ["job-1"]
+    job = expired[0]
+    assert job["claim"] == "c1"
+
+    # retry: back to queued, claim and lease cleared, note appended
+    now = lease + 1.0
+    assert repo.system_release_expired(job, now, retry=True, note="lease lost, re-queued") is True
+    row = repo.system_get("job-1")
+    assert row is not None
+    assert row["status"] == QUEUED
+    assert row["claim"] is None and row["lease_expires_at"] is None
+    assert row["finished_at"] is None
+    assert row["updated_at"] == now
+    assert _note_texts(row["notes"]) == ["lease lost, re-queued"]
+    assert repo.system_expired(now + 100.0) == []
+    # releasing the same (stale) snapshot twice does nothing
+    assert repo.system_release_expired(job, now, retry=True, note="again") is False
+
+    # second attempt, then no retry: aborted with the note as the error stage
+    claimed2 = repo.system_claim("job-1", "c2", "host:2", 10.0)
+    assert claimed2 is not None and claimed2["attempts"] == 2
+    expired2 = repo.system_expired(claimed2["lease_expires_at"] + 1.0)
+    assert [j["claim"] for j in expired2] == ["c2"]
+    now2 = claimed2["lease_expires_at"] + 1.0
+    assert repo.system_release_expired(expired2[0], now2, retry=False, note="lease lost, gave up") is True
+    row = repo.system_get("job-1")
+    assert row is not None
+    assert row["status"] == ABORTED
+    assert row["stage"] == "Error :lease lost, gave up"
+    assert row["finished_at"] == now2
+    assert row["claim"] is None and row["lease_expires_at"] is None
+    assert _note_texts(row["notes"]) == ["lease lost, re-queued", "lease lost, gave up"]
+    assert repo.system_claim("job-1", "c3", "host:3", 10.0) is None  # aborted jobs stay aborted
+
+
+def test_system_release_refuses_changed_claim(repo: JobRepo) -> None:
+    repo.create(Scope.of("org-a"), "job-1", max_attempts=3)
+    first = repo.system_claim("job-1", "c1", "w1", 1.0)
+    assert first is not None
+    now = first["lease_expires_at"] + 1.0
+    (stale,) = repo.system_expired(now)
+
+    # meanwhile another reaper released it and another worker claimed it
+    assert repo.system_release_expired(stale, now, retry=True, note="released by someone else") is True
+    assert repo.system_claim("job-1", "c2", "w2", 60.0) is not None
+
+    assert repo.system_release_expired(stale, now, retry=False, note="stale abort") is False
+    row = repo.system_get("job-1")
+    assert row is not None
+    assert (row["status"], row["claim"], row["worker"], row["attempts"]) == (RUNNING, "c2", "w2", 2)
+    assert _note_texts(row["notes"]) == ["released by someone else"]
+
+    # and a finished job is never released, even with the matching claim
+    assert repo.system_update_claimed("job-1", "c2", status=FINISHED) is True
+    snapshot = repo.system_get("job-1")
+    assert snapshot is not None
+    assert repo.system_release_expired(snapshot, now, retry=True, note="too late") is False
+    row = repo.system_get("job-1")
+    assert row is not None and row["status"] == FINISHED
+
+
+# -- concurrency -----------------------------------------------------------------------------------
+
+
+def test_concurrent_creates(repo: JobRepo, db: Catalog) -> None:
+    per_thread = 50
+
+    def create_many(t: int) -> int:
+        scope = Scope.of(f"org-{t % 2}", username=f"user-{t}")
+        for i in range(per_thread):
+            repo.create(scope, f"job-{t}-{i}", params={"t": t, "i": i}, tags=[f"t{t}"])
+        return per_thread
+
+    assert sum(_all_at_once(create_many)) == THREADS * per_thread
+    with db.read() as conn:
+        total = conn.execute(select(func.count()).select_from(jobs)).scalar_one()
+        distinct = conn.execute(select(func.count(func.distinct(jobs.c.id)))).scalar_one()
+    assert total == distinct == THREADS * per_thread
+    row = repo.get(Scope.of("org-1"), "job-3-49")
+    assert row is not None and row["params"] == {"t": 3, "i": 49} and row["user"] == "user-3"
+
+
+def test_concurrent_writes_and_reads(repo: JobRepo) -> None:
+    """Writers (notes, updates) and readers at the same time: no lost update, no 'database is locked'."""
+    owner = Scope.of("org-a")
+    repo.create(owner, "job-1")
+    per_thread = 10
+
+    def work(t: int) -> int:
+        seen = 0
+        for i in range(per_thread):
+            if t % 2:
+                assert repo.append_note(owner, "job-1", f"{t}-{i}")
+            else:
+                assert repo.update(owner, "job-1", stage=f"{t}-{i}")
+            row = repo.get(owner, "job-1")
+            assert row is not None
+            seen += 1
+        return seen
+
+    assert sum(_all_at_once(work)) == THREADS * per_thread
+    row = repo.get(owner, "job-1")
+    assert row is not None
+    # append_note reads and rewrites the list in one write transaction: no note may be lost
+    writers = [t for t in range(THREADS) if t % 2]
+    assert sorted(_note_texts(row["notes"])) == sorted(f"{t}-{i}" for t in writers for i in range(per_thread))
