@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,9 +92,7 @@ def _pid_alive(pid: int) -> bool:
 def _spawn(args: list[str], cwd: Path, log_path: Path) -> subprocess.Popen[bytes]:
     """Start a server in its own session with stdout+stderr appended to ``log_path``."""
     with log_path.open("ab") as log:
-        return subprocess.Popen(
-            args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
+        return subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
 
 
 def _terminate(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
@@ -271,9 +270,7 @@ def start_postgres(tmpdir: Path, timeout_s: float = 60.0) -> PostgresServer:
     def run(args: list[str], limit: float) -> None:
         with out_path.open("ab") as out:
             try:
-                proc = subprocess.run(
-                    args, cwd=base, stdout=out, stderr=subprocess.STDOUT, timeout=limit, check=False
-                )
+                proc = subprocess.run(args, cwd=base, stdout=out, stderr=subprocess.STDOUT, timeout=limit, check=False)
             except subprocess.TimeoutExpired:
                 proc = None
         if proc is None or proc.returncode != 0:
@@ -354,11 +351,20 @@ class SeaweedServer:
         _terminate(self.proc, grace_s=10.0)
 
 
+_boto_session: Any = None
+_boto_lock = threading.Lock()
+
+
 def _s3_client(endpoint: str, access_key: str, secret_key: str, region: str) -> Any:
+    global _boto_session
     import boto3
     from botocore.config import Config
 
-    return boto3.session.Session().client(
+    with _boto_lock:
+        if _boto_session is None:  # one session: a new one re-reads botocore's models (~0.1 s)
+            _boto_session = boto3.session.Session()
+        session = _boto_session
+    return session.client(
         "s3",
         endpoint_url=endpoint,
         region_name=region,
@@ -417,8 +423,7 @@ def start_seaweedfs(tmpdir: Path, timeout_s: float = 30.0) -> SeaweedServer:
         client.close()
     server.stop()
     raise RuntimeError(
-        f"SeaweedFS did not answer S3 on {endpoint} within {timeout_s:.0f} s ({last_error}):\n"
-        f"{_log_tail(log_path)}"
+        f"SeaweedFS did not answer S3 on {endpoint} within {timeout_s:.0f} s ({last_error}):\n{_log_tail(log_path)}"
     )
 
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 
 from scenebase.services import diagnostics  # noqa: F401  (registers job handlers)
+from scenebase.services.assets import AssetService
 from scenebase.services.cache import OrgCache
 from scenebase.services.identity import IdentityService
+from scenebase.services.images import ImageService
 from scenebase.services.jobs import JobService
+from scenebase.services.sets import SetService
+from scenebase.services.sources import SourceReader
 from scenebase.settings import Settings
+from scenebase.storage.asset_repo import AssetRepo
 from scenebase.storage.blobs import BlobStore, open_blob_store
 from scenebase.storage.catalog import Catalog
 from scenebase.storage.identity_repo import IdentityRepo
@@ -33,6 +38,9 @@ class Runtime:
             reaper_interval=settings.reaper_interval_seconds,
         )
         self.queue = HueyQueue(settings.resolved_queue_url(), self.jobs.execute)
+        self.assets = AssetService(AssetRepo(self.catalog), self.cache)
+        self.sets = SetService(self.assets, self.jobs)
+        self.images = ImageService(self.assets, self.blobs, SourceReader(settings), self.sets, self.jobs)
         self.jobs.queue = self.queue
         self.jobs.runtime = self
         self._started = False

@@ -61,6 +61,21 @@ class Settings(BaseSettings):
         default=5.0, description="How often each server or worker looks for jobs with expired leases."
     )
     log_level: str = Field(default="info", description="Log level of the server and workers.")
+    allowed_file_roots: str = Field(
+        default="",
+        description="Folders (separated by `:`) whose files may be referenced as `file://` URIs; empty: none.",
+    )
+    max_file_bytes: int = Field(default=512 * 1024 * 1024, description="Largest media file accepted or fetched.")
+    url_fetch_timeout_seconds: float = Field(
+        default=30.0, description="Timeout when the server reads media referenced by `http(s)://` URLs."
+    )
+    s3_endpoint: str | None = Field(
+        default=None,
+        description="Endpoint of the S3-compatible store that `s3://` media URIs point to (keys from AWS_* vars).",
+    )
+
+    def file_roots(self) -> list[Path]:
+        return [Path(p).resolve() for p in self.allowed_file_roots.split(":") if p.strip()]
 
     def resolved_catalog_url(self) -> str:
         return self.catalog_url or f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"

@@ -2,31 +2,55 @@
 
 from __future__ import annotations
 
+import io
 import re
+
+from PIL import Image
 
 from scenebase.api.app import iter_api_routes
 from scenebase.domain.roles import Role
+from scenebase.services.images import IncomingImage
 from scenebase.storage.scope import Scope
 
 from .conftest import World
 
 
+def _jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 10, 10)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
 def _a_resources(world: World) -> dict[str, str]:
+    rt = world.server.runtime
     a_admin = world.client(world.a.tokens["admin"])
+    scope = Scope.of(world.a.id, username=world.a.usernames["admin"])
     job_id = a_admin.run_integration_test(duration=0.05, steps=1, wait_for_completion=True)
-    running = world.server.runtime.jobs.repo.create(Scope.of(world.a.id, username="x"), "a-queued-record")
+    running = rt.jobs.repo.create(Scope.of(world.a.id, username="x"), "a-queued-record")
+    set_id, _ = rt.sets.create(scope, "a-set", "images")
+    ingest = rt.images.ingest(scope, [IncomingImage(0, "a.jpg", {"id": "a_image"}, _jpeg())], [set_id])
+    assert ingest.ids == ["a_image"], ingest.errors
+    zip_job, zip_id = rt.sets.zip(scope, set_id)
+    a_admin.get_job(zip_job).wait(timeout=30)
     return {
         "job_id": job_id,
         "queued_job_id": running["id"],
         "username": world.a.usernames["data_user"],
         "organization_id": world.a.id,
+        "set_id": set_id,
+        "image_id": "a_image",
+        "asset_type": "images",
+        "asset_id": "a_image",
+        "tag": "small",
+        "zip_id": zip_id,
     }
 
 
 def test_org_b_never_sees_org_a(world: World) -> None:
     res = _a_resources(world)
     http = world.server.http()
-    routes = [r for r in iter_api_routes() if "{" in r.path]
+    # routes that name a resource (a bare {asset_type} is a listing: see test_listings_are_scoped)
+    routes = [r for r in iter_api_routes() if set(re.findall(r"\{([^}]+)\}", r.path)) - {"asset_type"}]
     assert routes
     checked = 0
     for route in routes:
@@ -40,7 +64,7 @@ def test_org_b_never_sees_org_a(world: World) -> None:
                 for role in (Role.ADMIN, Role.DATA_PROVIDER, Role.DATA_USER):
                     resp = http.request(
                         method, url, params={"token": world.b.tokens[role.value], "progress": 1, "stage": "x",
-                                             "note": "x"}, json={"email": "x@y", "organization_name": "pwned"},
+                                             "note": "x"}, json={"email": "x@y", "organization_name": "pwned", "asset_list": ["a_image"]},
                     )  # fmt: skip
                     # 404 (not found) or 403 (the role may not call the route at all); never a success
                     assert resp.status_code in (403, 404), (method, url, role.value, resp.status_code, resp.text)
@@ -66,6 +90,20 @@ def test_listings_are_scoped(world: World) -> None:
     a_jobs = http.get("/v1/jobs/", params={"token": world.a.tokens["admin"]}).json()
     assert job_id in {j["id"] for j in a_jobs}
     assert {u["organization_id"] for u in b_admin.list_users()} == {world.b.id}
+    res = _a_resources(world)
+    for asset_type in ("images", "sets", "zipfiles"):
+        for suffix in ("", "meta/"):
+            hits = http.post(f"/v1/{asset_type}/{suffix}", params={"token": world.b.tokens["admin"]}, json={})
+            assert hits.status_code == 200 and hits.json() == [], (asset_type, hits.text)
+        summary = http.post(f"/v1/{asset_type}/meta/summary/", params={"token": world.b.tokens["admin"]},
+                            json={"dimensions": ["sets"]})  # fmt: skip
+        assert summary.json()["total"] == 0
+        stats = http.get(
+            f"/v1/{asset_type}/meta/searchable_field_statistics/", params={"token": world.b.tokens["admin"]}
+        )
+        assert stats.json() == {}
+    mine = http.post("/v1/images/", params={"token": world.a.tokens["admin"]}, json={}).json()
+    assert res["image_id"] in mine
     assert b_admin.list_organizations() == [{"name": "Org B", "id": world.b.id}]
     assert b_admin.list_ownerships() == []
 
@@ -82,3 +120,21 @@ def test_ownership_grants_read_not_write(world: World) -> None:
     world.server.runtime.identity.clear_auth_cache()
     resp = world.server.http().get(f"/v1/jobs/{job_id}", params={"token": world.b.tokens["data_user"]})
     assert resp.status_code == 404
+
+
+def test_ids_in_bodies_do_not_cross_organizations(world: World) -> None:
+    res = _a_resources(world)
+    http = world.server.http()
+    tok = {"token": world.b.tokens["admin"]}
+    r = http.post("/v1/sets/split_sets/", params=tok, json={"set_id": res["set_id"], "sections": 2})
+    assert r.status_code == 404
+    b_admin = world.client(world.b.tokens["admin"])
+    for route, body in (
+        ("/v1/images/compress_images/", {"ids": [res["image_id"]], "use_preset": "tiny"}),
+        ("/v1/images/image_properties_enrichment/", {"ids": [res["image_id"]]}),
+    ):
+        job_id = http.post(route, params=tok, json=body).json()["job_id"]
+        job = b_admin.get_job(job_id).wait(timeout=30)
+        assert job.result["failed"] == [res["image_id"]]
+    doc = world.server.runtime.assets.get(Scope.of(world.a.id), "images", res["image_id"])
+    assert doc["thumbnails"] == {} and "mean_brightness" not in doc.get("aux", {})

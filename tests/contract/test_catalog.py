@@ -380,7 +380,7 @@ def test_job_append_note(repo: JobRepo) -> None:
 def test_json_columns_round_trip(repo: JobRepo) -> None:
     params: dict[str, Any] = {
         "nested": {"a": [1, 2.5, {"b": None, "c": [True, False]}], "empty": {}, "none": []},
-        "unicode": "Zürich — 東京 — emoji 🚗🛰️ — quote \" backslash \\ tab \t",
+        "unicode": 'Zürich — 東京 — emoji 🚗🛰️ — quote " backslash \\ tab \t',
         "keys with spaces/und ümlauts": {"ключ": "значение"},
         "big": 2**53,
         "neg": -0.125,
@@ -523,6 +523,20 @@ def test_system_release_refuses_changed_claim(repo: JobRepo) -> None:
     assert repo.system_release_expired(snapshot, now, retry=True, note="too late") is False
     row = repo.system_get("job-1")
     assert row is not None and row["status"] == FINISHED
+
+
+def test_system_release_keeps_notes_added_meanwhile(repo: JobRepo) -> None:
+    repo.create(Scope.of("org-a"), "job-1", max_attempts=2)
+    claimed = repo.system_claim("job-1", "c1", "w1", 1.0)
+    assert claimed is not None
+    now = claimed["lease_expires_at"] + 1.0
+    (snapshot,) = repo.system_expired(now)
+    # the (slow, not dead) worker writes a note after the reaper read the row
+    assert repo.append_note(None, "job-1", "worker note") is True
+    assert repo.system_release_expired(snapshot, now, retry=True, note="re-queued") is True
+    row = repo.system_get("job-1")
+    assert row is not None
+    assert _note_texts(row["notes"]) == ["worker note", "re-queued"]
 
 
 # -- concurrency -----------------------------------------------------------------------------------

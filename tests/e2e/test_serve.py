@@ -102,7 +102,8 @@ def test_generated_admin_token_is_printed_once(launcher: Launcher, tmp_path: Pat
     assert first.stop() == 0, first.log_tail()
 
     second = launcher.serve(data)
-    assert "token" not in second.stdout(), second.stdout()
+    assert "created superadmin" not in second.stdout(), second.stdout()
+    assert "token:" not in second.stdout(), second.stdout()
     assert token not in second.stderr_path.read_text()
     with client(second, token) as admin:
         assert admin.whoami()["username"] == "admin"

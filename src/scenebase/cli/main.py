@@ -64,6 +64,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"scenebase: created superadmin 'admin' in organization 'default'; token: {token}", flush=True)
     print(f"scenebase {__version__} serving on http://{settings.host}:{settings.port} (data: {settings.data_dir})")
     app = create_app(runtime)
+    # uvicorn shuts down gracefully on SIGTERM, then restores this handler and re-raises the signal: with the
+    # default handler the process would die there, before runtime.stop() lets in-flight jobs finish.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
     finally:

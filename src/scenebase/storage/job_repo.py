@@ -64,7 +64,8 @@ class JobRepo:
     def append_note(self, scope: Scope | None, job_id: str, text: str) -> bool:
         """Append a timestamped note. ``scope=None`` is the system (worker/reaper) path."""
         with self.catalog.write() as c:
-            q = select(jobs.c.notes).where(jobs.c.id == job_id)
+            # FOR UPDATE: on PostgreSQL two concurrent appends would otherwise both read the old list
+            q = select(jobs.c.notes).where(jobs.c.id == job_id).with_for_update()
             if scope is not None:
                 q = q.where(jobs.c.owner == scope.org_id)
             row = c.execute(q).first()
@@ -126,10 +127,11 @@ class JobRepo:
             values.update(status=QUEUED)
         else:
             values.update(status=ABORTED, finished_at=now, stage=f"Error :{note}")
+        held = (jobs.c.id == job["id"], jobs.c.status == RUNNING, jobs.c.claim == job["claim"])
         with self.catalog.write() as c:
-            res = c.execute(
-                update(jobs)
-                .where(jobs.c.id == job["id"], jobs.c.status == RUNNING, jobs.c.claim == job["claim"])
-                .values(**values, notes=[*(job["notes"] or []), _note(note)])
-            )
+            # the current notes, not the snapshot's: the worker may have added some since
+            row = c.execute(select(jobs.c.notes).where(*held).with_for_update()).first()
+            if row is None:
+                return False
+            res = c.execute(update(jobs).where(*held).values(**values, notes=[*(row[0] or []), _note(note)]))
         return res.rowcount > 0

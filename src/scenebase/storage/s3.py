@@ -6,6 +6,7 @@ only by deployments that use S3.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,20 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
+
+# One boto3 session for the process: a new session re-reads botocore's service models (~0.1 s per client),
+# while clients made from a shared one cost ~5 ms. Session.client() is not thread-safe, hence the lock;
+# the clients themselves are.
+_session: boto3.session.Session | None = None
+_session_lock = threading.Lock()
+
+
+def _make_client(**kwargs: Any) -> S3Client:
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session.client("s3", **kwargs)
 
 
 def _error_code(exc: ClientError) -> str:
@@ -65,10 +80,7 @@ class S3BlobStore:
         path = f"/{prefix}" if prefix else ""
         self.url = f"s3://{bucket}{path}" + (f"?{urlencode(query)}" if query else "")
         config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}, max_pool_connections=32)
-        # A private session: boto3's default session is not thread-safe to create clients from.
-        session = boto3.session.Session()
-        self._client: S3Client = session.client(
-            "s3",
+        self._client = _make_client(
             endpoint_url=endpoint,
             region_name=region,
             aws_access_key_id=access_key,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Float,
     ForeignKey,
@@ -91,4 +92,50 @@ jobs = Table(
     Column("finished_at", Float, nullable=True),
     Index("ix_jobs_owner_created", "owner", "created_at"),
     Index("ix_jobs_status_lease", "status", "lease_expires_at"),
+)
+
+#: 64-bit keys on PostgreSQL, the rowid alias on SQLite
+PKType = BigInteger().with_variant(Integer(), "sqlite")
+
+#: Every asset of every type (images, sets, zipfiles, ...) as one JSON document plus indexed columns.
+assets = Table(
+    "assets",
+    metadata,
+    Column("pk", PKType, primary_key=True, autoincrement=True),
+    Column("owner", String(64), nullable=False),
+    Column("asset_type", String(32), nullable=False),
+    Column("id", String(255), nullable=False),
+    Column("timestamp", Float, nullable=False),
+    Column("doc", JSONType, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("owner", "asset_type", "id", name="uq_assets_owner_type_id"),
+    Index("ix_assets_owner_type_ts", "owner", "asset_type", "timestamp", "pk"),
+)
+
+#: The search index: one row per (asset, dotted field, value). See ``domain/metadata.index_terms``.
+asset_terms = Table(
+    "asset_terms",
+    metadata,
+    Column("asset_pk", PKType, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("asset_type", String(32), nullable=False),
+    Column("field", String(255), nullable=False),
+    Column("vstr", String(512), nullable=True),
+    Column("vnum", Float, nullable=True),
+    # postings: which assets have field=value (drives selective filters and aggregations)
+    Index("ix_terms_str", "owner", "asset_type", "field", "vstr", "vnum", "asset_pk"),
+    Index("ix_terms_num", "owner", "asset_type", "field", "vnum", "asset_pk"),
+    # per-asset probe: does this asset have field=value (drives EXISTS checks along a sorted scan)
+    Index("ix_terms_asset", "asset_pk", "field", "vstr", "vnum"),
+)
+
+#: Names unique per organization and kind (set names), enforced by the database under concurrency.
+names = Table(
+    "names",
+    metadata,
+    Column("owner", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("ref_id", String(255), nullable=False),
 )

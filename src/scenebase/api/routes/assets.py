@@ -1,0 +1,111 @@
+"""Generic per-type routes: search ids / metadata, summaries, field statistics, one document (FACTS 3, 14)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import Body, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from scenebase.api.deps import get_principal, get_runtime, requires
+from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.domain.roles import Permission
+from scenebase.runtime import Runtime
+from scenebase.services.identity import Principal
+
+router = SlashAgnosticRouter(prefix="/v1", tags=["search"])
+
+
+def _stream_array(batches: Iterator[list[Any]]) -> Iterator[bytes]:
+    """A JSON array written batch by batch: the server holds one batch at a time."""
+    yield b"["
+    first = True
+    for batch in batches:
+        for item in batch:
+            yield (b"" if first else b",") + json.dumps(item, default=str).encode()
+            first = False
+    yield b"]"
+
+
+def _search(
+    rt: Runtime,
+    p: Principal,
+    asset_type: str,
+    search: dict[str, Any] | None,
+    size: int,
+    offset: int,
+    sort_field: str | None,
+    sort_order: str | None,
+    scan: bool,
+    ids_only: bool,
+) -> Any:
+    if scan:
+        batches = rt.assets.scan(p.scope, asset_type, search, ids_only=ids_only)
+        first = next(batches, [])  # validate the query before the 200 goes out
+
+        def chained() -> Iterator[list[Any]]:
+            yield first
+            yield from batches
+
+        return StreamingResponse(_stream_array(chained()), media_type="application/json")
+    return rt.assets.search(p.scope, asset_type, search, size, offset, sort_field, sort_order, ids_only)
+
+
+@router.post("/{asset_type}/", dependencies=[requires(Permission.READ)])
+def search_ids(
+    asset_type: str,
+    search: dict[str, Any] | None = Body(None),
+    size: int = Query(50, ge=0),
+    offset: int = Query(0, ge=0),
+    sort_field: str | None = None,
+    sort_order: str | None = None,
+    scan: bool = False,
+    p: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
+) -> Any:
+    """Ids of assets matching ``search`` (plain: at most 10,000; ``scan=true``: all, streamed)."""
+    return _search(rt, p, asset_type, search, size, offset, sort_field, sort_order, scan, ids_only=True)
+
+
+@router.post("/{asset_type}/meta/", dependencies=[requires(Permission.READ)])
+def search_meta(
+    asset_type: str,
+    search: dict[str, Any] | None = Body(None),
+    size: int = Query(50, ge=0),
+    offset: int = Query(0, ge=0),
+    sort_field: str | None = None,
+    sort_order: str | None = None,
+    scan: bool = False,
+    p: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
+) -> Any:
+    """Metadata of assets matching ``search``."""
+    return _search(rt, p, asset_type, search, size, offset, sort_field, sort_order, scan, ids_only=False)
+
+
+@router.post("/{asset_type}/meta/summary/", dependencies=[requires(Permission.READ)])
+def summary(
+    asset_type: str,
+    request: dict[str, Any] = Body(...),
+    p: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
+) -> dict[str, Any]:
+    """``{"total", "aggregations": [{"dimension", "buckets": [{"key", "doc_count"}]}]}`` (FACTS 3.4)."""
+    return rt.assets.summary(p.scope, asset_type, request)
+
+
+@router.get("/{asset_type}/meta/searchable_field_statistics/", dependencies=[requires(Permission.READ)])
+def field_statistics(
+    asset_type: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    """Each searchable field with its type, count and min/max (numbers, times) or top values (tags)."""
+    return rt.assets.field_statistics(p.scope, asset_type)
+
+
+@router.get("/{asset_type}/meta/{asset_id}", dependencies=[requires(Permission.READ)])
+def get_metadata(
+    asset_type: str, asset_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    return rt.assets.get(p.scope, asset_type, asset_id)

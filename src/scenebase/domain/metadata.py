@@ -1,0 +1,114 @@
+"""Metadata documents: write semantics (FACTS 1.5) and the search terms extracted from them.
+
+Every asset type shares these rules, so sets, images, videos and annotations merge and search alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from scenebase.domain.timeutil import looks_like_iso, to_epoch
+
+#: keys that describe stored bytes, not searchable metadata
+NOT_INDEXED = frozenset({"object_access", "thumbnails", "owner", "id"})
+#: longest string value that is indexed for exact match (longer ones are stored, not searchable)
+MAX_TERM_LENGTH = 512
+MAX_TERMS_PER_DOC = 2000
+
+
+def merge(old: dict[str, Any], new: dict[str, Any], replace_lists: bool = False) -> dict[str, Any]:
+    """Merge ``new`` into ``old``: dicts recursively, lists unioned (or replaced), scalars overwritten."""
+    out = dict(old)
+    for key, value in new.items():
+        prev = out.get(key)
+        if isinstance(prev, dict) and isinstance(value, dict):
+            out[key] = merge(prev, value, replace_lists)
+        elif isinstance(prev, list) and isinstance(value, list) and not replace_lists:
+            merged = list(prev)
+            for item in value:
+                if item not in merged:
+                    merged.append(item)
+            out[key] = merged
+        else:
+            out[key] = value
+    return out
+
+
+Term = tuple[str, str | None, float | None]
+
+
+def index_terms(doc: dict[str, Any]) -> set[Term]:
+    """Flatten a document into ``(dotted field, string value, numeric value)`` terms.
+
+    Lists contribute each element under the same field (so ``aux.labels`` matches any label, and
+    ``annotations_meta.provider`` any provider). Strings that look like ISO times also get their epoch as
+    the numeric value, so range filters work on times. Booleans are the strings ``"true"``/``"false"``
+    (SceneBox's client converts them so).
+    """
+    terms: set[Term] = set()
+    for key, value in doc.items():
+        if key in NOT_INDEXED:
+            continue
+        _walk(str(key), value, terms)
+    if len(terms) > MAX_TERMS_PER_DOC:
+        raise ValueError(f"document has {len(terms)} searchable values; the limit is {MAX_TERMS_PER_DOC}")
+    return terms
+
+
+def _walk(path: str, value: Any, out: set[Term]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _walk(f"{path}.{k}", v, out)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _walk(path, v, out)
+    elif isinstance(value, bool):
+        out.add((path, "true" if value else "false", None))
+    elif isinstance(value, int | float):
+        f = float(value)
+        if math.isfinite(f):
+            out.add((path, None, f))
+    elif isinstance(value, str):
+        if len(value) > MAX_TERM_LENGTH:
+            return
+        num = None
+        if looks_like_iso(value):
+            try:
+                num = to_epoch(value)
+            except ValueError:
+                num = None
+        out.add((path, value, num))
+    # None and other types are stored but not indexed
+
+
+def field_paths(doc: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in doc.items():
+        path = f"{prefix}{key}"
+        yield path
+        if isinstance(value, dict):
+            yield from field_paths(value, path + ".")
+
+
+def project(doc: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    """Keep only ``fields`` (dotted paths) of ``doc``; ``id`` is always kept."""
+    out: dict[str, Any] = {"id": doc.get("id")}
+    for f in fields:
+        parts = f.split(".")
+        src: Any = doc
+        for p in parts:
+            if not isinstance(src, dict) or p not in src:
+                src = _MISSING
+                break
+            src = src[p]
+        if src is _MISSING:
+            continue
+        dst = out
+        for p in parts[:-1]:
+            dst = dst.setdefault(p, {})
+        dst[parts[-1]] = src
+    return out
+
+
+_MISSING = object()

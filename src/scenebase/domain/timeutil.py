@@ -1,0 +1,44 @@
+"""Time conversions (FACTS 1.2): ISO-8601 strings with an explicit offset on the wire, epochs inside."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def looks_like_iso(value: str) -> bool:
+    return bool(_ISO_START.match(value))
+
+
+def to_epoch(value: object) -> float:
+    """Epoch seconds from a datetime, an ISO-8601 string, or a number. Naive times are taken as UTC."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a time: {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not an ISO-8601 time: {value!r}") from None
+    else:
+        raise ValueError(f"not a time: {value!r}")
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def to_iso(epoch: float) -> str:
+    """``2020-08-01T12:46:15.700000+00:00`` (microseconds always present, as SceneBox writes them)."""
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="microseconds")
+
+
+def now_iso() -> str:
+    return datetime.now(tz=UTC).isoformat(timespec="microseconds")

@@ -1,0 +1,147 @@
+"""Generic asset documents: metadata reads, search, summaries and field statistics for every type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from scenebase.constants import AssetsConstants
+from scenebase.domain.ids import new_id, standardize_id
+from scenebase.domain.metadata import project
+from scenebase.domain.search import Query, QueryError, parse_query
+from scenebase.domain.timeutil import now_iso, to_epoch, to_iso
+from scenebase.services.cache import OrgCache
+from scenebase.services.errors import InvalidArgument, NotFound
+from scenebase.storage.asset_repo import AssetRepo, WriteMode
+from scenebase.storage.scope import Scope
+
+SEARCHABLE_TYPES = frozenset(AssetsConstants.VALID_ASSETS) - {"jobs"}
+
+
+def check_asset_type(asset_type: str) -> str:
+    if asset_type not in SEARCHABLE_TYPES:
+        raise InvalidArgument(f"unknown asset type {asset_type!r}; valid: {sorted(SEARCHABLE_TYPES)}")
+    return asset_type
+
+
+def parse(search: Any) -> Query:
+    try:
+        return parse_query(search)
+    except QueryError as e:
+        raise InvalidArgument(f"invalid search: {e}") from None
+
+
+def normalize_timestamp(value: Any) -> str:
+    """ISO-8601 with offset; now (UTC) when missing (FACTS 1.2)."""
+    if value is None or value == "":
+        return now_iso()
+    try:
+        return to_iso(to_epoch(value))
+    except ValueError as e:
+        raise InvalidArgument(f"invalid timestamp: {e}") from None
+
+
+class AssetService:
+    def __init__(self, repo: AssetRepo, cache: OrgCache) -> None:
+        self.repo = repo
+        self.cache = cache
+
+    def written(self, scope: Scope, asset_type: str) -> None:
+        """Forget cached statistics after a write."""
+        self.cache.clear(scope.org_id, [asset_type])
+
+    def prepare(self, doc: dict[str, Any], user: str | None) -> dict[str, Any]:
+        out = dict(doc)
+        out["id"] = standardize_id(str(out.get("id") or new_id()))
+        out["timestamp"] = normalize_timestamp(out.get("timestamp"))
+        now = now_iso()
+        out.setdefault("created_at", now)
+        out["updated_at"] = now
+        if user:
+            out.setdefault("user", user)
+        return out
+
+    def put(
+        self, scope: Scope, asset_type: str, docs: list[dict[str, Any]], mode: WriteMode = "replace"
+    ) -> list[dict[str, Any]]:
+        check_asset_type(asset_type)
+        try:
+            stored = self.repo.upsert(scope, asset_type, [self.prepare(d, scope.username) for d in docs], mode)
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
+        self.written(scope, asset_type)
+        return stored
+
+    def get(self, scope: Scope, asset_type: str, asset_id: str) -> dict[str, Any]:
+        check_asset_type(asset_type)
+        doc = self.repo.get(scope, asset_type, standardize_id(asset_id))
+        if doc is None:
+            raise NotFound(f"no {asset_type} with id {asset_id!r}")
+        return doc
+
+    def get_many(self, scope: Scope, asset_type: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return self.repo.get_many(scope, asset_type, [standardize_id(i) for i in ids])
+
+    def search(
+        self,
+        scope: Scope,
+        asset_type: str,
+        search: Any,
+        size: int = 50,
+        offset: int = 0,
+        sort_field: str | None = None,
+        sort_order: str | None = None,
+        ids_only: bool = True,
+    ) -> list[Any]:
+        check_asset_type(asset_type)
+        query = parse(search)
+        try:
+            rows = self.repo.search(scope, asset_type, query, size, offset, sort_field, sort_order, ids_only)
+        except QueryError as e:
+            raise InvalidArgument(str(e)) from None
+        if not ids_only and query.selected_fields:
+            rows = [project(r, query.selected_fields) for r in rows]
+        return rows
+
+    def scan(self, scope: Scope, asset_type: str, search: Any, ids_only: bool = True) -> Iterator[list[Any]]:
+        check_asset_type(asset_type)
+        query = parse(search)
+        for batch in self.repo.scan(scope, asset_type, query, ids_only=ids_only):
+            if not ids_only and query.selected_fields:
+                batch = [project(r, query.selected_fields) for r in batch]
+            yield batch
+
+    def count(self, scope: Scope, asset_type: str, search: Any) -> int:
+        check_asset_type(asset_type)
+        return self.repo.count(scope, asset_type, parse(search))
+
+    def summary(self, scope: Scope, asset_type: str, request: dict[str, Any]) -> dict[str, Any]:
+        check_asset_type(asset_type)
+        if not isinstance(request, dict):
+            raise InvalidArgument("summary_request must be an object")
+        known = {"search", "dimensions", "nested_dimensions", "max_size_for_agg"}
+        unsupported = set(request) - known
+        if unsupported:
+            raise InvalidArgument(
+                f"summary_request keys {sorted(unsupported)} are not supported yet; supported: {sorted(known)}"
+            )
+        dims: list[str] = []
+        for key in ("dimensions", "nested_dimensions"):
+            value = request.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(d, str) and d for d in value):
+                raise InvalidArgument(f"{key} must be a list of field names")
+            dims.extend(value)
+        size = request.get("max_size_for_agg", 100)
+        if not isinstance(size, int) or not 1 <= size <= 10_000:
+            raise InvalidArgument("max_size_for_agg must be an integer in [1, 10000]")
+        try:
+            return self.repo.summary(scope, asset_type, parse(request.get("search")), dims, size)
+        except QueryError as e:
+            raise InvalidArgument(str(e)) from None
+
+    def field_statistics(self, scope: Scope, asset_type: str) -> dict[str, Any]:
+        check_asset_type(asset_type)
+        key = ",".join(sorted(scope.readable))
+        return self.cache.get_or_compute(
+            scope.org_id, asset_type, f"field_stats:{key}", lambda: self.repo.field_statistics(scope, asset_type)
+        )

@@ -1,0 +1,456 @@
+"""Asset documents and their search index (``assets`` + ``asset_terms``), scoped by organization.
+
+Search planning: every filter becomes a condition on ``asset_terms``. The repository counts, with a cheap
+bounded count, how many postings the positive filters have; when one is small (≤ ``DRIVE_LIMIT``) the
+query starts from that posting list, otherwise it walks the ``(owner, asset_type, timestamp)`` index (or
+the primary key) in the requested order and probes each candidate with per-asset index lookups, stopping
+after ``offset + size`` hits. Both plans return the same rows; only their speed differs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from scenebase.domain.metadata import index_terms, merge
+from scenebase.domain.search import COLUMN_FIELDS, ExistsFilter, Query, QueryError, RangeFilter, ValuesFilter
+from scenebase.domain.timeutil import to_epoch
+from scenebase.storage.catalog import Catalog
+from scenebase.storage.scope import Scope
+from scenebase.storage.tables import asset_terms, assets, names
+
+WriteMode = Literal["replace", "merge", "merge_replace_lists"]
+DRIVE_LIMIT = 5000
+#: plain searches stop here (the seed's Elasticsearch limit); scans have none
+MAX_RESULT_WINDOW = 10_000
+
+A = assets
+T = asset_terms
+
+
+class NameTaken(Exception):
+    """The name is already used by another object of that kind in the organization."""
+
+
+def _scope_cond(scope: Scope, asset_type: str) -> ColumnElement[bool]:
+    owner = A.c.owner == scope.org_id if len(scope.readable) == 1 else A.c.owner.in_(sorted(scope.readable))
+    return and_(owner, A.c.asset_type == asset_type)
+
+
+def _term_scope(t: Any, scope: Scope, asset_type: str) -> ColumnElement[bool]:
+    owner = t.c.owner == scope.org_id if len(scope.readable) == 1 else t.c.owner.in_(sorted(scope.readable))
+    return and_(owner, t.c.asset_type == asset_type)
+
+
+def _value_cond(t: Any, f: ValuesFilter) -> ColumnElement[bool]:
+    parts: list[ColumnElement[bool]] = []
+    if f.strings:
+        parts.append(t.c.vstr.in_(f.strings) if len(f.strings) > 1 else t.c.vstr == f.strings[0])
+    if f.numbers:
+        parts.append(t.c.vnum.in_(f.numbers) if len(f.numbers) > 1 else t.c.vnum == f.numbers[0])
+    return and_(t.c.field == f.field, or_(*parts) if len(parts) > 1 else parts[0])
+
+
+def _range_cond(t: Any, r: RangeFilter) -> ColumnElement[bool]:
+    conds: list[ColumnElement[bool]] = [t.c.field == r.field]
+    if r.low is not None:
+        conds.append(t.c.vnum >= r.low)
+    if r.high is not None:
+        conds.append(t.c.vnum <= r.high)
+    if r.low is None or r.high is None:
+        conds.append(t.c.vnum.is_not(None))
+    return and_(*conds)
+
+
+def _exists_cond(t: Any, e: ExistsFilter) -> ColumnElement[bool]:
+    # the field itself, or any field below it ("a.b" covers "a.b.c"); '/' sorts right after '.'
+    return or_(t.c.field == e.field, and_(t.c.field > e.field + ".", t.c.field < e.field + "/"))
+
+
+def _column_cond(f: ValuesFilter | RangeFilter) -> ColumnElement[bool]:
+    col = A.c.id if f.field == "id" else A.c.timestamp
+    if isinstance(f, RangeFilter):
+        conds = []
+        if f.low is not None:
+            conds.append(col >= f.low)
+        if f.high is not None:
+            conds.append(col <= f.high)
+        return and_(*conds)
+    values: Sequence[Any] = f.strings if f.field == "id" else f.numbers
+    return col.in_(values) if values else false()
+
+
+class AssetRepo:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert(
+        self, scope: Scope, asset_type: str, docs: list[dict[str, Any]], mode: WriteMode = "replace"
+    ) -> list[dict[str, Any]]:
+        """Write documents (each with ``id`` and ISO ``timestamp``) in one transaction; returns them as stored."""
+        with self.catalog.write() as conn:
+            return self.upsert_in(conn, scope, asset_type, docs, mode)
+
+    def upsert_in(
+        self, conn: Connection, scope: Scope, asset_type: str, docs: list[dict[str, Any]], mode: WriteMode
+    ) -> list[dict[str, Any]]:
+        if not docs:
+            return []
+        ids = [d["id"] for d in docs]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate ids in one write")
+        existing = {
+            r.id: (r.pk, r.doc)
+            for r in conn.execute(
+                select(A.c.pk, A.c.id, A.c.doc).where(
+                    A.c.owner == scope.org_id, A.c.asset_type == asset_type, A.c.id.in_(ids)
+                )
+            )
+        }
+        now = time.time()
+        final: list[dict[str, Any]] = []
+        new_rows: list[dict[str, Any]] = []
+        changed: list[tuple[int, dict[str, Any]]] = []
+        for doc in docs:
+            if doc["id"] in existing:
+                pk, old = existing[doc["id"]]
+                if mode == "replace":
+                    stored = dict(doc)
+                else:
+                    stored = merge(old, doc, replace_lists=mode == "merge_replace_lists")
+                stored["created_at"] = old.get("created_at", stored.get("created_at"))
+                changed.append((pk, stored))
+            else:
+                stored = dict(doc)
+                new_rows.append(
+                    {
+                        "owner": scope.org_id,
+                        "asset_type": asset_type,
+                        "id": stored["id"],
+                        "timestamp": to_epoch(stored["timestamp"]),
+                        "doc": stored,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            stored["owner"] = scope.org_id
+            final.append(stored)
+        term_rows: list[dict[str, Any]] = []
+        if new_rows:
+            for r in new_rows:
+                r["doc"]["owner"] = scope.org_id
+            try:
+                inserted = conn.execute(insert(A).returning(A.c.pk, A.c.id, sort_by_parameter_order=True), new_rows)
+            except IntegrityError as e:
+                raise ConcurrentWrite("another request wrote one of these ids at the same time; retry") from e
+            for (pk, _id), r in zip(inserted, new_rows, strict=True):
+                term_rows.extend(self._terms(pk, scope.org_id, asset_type, r["doc"]))
+        if changed:
+            pks = [pk for pk, _ in changed]
+            conn.execute(delete(T).where(T.c.asset_pk.in_(pks)))
+            for pk, stored in changed:
+                conn.execute(
+                    update(A)
+                    .where(A.c.pk == pk)
+                    .values(doc=stored, timestamp=to_epoch(stored["timestamp"]), updated_at=now)
+                )
+                term_rows.extend(self._terms(pk, scope.org_id, asset_type, stored))
+        if term_rows:
+            conn.execute(insert(T), term_rows)
+        return final
+
+    @staticmethod
+    def _terms(pk: int, owner: str, asset_type: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {"asset_pk": pk, "owner": owner, "asset_type": asset_type, "field": f, "vstr": s, "vnum": n}
+            for f, s, n in index_terms(doc)
+        ]
+
+    def delete(self, scope: Scope, asset_type: str, ids: Sequence[str]) -> int:
+        with self.catalog.write() as conn:
+            return self.delete_in(conn, scope, asset_type, ids)
+
+    def delete_in(self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str]) -> int:
+        pks = [
+            r[0]
+            for r in conn.execute(
+                select(A.c.pk).where(A.c.owner == scope.org_id, A.c.asset_type == asset_type, A.c.id.in_(list(ids)))
+            )
+        ]
+        if not pks:
+            return 0
+        conn.execute(delete(T).where(T.c.asset_pk.in_(pks)))
+        conn.execute(delete(A).where(A.c.pk.in_(pks)))
+        return len(pks)
+
+    # ------------------------------------------------------------------ names
+
+    def claim_name(self, conn: Connection, scope: Scope, kind: str, name: str, ref_id: str) -> None:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(names).values(owner=scope.org_id, kind=kind, name=name, ref_id=ref_id))
+        except IntegrityError:
+            raise NameTaken(name) from None
+
+    def release_name(self, conn: Connection, scope: Scope, kind: str, name: str) -> None:
+        conn.execute(delete(names).where(names.c.owner == scope.org_id, names.c.kind == kind, names.c.name == name))
+
+    def id_for_name(self, scope: Scope, kind: str, name: str) -> str | None:
+        with self.catalog.read() as conn:
+            row = conn.execute(
+                select(names.c.ref_id).where(names.c.owner == scope.org_id, names.c.kind == kind, names.c.name == name)
+            ).first()
+        return row[0] if row else None
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, scope: Scope, asset_type: str, asset_id: str) -> dict[str, Any] | None:
+        return self.get_many(scope, asset_type, [asset_id]).get(asset_id)
+
+    def get_many(self, scope: Scope, asset_type: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Documents by id; the caller's own organization wins when a shared organization has the same id."""
+        out: dict[str, dict[str, Any]] = {}
+        ids = list(ids)
+        with self.catalog.read() as conn:
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                q = select(A.c.owner, A.c.id, A.c.doc).where(_scope_cond(scope, asset_type), A.c.id.in_(chunk))
+                for r in conn.execute(q):
+                    if r.id not in out or r.owner == scope.org_id:
+                        out[r.id] = r.doc
+        return out
+
+    def pks_for(self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 900):
+            q = select(A.c.id, A.c.pk).where(
+                A.c.owner == scope.org_id, A.c.asset_type == asset_type, A.c.id.in_(ids[start : start + 900])
+            )
+            out.update({r.id: r.pk for r in conn.execute(q)})
+        return out
+
+    def _filters(self, conn: Connection, scope: Scope, asset_type: str, query: Query) -> tuple[list[Any], bool]:
+        """WHERE conditions on ``assets``, and whether a small posting list drives the query."""
+        conds: list[Any] = [_scope_cond(scope, asset_type)]
+        term_filters: list[tuple[ColumnElement[bool], bool]] = []
+        filters: list[ValuesFilter | RangeFilter] = [*query.values, *query.ranges]
+        for f in filters:
+            if f.field in COLUMN_FIELDS:
+                c = _column_cond(f)
+                conds.append(not_(c) if f.negate else c)
+            elif isinstance(f, ValuesFilter):
+                term_filters.append((_value_cond(T, f), f.negate))
+            else:
+                term_filters.append((_range_cond(T, f), f.negate))
+        for e in query.exists:
+            if e.field in COLUMN_FIELDS:
+                if e.negate:
+                    conds.append(false())
+                continue
+            term_filters.append((_exists_cond(T, e), e.negate))
+
+        best: ColumnElement[bool] | None = None
+        positives = [c for c, neg in term_filters if not neg]
+        if positives:
+            best_count = DRIVE_LIMIT + 1
+            for c in positives:
+                bounded = select(literal(1)).where(_term_scope(T, scope, asset_type), c).limit(DRIVE_LIMIT + 1)
+                n = conn.execute(select(func.count()).select_from(bounded.subquery())).scalar_one()
+                if n < best_count:
+                    best, best_count = c, n
+                if n == 0:
+                    break
+        for c, neg in term_filters:
+            if c is best:
+                continue
+            probe = exists().where(T.c.asset_pk == A.c.pk, c)
+            conds.append(not_(probe) if neg else probe)
+        if best is not None:
+            # the postings are scoped already: dropping the scope condition on ``assets`` keeps the planner
+            # from walking the (owner, asset_type) index instead of looking the few matches up by key
+            conds[0] = A.c.pk.in_(select(T.c.asset_pk).where(_term_scope(T, scope, asset_type), best))
+        return conds, best is not None
+
+    def _order(self, sort_field: str | None, sort_order: str | None, driven: bool = False) -> list[Any]:
+        """ORDER BY columns. When a small posting list drives the query, the keys are wrapped in
+        ``coalesce`` so the planner sorts those few rows instead of walking a whole index in order."""
+        desc = (sort_order or "asc").lower() == "desc"
+        if (sort_order or "asc").lower() not in ("asc", "desc"):
+            raise QueryError(f"sort_order must be 'asc' or 'desc', got {sort_order!r}")
+        key: Any
+        tie: Any
+        if sort_field in (None, ""):
+            key, tie = (func.coalesce(A.c.pk, 0) if driven else A.c.pk), None
+        elif sort_field == "timestamp":
+            key, tie = (func.coalesce(A.c.timestamp, 0.0) if driven else A.c.timestamp), A.c.pk
+        elif sort_field == "id":
+            key, tie = (func.coalesce(A.c.id, "") if driven else A.c.id), None
+        else:
+            num = select(func.min(T.c.vnum)).where(T.c.asset_pk == A.c.pk, T.c.field == sort_field).scalar_subquery()
+            txt = select(func.min(T.c.vstr)).where(T.c.asset_pk == A.c.pk, T.c.field == sort_field).scalar_subquery()
+            cols = [num, txt, A.c.pk]
+            return [c.desc() if desc else c.asc() for c in cols]
+        cols = [key] + ([tie] if tie is not None else [])
+        return [c.desc() if desc else c.asc() for c in cols]
+
+    def search(
+        self,
+        scope: Scope,
+        asset_type: str,
+        query: Query,
+        size: int = 50,
+        offset: int = 0,
+        sort_field: str | None = None,
+        sort_order: str | None = None,
+        ids_only: bool = False,
+    ) -> list[Any]:
+        if size < 0 or offset < 0:
+            raise QueryError("size and offset must be >= 0")
+        if size + offset > MAX_RESULT_WINDOW:
+            raise QueryError(
+                f"size + offset must be <= {MAX_RESULT_WINDOW} for a plain search; use scan=True for more hits"
+            )
+        with self.catalog.read() as conn:
+            conds, driven = self._filters(conn, scope, asset_type, query)
+            cols = [A.c.id] if ids_only else [A.c.doc]
+            order = self._order(sort_field, sort_order, driven)
+            q: Select[Any] = select(*cols).where(*conds).order_by(*order).limit(size).offset(offset)
+            return [r[0] for r in conn.execute(q)]
+
+    def count(self, scope: Scope, asset_type: str, query: Query) -> int:
+        with self.catalog.read() as conn:
+            conds, _ = self._filters(conn, scope, asset_type, query)
+            return int(conn.execute(select(func.count()).select_from(A).where(*conds)).scalar_one())
+
+    def scan(
+        self, scope: Scope, asset_type: str, query: Query, ids_only: bool = False, batch: int = 1000
+    ) -> Iterator[list[Any]]:
+        """Every match in primary-key order, ``batch`` at a time, with keyset paging (constant memory)."""
+        last = None
+        while True:
+            with self.catalog.read() as conn:
+                conds, _ = self._filters(conn, scope, asset_type, query)
+                if last is not None:
+                    conds.append(A.c.pk > last)
+                col = A.c.id if ids_only else A.c.doc
+                rows = conn.execute(select(A.c.pk, col).where(*conds).order_by(A.c.pk).limit(batch)).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [r[1] for r in rows]
+            if len(rows) < batch:
+                return
+
+    def summary(
+        self, scope: Scope, asset_type: str, query: Query, dimensions: Sequence[str], max_buckets: int = 100
+    ) -> dict[str, Any]:
+        with self.catalog.read() as conn:
+            conds, _ = self._filters(conn, scope, asset_type, query)
+            total = int(conn.execute(select(func.count()).select_from(A).where(*conds)).scalar_one())
+            aggregations = []
+            restrict = None if query.is_empty else select(A.c.pk).where(*conds)
+            for dim in dimensions:
+                if dim in COLUMN_FIELDS:
+                    raise QueryError(f"cannot aggregate on {dim!r}")
+                count = func.count().label("n")
+                q = select(T.c.vstr, T.c.vnum, count).where(_term_scope(T, scope, asset_type), T.c.field == dim)
+                if restrict is not None:
+                    q = q.where(T.c.asset_pk.in_(restrict))
+                q = q.group_by(T.c.vstr, T.c.vnum).order_by(count.desc(), T.c.vstr, T.c.vnum).limit(max_buckets)
+                buckets = []
+                for vstr, vnum, n in conn.execute(q):
+                    key: Any = vstr if vstr is not None else (int(vnum) if float(vnum).is_integer() else vnum)
+                    buckets.append({"key": key, "doc_count": int(n)})
+                aggregations.append({"dimension": dim, "buckets": buckets})
+        return {"total": total, "aggregations": aggregations}
+
+    def field_statistics(self, scope: Scope, asset_type: str, top: int = 10) -> dict[str, dict[str, Any]]:
+        stats: dict[str, dict[str, Any]] = {}
+        with self.catalog.read() as conn:
+            base = _term_scope(T, scope, asset_type)
+            q = (
+                select(
+                    T.c.field,
+                    func.count(func.distinct(T.c.asset_pk)),
+                    func.count(T.c.vstr),
+                    func.count(T.c.vnum),
+                    func.min(T.c.vnum),
+                    func.max(T.c.vnum),
+                )
+                .where(base)
+                .group_by(T.c.field)
+            )
+            for fld, docs, nstr, nnum, vmin, vmax in conn.execute(q):
+                entry: dict[str, Any] = {"field": fld, "count": int(docs)}
+                if nnum and not nstr:
+                    entry.update(type="number", min=vmin, max=vmax)
+                elif nnum and nnum == nstr:
+                    entry.update(type="time", min=_iso(vmin), max=_iso(vmax))
+                else:
+                    entry["type"] = "tag"
+                stats[fld] = entry
+            ranked = (
+                select(
+                    T.c.field,
+                    T.c.vstr,
+                    func.count().label("n"),
+                    func.row_number().over(partition_by=T.c.field, order_by=func.count().desc()).label("rn"),
+                )
+                .where(base, T.c.vstr.is_not(None), T.c.vnum.is_(None))
+                .group_by(T.c.field, T.c.vstr)
+                .subquery()
+            )
+            for fld, value, n in conn.execute(
+                select(ranked.c.field, ranked.c.vstr, ranked.c.n)
+                .where(ranked.c.rn <= top)
+                .order_by(ranked.c.field, ranked.c.rn)
+            ):
+                entry = stats[fld]
+                entry.setdefault("values", []).append({"key": value, "doc_count": int(n)})
+            for entry in stats.values():
+                if entry["type"] == "tag" and {v["key"] for v in entry.get("values", [])} <= {"true", "false"}:
+                    entry["type"] = "boolean"
+            row = conn.execute(
+                select(func.count(), func.min(A.c.timestamp), func.max(A.c.timestamp)).where(
+                    _scope_cond(scope, asset_type)
+                )
+            ).first()
+            if row and row[0]:
+                stats["timestamp"] = {"field": "timestamp", "type": "time", "count": int(row[0]),
+                                      "min": _iso(row[1]), "max": _iso(row[2])}  # fmt: skip
+        return dict(sorted(stats.items()))
+
+
+def _iso(epoch: float | None) -> str | None:
+    from scenebase.domain.timeutil import to_iso
+
+    return None if epoch is None else to_iso(epoch)
+
+
+class ConcurrentWrite(Exception):
+    """Two writers created the same id at once; the loser retries."""
+
+
+__all__ = ["MAX_RESULT_WINDOW", "AssetRepo", "ConcurrentWrite", "NameTaken", "WriteMode"]
