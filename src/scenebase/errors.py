@@ -107,7 +107,7 @@ class UDFError(SceneBaseError):
     pass
 
 
-class SearchError(SceneBaseError):
+class SearchError(ResponseError):
     """A malformed search query."""
 
 

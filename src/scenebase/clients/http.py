@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from scenebase.errors import InvalidAuthorization, ResponseError, SceneBaseError, ServerUnavailableError
+from scenebase.errors import InvalidAuthorization, ResponseError, SceneBaseError, ServerUnavailableError, SetsError
 
 
 class HttpSession:
@@ -89,6 +89,8 @@ def raise_for_envelope(
     cls: type[SceneBaseError] = error
     if resp.status_code == 401:
         cls = InvalidAuthorization
+    elif isinstance(details, dict) and details.get("resource") == "sets":
+        cls = SetsError  # the server says a set was the problem (unknown, locked, wrong type, name taken)
     elif resp.status_code == 404 and not_found is not None:
         cls = not_found
     raise cls(message, status_code=resp.status_code, code=code, details=details)

@@ -21,6 +21,8 @@ from scenebase.storage.asset_repo import NameTaken
 from scenebase.storage.scope import Scope
 
 KIND = "sets"
+#: error details that tell the client a set was the problem (it raises SetsError)
+_SETS = {"resource": "sets"}
 MEMBERSHIP_CHUNK = 500
 
 
@@ -67,7 +69,7 @@ class SetService:
         existing = self.repo.id_for_name(scope, KIND, name)
         if existing is not None:
             if raise_if_set_exists:
-                raise Conflict(f"a set named {name!r} already exists (id {existing})")
+                raise Conflict(f"a set named {name!r} already exists (id {existing})", details=_SETS)
             return existing, False
         sid = standardize_id(set_id) if set_id else new_id()
         doc = self.assets.prepare(
@@ -88,24 +90,27 @@ class SetService:
         )
         with self.repo.catalog.write() as conn:
             if self.repo.pks_for(conn, scope, KIND, [sid]):
-                raise Conflict(f"a set with id {sid!r} already exists")
+                raise Conflict(f"a set with id {sid!r} already exists", details=_SETS)
             try:
                 self.repo.claim_name(conn, scope, KIND, name, sid)
             except NameTaken:
                 if raise_if_set_exists:
-                    raise Conflict(f"a set named {name!r} already exists") from None
+                    raise Conflict(f"a set named {name!r} already exists", details=_SETS) from None
                 return str(self.repo.id_for_name(scope, KIND, name)), False
             self.repo.upsert_in(conn, scope, KIND, [doc], "replace")
         self.assets.written(scope, KIND)
         return sid, True
 
     def get(self, scope: Scope, set_id: str) -> dict[str, Any]:
-        return self.assets.get(scope, KIND, set_id)
+        try:
+            return self.assets.get(scope, KIND, set_id)
+        except NotFound:
+            raise NotFound(f"no set with id {set_id!r}", details=_SETS) from None
 
     def _own(self, scope: Scope, set_id: str) -> dict[str, Any]:
         doc = self.get(scope, set_id)
         if doc.get("owner") != scope.org_id:
-            raise NotFound(f"no sets with id {set_id!r}")  # shared sets are read-only
+            raise NotFound(f"no set with id {set_id!r}", details=_SETS)  # shared sets are read-only
         return doc
 
     def _patch(self, scope: Scope, doc: dict[str, Any], **values: Any) -> None:
@@ -116,9 +121,9 @@ class SetService:
         for sid in set_ids:
             doc = self._own(scope, sid)
             if doc["assets_type"] != asset_type:
-                raise InvalidArgument(f"set {sid!r} holds {doc['assets_type']}, not {asset_type}")
+                raise InvalidArgument(f"set {sid!r} holds {doc['assets_type']}, not {asset_type}", details=_SETS)
             if doc.get("locked"):
-                raise Locked(f"set {sid!r} is locked")
+                raise Locked(f"set {sid!r} is locked", details=_SETS)
         return set_ids
 
     def set_locked(self, scope: Scope, set_id: str, locked: bool) -> None:
@@ -160,7 +165,7 @@ class SetService:
 
     def _start(self, scope: Scope, doc: dict[str, Any], job_type: str, params: dict[str, Any], desc: str) -> str:
         if doc.get("locked"):
-            raise Locked(f"set {doc['id']!r} is locked")
+            raise Locked(f"set {doc['id']!r} is locked", details=_SETS)
         row = self.jobs.submit(scope, job_type, params, description=desc, asset_type=KIND, asset_id=doc["id"])
         return str(row["id"])
 
@@ -202,7 +207,7 @@ class SetService:
             raise InvalidArgument(f"give {k} distinct subset names")
         for name in names:
             if self.repo.id_for_name(scope, KIND, name) is not None:
-                raise Conflict(f"a set named {name!r} already exists")
+                raise Conflict(f"a set named {name!r} already exists", details=_SETS)
         subset_ids = [new_id() for _ in names]
         params = {"set_id": doc["id"], "spec": percentages_or_sections, "names": names, "ids": subset_ids,
                   "seed": int(seed)}  # fmt: skip

@@ -1,0 +1,123 @@
+"""The client's core: construction, URL resolution, version check, requests, jobs and web-app links.
+
+The constructor opens no connection; the first request checks ``/status`` for a compatible server version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+from urllib.parse import quote
+
+from scenebase import __version__
+from scenebase.clients.http import HttpSession
+from scenebase.clients.job import Job
+from scenebase.clients.kv_store import KVStore
+from scenebase.errors import (
+    InvalidArgumentsError,
+    VersionError,
+)
+
+log = logging.getLogger("scenebase.client")
+
+#: The seed's default URL. Passing it (or nothing) means "not given": ``SCENEBASE_URL`` or a local server.
+SEED_DEFAULT_URL = "https://scene-engine.demo.scenebox.ai/"
+LOCAL_DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    out = []
+    for part in v.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
+
+
+def _resolve_root(scene_engine_url: str | None, environment: str | None) -> str:
+    if environment:
+        var = f"SCENEBASE_URL_{environment.upper()}"
+        url = os.environ.get(var)
+        if not url:
+            raise InvalidArgumentsError(f"environment {environment!r} given but {var} is not set")
+    elif scene_engine_url and scene_engine_url != SEED_DEFAULT_URL:
+        url = scene_engine_url
+    else:
+        url = os.environ.get("SCENEBASE_URL") or LOCAL_DEFAULT_URL
+    url = url.rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+class ClientCore:
+    """State and plumbing shared by the method groups of ``SceneEngineClient``."""
+
+    def __init__(
+        self,
+        auth_token: str | None = None,
+        scene_engine_url: str = SEED_DEFAULT_URL,
+        asset_manager_url: str | None = None,
+        environment: str | None = None,
+        artifacts_path: str = ".",
+        kv_store: KVStore | None = None,
+        num_threads: int = 20,
+    ) -> None:
+        self.auth_token = auth_token or os.environ.get("SCENEBASE_TOKEN")
+        root = _resolve_root(scene_engine_url, environment)
+        self.scene_engine_url = root + "/v1"
+        self.asset_manager_url = asset_manager_url.rstrip("/") if asset_manager_url else None
+        self.environment = environment
+        self.artifacts_path = artifacts_path
+        self.kv_store = kv_store
+        self.num_threads = max(1, int(num_threads))
+        self._http = HttpSession(root, self.auth_token, max_connections=self.num_threads + 4)
+        self._status: dict[str, Any] | None = None
+        self._status_lock = threading.Lock()
+
+    # ---- plumbing ----
+
+    def _server_status(self) -> dict[str, Any]:
+        with self._status_lock:
+            if self._status is None:
+                status = self._http.json("GET", "/status")
+                supported = status.get("supported_version")
+                if supported and _version_tuple(__version__) < _version_tuple(str(supported)):
+                    raise VersionError(
+                        f"the server needs scenebase client >= {supported}; this client is {__version__}"
+                    )
+                self._status = status
+                if self.asset_manager_url is None:
+                    self.asset_manager_url = status.get("asset_manager_url")
+            return self._status
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        self._server_status()
+        resp = self._http.request(method, path, **kwargs)
+        if not resp.content:
+            return None
+        return resp.json()
+
+    def _job(self, job_id: str) -> Job:
+        return Job(self._http, job_id)
+
+    def _wait(self, job_id: str | None, wait: bool, **kwargs: Any) -> None:
+        if wait and job_id:
+            self._job(job_id).wait(**kwargs)
+
+    def _frontend_url(self, path: str) -> str:
+        base = str(self._server_status().get("frontend_url") or self._http.root_url + "/app/")
+        return base.rstrip("/") + "/" + quote(path, safe="/:?=&")
+
+    def _display(self, path: str) -> str:
+        url = self._frontend_url(path)
+        try:
+            from IPython import get_ipython
+            from IPython.display import Javascript, display
+
+            if get_ipython() is not None:
+                display(Javascript(f"window.open({url!r});"))
+                return url
+        except ImportError:
+            pass
+        log.error("display_* opens the web app only from a Jupyter/Colab notebook; open %s in a browser", url)
+        return url

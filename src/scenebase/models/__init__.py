@@ -1,0 +1,1 @@
+"""Client-side models with the seed's module paths (``scenebase.models.assets``, ...)."""
