@@ -274,7 +274,7 @@ def test_list_is_isolated_from_neighbors(backend: Backend) -> None:
 
 def test_list_many_keys(store: BlobStore) -> None:
     """More keys than one S3 ListObjectsV2 page (1000)."""
-    keys = [f"many/{i:05d}" for i in range(1234)]
+    keys = [f"many/{i:05d}" for i in range(1050)]
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda k: store.put(k, b"."), keys))
     store.put("other", b".")
@@ -316,26 +316,30 @@ OPERATIONS: list[tuple[str, Callable[[BlobStore, str, Path], Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("key", INVALID_KEYS)
-def test_invalid_keys_raise_value_error(store: BlobStore, key: str, tmp_path: Path) -> None:
+def test_invalid_keys_raise_value_error(store: BlobStore, tmp_path: Path) -> None:
     src = tmp_path / "src.bin"
     src.write_bytes(b"x")
-    for name, op in OPERATIONS:
-        with pytest.raises(ValueError, match="invalid blob key"):
-            op(store, key, src)
-            pytest.fail(f"{name}({key!r}) did not raise")
+    for key in INVALID_KEYS:
+        for name, op in OPERATIONS:
+            try:
+                op(store, key, src)
+            except ValueError as exc:
+                assert "invalid blob key" in str(exc), (name, key, exc)
+            else:
+                pytest.fail(f"{name}({key!r}) did not raise ValueError")
     assert list(store.list()) == []
 
 
-@pytest.mark.parametrize("key", ["../x", "/abs", "a//b", "a/./b", "back\\slash", ""])
-def test_invalid_keys_rejected_before_io(backend: Backend, key: str, tmp_path: Path) -> None:
+def test_invalid_keys_rejected_before_io(backend: Backend, tmp_path: Path) -> None:
     """On a store whose backend is gone, a bad key still gives ValueError: nothing was attempted."""
     dead = backend.unreachable()
     src = tmp_path / "src.bin"
     src.write_bytes(b"x")
-    for _name, op in OPERATIONS:
-        with pytest.raises(ValueError, match="invalid blob key"):
-            op(dead, key, src)
+    for key in ["../x", "/abs", "a//b", "a/./b", "back\\slash", ""]:
+        for name, op in OPERATIONS:
+            with pytest.raises(ValueError, match="invalid blob key"):
+                op(dead, key, src)
+                pytest.fail(f"{name}({key!r}) did not raise")
     if backend.name == "local":
         assert not (tmp_path / "gone").exists()
         assert not (tmp_path / "x").exists()

@@ -10,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tqdm.auto import tqdm
 
 from scenebase.clients.core import ClientCore
+from scenebase.domain.ids import standardize_id
 from scenebase.errors import AssetError, InvalidArgumentsError, JobError, SceneBaseError
 from scenebase.models.assets import Image
 
@@ -130,6 +132,14 @@ class ImagesMixin(ClientCore):
                 body = {"ids": [None] * len(batch), "errors": details, "job_id": None}
             else:
                 raise
+        if local_errors:  # an unreadable file went up empty: report why it could not be read, not "empty file"
+            unreadable = {e["index"]: e for e in local_errors}
+            body["errors"] = [
+                {**err, **unreadable[err.get("index")], "code": "unreadable_file", "status": None}
+                if err.get("index") in unreadable
+                else err
+                for err in body.get("errors") or []
+            ]
         return body
 
     def _ingest(
@@ -313,10 +323,12 @@ class ImagesMixin(ClientCore):
     def get_image_bytes(self, image_id: str, thumbnail_tag: str | None = None) -> bytes:
         """The original image (or a thumbnail: tiny, small, full_size_png, or a custom tag). Not in the seed.
         Cached in ``kv_store`` when the client has one."""
+        # standardized (FACTS 1.1) and quoted: a raw id may hold "/", "?" or "#", which would break the path
+        image_id = quote(standardize_id(image_id), safe="")
         path = (
             f"/v1/images/{image_id}/file"
             if thumbnail_tag is None
-            else f"/v1/images/{image_id}/thumbnail/{thumbnail_tag}"
+            else f"/v1/images/{image_id}/thumbnail/{quote(thumbnail_tag, safe='')}"
         )
         key = f"{self.scene_engine_url}{path}"
         if self.kv_store is not None:

@@ -6,7 +6,8 @@ from typing import Any
 from urllib.parse import quote
 
 from scenebase.clients.core import ClientCore
-from scenebase.errors import MetadataNotFoundError, SearchError
+from scenebase.domain.ids import standardize_id
+from scenebase.errors import AssetError, MetadataNotFoundError, SearchError
 
 
 class SearchMixin(ClientCore):
@@ -72,8 +73,9 @@ class SearchMixin(ClientCore):
         return dict(
             self._request(
                 "GET",
-                f"/v1/{quote(asset_type)}/meta/{quote(id, safe='')}",
-                error=MetadataNotFoundError,
+                # ids are standardized (FACTS 1.1) before quoting: a raw "a/b" is stored as "a_b"
+                f"/v1/{quote(asset_type)}/meta/{quote(standardize_id(id), safe='')}",
+                error=AssetError,
                 not_found=MetadataNotFoundError,
             )
         )

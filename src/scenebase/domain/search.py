@@ -169,9 +169,10 @@ def parse_query(raw: Any) -> Query:
             raise QueryError(f"{where}: give 'min', 'max' or both")
         if low is not None and high is not None and low > high:
             raise QueryError(f"{where}: 'min' is greater than 'max'")
-        q.ranges.append(
-            RangeFilter(_field_name(f.get("field"), where), low, high, _bool(f.get("filter_out", False), where))
-        )
+        fld = _field_name(f.get("field"), where)
+        if fld == "id":
+            raise QueryError(f"{where}: 'id' is not a number or time field; filter ids with 'values'")
+        q.ranges.append(RangeFilter(fld, low, high, _bool(f.get("filter_out", False), where)))
 
     tr = raw.get("time_range")
     if tr is not None:

@@ -25,7 +25,10 @@ def split_sizes(n: int, percentages_or_sections: int | Sequence[float]) -> list[
         if percentages_or_sections <= 0:
             raise ValueError("the number of sections must be > 0")
         return _spread(n, percentages_or_sections)
-    fractions = list(percentages_or_sections)
+    try:
+        fractions = list(percentages_or_sections)
+    except TypeError:
+        raise ValueError("percentages_or_sections must be an integer or a list of fractions") from None
     if not fractions:
         raise ValueError("percentages_or_sections must not be empty")
     for p in fractions:

@@ -62,11 +62,17 @@ class AssetService:
         return out
 
     def put(
-        self, scope: Scope, asset_type: str, docs: list[dict[str, Any]], mode: WriteMode = "replace"
+        self,
+        scope: Scope,
+        asset_type: str,
+        docs: list[dict[str, Any]],
+        mode: WriteMode = "replace",
+        keep_lists: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
         check_asset_type(asset_type)
         try:
-            stored = self.repo.upsert(scope, asset_type, [self.prepare(d, scope.username) for d in docs], mode)
+            prepared = [self.prepare(d, scope.username) for d in docs]
+            stored = self.repo.upsert(scope, asset_type, prepared, mode, keep_lists)
         except ValueError as e:
             raise InvalidArgument(str(e)) from None
         self.written(scope, asset_type)

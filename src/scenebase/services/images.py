@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ ACCEPTED = frozenset(
      "sets", "geolocation", "enrichments"}
 )  # fmt: skip
 #: what ``overwrite=False`` may add to an existing image (FACTS 10.1)
-MERGE_ON_NO_OVERWRITE = ("sets", "aux", "preprocesses", "annotations", "annotations_meta", "tags")
+MERGE_ON_NO_OVERWRITE = ("sets", "aux", "preprocesses", "annotations", "annotations_meta")
 
 
 @dataclass
@@ -66,6 +67,8 @@ class ImageService:
         self.blobs = blobs
         self.sources = sources
         self.sets = sets
+        # on-the-fly thumbnails: concurrent first requests for one (image, tag) make and store it once
+        self._thumb_locks = [threading.Lock() for _ in range(64)]
 
     # ------------------------------------------------------------------ ingestion
 
@@ -173,14 +176,13 @@ class ImageService:
                     new_blobs.append(key)
                     doc["object_access"]["key"] = key
                 if old is not None:
-                    doc["sets"] = sorted(set(old.get("sets") or []) | set(doc["sets"]))
-                    doc["created_at"] = old.get("created_at")
                     old_key = (old.get("object_access") or {}).get("key")
                     if old_key:
                         old_blobs.append(old_key)
                     old_blobs.extend(t.get("key") for t in (old.get("thumbnails") or {}).values() if t.get("key"))
                 writes.append(doc)
-            stored = self.assets.put(scope, "images", writes, mode="replace") if writes else []
+            # set membership survives a re-upload: unioned with the stored list under the write's row lock
+            stored = self.assets.put(scope, "images", writes, mode="replace", keep_lists=("sets",)) if writes else []
             stored += self.assets.put(scope, "images", merge_only, mode="merge") if merge_only else []
         except BaseException:
             for key in new_blobs:
@@ -218,17 +220,28 @@ class ImageService:
             raise NotFound(f"image {doc['id']!r} has no file")
         return self.sources.read(ref)
 
-    def thumbnail(self, scope: Scope, image_id: str, tag: str) -> tuple[bytes, str]:
-        doc = self.assets.get(scope, "images", image_id)
+    def _cached_thumbnail(self, doc: dict[str, Any], tag: str) -> tuple[bytes, str] | None:
         thumb = (doc.get("thumbnails") or {}).get(tag)
         if thumb and thumb.get("key"):
             try:
                 return self.blobs.get(thumb["key"]), content_type_for(thumb.get("format", "JPEG"))
             except BlobNotFound:
                 pass
+        return None
+
+    def thumbnail(self, scope: Scope, image_id: str, tag: str) -> tuple[bytes, str]:
+        doc = self.assets.get(scope, "images", image_id)
+        cached = self._cached_thumbnail(doc, tag)
+        if cached is not None:
+            return cached
         if tag not in THUMBNAIL_PRESETS:
             raise NotFound(f"image {image_id!r} has no thumbnail {tag!r}; presets: {sorted(THUMBNAIL_PRESETS)}")
-        data, fmt = self.make_thumbnails(scope, doc, {tag: None})[tag]
+        with self._thumb_locks[hash((doc["owner"], doc["id"], tag)) % len(self._thumb_locks)]:
+            doc = self.assets.get(scope, "images", image_id)  # a concurrent request may have made it meanwhile
+            cached = self._cached_thumbnail(doc, tag)
+            if cached is not None:
+                return cached
+            data, fmt = self.make_thumbnails(scope, doc, {tag: None})[tag]
         return data, content_type_for(fmt)
 
     def make_thumbnails(

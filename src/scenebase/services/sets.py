@@ -230,23 +230,31 @@ class SetService:
         changed = 0
         for start in range(0, len(ids), MEMBERSHIP_CHUNK):
             chunk = ids[start : start + MEMBERSHIP_CHUNK]
-            found = self.assets.get_many(ctx.scope, asset_type, chunk)
-            patches = []
-            for asset_id in chunk:
-                member = found.get(asset_id)
-                if member is None or member.get("owner") != ctx.scope.org_id:
-                    ctx.note(f"{asset_id}: no {asset_type} with this id")
-                    continue
-                sets = list(member.get("sets") or [])
-                if add and doc["id"] not in sets:
-                    sets.append(doc["id"])
-                elif not add and doc["id"] in sets:
-                    sets.remove(doc["id"])
-                else:
-                    continue
-                patches.append({"id": asset_id, "timestamp": member["timestamp"], "sets": sets})
+            patches, missing = [], []
+            # read and write in one write transaction (rows locked on PostgreSQL), so that two membership jobs
+            # touching the same assets at once do not overwrite each other's ``sets`` lists
+            with self.repo.catalog.write() as conn:
+                found = {i: d for i, (_pk, d) in self.repo.get_for_update(conn, ctx.scope, asset_type, chunk).items()}
+                for asset_id in chunk:
+                    member = found.get(asset_id)
+                    if member is None:
+                        missing.append(asset_id)
+                        continue
+                    sets = list(member.get("sets") or [])
+                    if add and doc["id"] not in sets:
+                        sets.append(doc["id"])
+                    elif not add and doc["id"] in sets:
+                        sets.remove(doc["id"])
+                    else:
+                        continue
+                    patch = {"id": asset_id, "timestamp": member["timestamp"], "sets": sets}
+                    patches.append(self.assets.prepare(patch, ctx.scope.username))
+                if patches:
+                    self.repo.upsert_in(conn, ctx.scope, asset_type, patches, "merge_replace_lists")
+            for asset_id in missing:  # notes are writes too: only once the transaction is over
+                ctx.note(f"{asset_id}: no {asset_type} with this id")
             if patches:
-                self.assets.put(ctx.scope, asset_type, patches, mode="merge_replace_lists")
+                self.assets.written(ctx.scope, asset_type)
                 changed += len(patches)
             ctx.progress(100.0 * min(len(ids), start + MEMBERSHIP_CHUNK) / max(1, len(ids)))
         return changed

@@ -106,28 +106,52 @@ class AssetRepo:
     # ------------------------------------------------------------------ writes
 
     def upsert(
-        self, scope: Scope, asset_type: str, docs: list[dict[str, Any]], mode: WriteMode = "replace"
+        self,
+        scope: Scope,
+        asset_type: str,
+        docs: list[dict[str, Any]],
+        mode: WriteMode = "replace",
+        keep_lists: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
-        """Write documents (each with ``id`` and ISO ``timestamp``) in one transaction; returns them as stored."""
+        """Write documents (each with ``id`` and ISO ``timestamp``) in one transaction; returns them as stored.
+
+        ``keep_lists`` names list fields that a ``replace`` unions with the stored document's (e.g. ``sets``:
+        re-uploading an image must not drop it from its sets), read under the same row lock as the write.
+        """
         with self.catalog.write() as conn:
-            return self.upsert_in(conn, scope, asset_type, docs, mode)
+            return self.upsert_in(conn, scope, asset_type, docs, mode, keep_lists)
+
+    def get_for_update(
+        self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str]
+    ) -> dict[str, tuple[int, dict[str, Any]]]:
+        """``id -> (pk, doc)`` of the organization's own documents, locked until ``conn`` commits (PostgreSQL;
+        SQLite write transactions are exclusive anyway)."""
+        out: dict[str, tuple[int, dict[str, Any]]] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 900):
+            q = (
+                select(A.c.pk, A.c.id, A.c.doc)
+                .where(A.c.owner == scope.org_id, A.c.asset_type == asset_type, A.c.id.in_(ids[start : start + 900]))
+                .with_for_update()
+            )
+            out.update({r.id: (r.pk, r.doc) for r in conn.execute(q)})
+        return out
 
     def upsert_in(
-        self, conn: Connection, scope: Scope, asset_type: str, docs: list[dict[str, Any]], mode: WriteMode
+        self,
+        conn: Connection,
+        scope: Scope,
+        asset_type: str,
+        docs: list[dict[str, Any]],
+        mode: WriteMode,
+        keep_lists: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
         if not docs:
             return []
         ids = [d["id"] for d in docs]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate ids in one write")
-        existing = {
-            r.id: (r.pk, r.doc)
-            for r in conn.execute(
-                select(A.c.pk, A.c.id, A.c.doc).where(
-                    A.c.owner == scope.org_id, A.c.asset_type == asset_type, A.c.id.in_(ids)
-                )
-            )
-        }
+        existing = self.get_for_update(conn, scope, asset_type, ids)
         now = time.time()
         final: list[dict[str, Any]] = []
         new_rows: list[dict[str, Any]] = []
@@ -137,9 +161,13 @@ class AssetRepo:
                 pk, old = existing[doc["id"]]
                 if mode == "replace":
                     stored = dict(doc)
+                    for key in keep_lists:
+                        kept = [v for v in old.get(key) or [] if v not in (stored.get(key) or [])]
+                        stored[key] = [*kept, *(stored.get(key) or [])]
                 else:
                     stored = merge(old, doc, replace_lists=mode == "merge_replace_lists")
-                stored["created_at"] = old.get("created_at", stored.get("created_at"))
+                if "created_at" in old:
+                    stored["created_at"] = old["created_at"]
                 changed.append((pk, stored))
             else:
                 stored = dict(doc)
@@ -167,8 +195,8 @@ class AssetRepo:
             for (pk, _id), r in zip(inserted, new_rows, strict=True):
                 term_rows.extend(self._terms(pk, scope.org_id, asset_type, r["doc"]))
         if changed:
-            pks = [pk for pk, _ in changed]
-            conn.execute(delete(T).where(T.c.asset_pk.in_(pks)))
+            for part in _chunks([pk for pk, _ in changed]):
+                conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
             for pk, stored in changed:
                 conn.execute(
                     update(A)
@@ -192,16 +220,10 @@ class AssetRepo:
             return self.delete_in(conn, scope, asset_type, ids)
 
     def delete_in(self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str]) -> int:
-        pks = [
-            r[0]
-            for r in conn.execute(
-                select(A.c.pk).where(A.c.owner == scope.org_id, A.c.asset_type == asset_type, A.c.id.in_(list(ids)))
-            )
-        ]
-        if not pks:
-            return 0
-        conn.execute(delete(T).where(T.c.asset_pk.in_(pks)))
-        conn.execute(delete(A).where(A.c.pk.in_(pks)))
+        pks = list(self.pks_for(conn, scope, asset_type, ids).values())
+        for part in _chunks(pks):
+            conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
+            conn.execute(delete(A).where(A.c.pk.in_(part)))
         return len(pks)
 
     # ------------------------------------------------------------------ names
@@ -306,12 +328,15 @@ class AssetRepo:
         elif sort_field == "timestamp":
             key, tie = (func.coalesce(A.c.timestamp, 0.0) if driven else A.c.timestamp), A.c.pk
         elif sort_field == "id":
-            key, tie = (func.coalesce(A.c.id, "") if driven else A.c.id), None
+            key, tie = (func.coalesce(A.c.id, "") if driven else A.c.id), A.c.pk
         else:
             num = select(func.min(T.c.vnum)).where(T.c.asset_pk == A.c.pk, T.c.field == sort_field).scalar_subquery()
             txt = select(func.min(T.c.vstr)).where(T.c.asset_pk == A.c.pk, T.c.field == sort_field).scalar_subquery()
-            cols = [num, txt, A.c.pk]
-            return [c.desc() if desc else c.asc() for c in cols]
+            # documents without the field come last in either direction (same on every backend)
+            return [
+                *((c.desc() if desc else c.asc()).nulls_last() for c in (num, txt)),
+                A.c.pk.desc() if desc else A.c.pk.asc(),
+            ]
         cols = [key] + ([tie] if tie is not None else [])
         return [c.desc() if desc else c.asc() for c in cols]
 
@@ -394,6 +419,7 @@ class AssetRepo:
                 select(
                     T.c.field,
                     func.count(func.distinct(T.c.asset_pk)),
+                    func.count(),
                     func.count(T.c.vstr),
                     func.count(T.c.vnum),
                     func.min(T.c.vnum),
@@ -402,11 +428,11 @@ class AssetRepo:
                 .where(base)
                 .group_by(T.c.field)
             )
-            for fld, docs, nstr, nnum, vmin, vmax in conn.execute(q):
+            for fld, docs, nterms, nstr, nnum, vmin, vmax in conn.execute(q):
                 entry: dict[str, Any] = {"field": fld, "count": int(docs)}
                 if nnum and not nstr:
                     entry.update(type="number", min=vmin, max=vmax)
-                elif nnum and nnum == nstr:
+                elif nnum == nstr == nterms:  # every value is an ISO time string
                     entry.update(type="time", min=_iso(vmin), max=_iso(vmax))
                 else:
                     entry["type"] = "tag"
@@ -430,7 +456,11 @@ class AssetRepo:
                 entry = stats[fld]
                 entry.setdefault("values", []).append({"key": value, "doc_count": int(n)})
             for entry in stats.values():
-                if entry["type"] == "tag" and {v["key"] for v in entry.get("values", [])} <= {"true", "false"}:
+                if (
+                    entry["type"] == "tag"
+                    and entry.get("values")
+                    and {v["key"] for v in entry["values"]} <= {"true", "false"}
+                ):
                     entry["type"] = "boolean"
             row = conn.execute(
                 select(func.count(), func.min(A.c.timestamp), func.max(A.c.timestamp)).where(
@@ -441,6 +471,12 @@ class AssetRepo:
                 stats["timestamp"] = {"field": "timestamp", "type": "time", "count": int(row[0]),
                                       "min": _iso(row[1]), "max": _iso(row[2])}  # fmt: skip
         return dict(sorted(stats.items()))
+
+
+def _chunks(values: list[Any], size: int = 900) -> Iterator[list[Any]]:
+    """Slices small enough for any SQLite build's and PostgreSQL's bound-parameter limits."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _iso(epoch: float | None) -> str | None:

@@ -35,7 +35,20 @@ def _make_client(**kwargs: Any) -> S3Client:
     with _session_lock:
         if _session is None:
             _session = boto3.session.Session()
-        return _session.client("s3", **kwargs)
+        client = _session.client("s3", **kwargs)
+    client.meta.events.register("before-send.s3", _drop_expect_header)
+    return client
+
+
+def _drop_expect_header(request: Any, **_kwargs: Any) -> None:
+    """Send PUT bodies without ``Expect: 100-continue``.
+
+    After a zero-byte PUT with that header, some servers (SeaweedFS, MinIO) send a late ``100 Continue`` that
+    botocore reads as the answer to the next PUT on the pooled connection, which then stalls until the read
+    timeout (60 s) and is silently retried (boto/botocore#3755, boto/boto3#1341). The header is not signed.
+    Returns None so that botocore goes on to send the request.
+    """
+    request.headers.pop("Expect", None)
 
 
 def _error_code(exc: ClientError) -> str:

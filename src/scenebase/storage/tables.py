@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    types,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -97,6 +98,13 @@ jobs = Table(
 #: 64-bit keys on PostgreSQL, the rowid alias on SQLite
 PKType = BigInteger().with_variant(Integer(), "sqlite")
 
+
+#: byte-order comparison on PostgreSQL whatever the cluster's locale: prefix ranges on dotted field names and
+#: id ordering must not depend on a collation that ignores punctuation (SQLite compares bytes already)
+def CText(length: int) -> types.TypeEngine[str]:
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 #: Every asset of every type (images, sets, zipfiles, ...) as one JSON document plus indexed columns.
 assets = Table(
     "assets",
@@ -104,7 +112,7 @@ assets = Table(
     Column("pk", PKType, primary_key=True, autoincrement=True),
     Column("owner", String(64), nullable=False),
     Column("asset_type", String(32), nullable=False),
-    Column("id", String(255), nullable=False),
+    Column("id", CText(255), nullable=False),
     Column("timestamp", Float, nullable=False),
     Column("doc", JSONType, nullable=False),
     Column("created_at", Float, nullable=False),
@@ -120,8 +128,8 @@ asset_terms = Table(
     Column("asset_pk", PKType, nullable=False),
     Column("owner", String(64), nullable=False),
     Column("asset_type", String(32), nullable=False),
-    Column("field", String(255), nullable=False),
-    Column("vstr", String(512), nullable=True),
+    Column("field", CText(255), nullable=False),
+    Column("vstr", CText(512), nullable=True),
     Column("vnum", Float, nullable=True),
     # postings: which assets have field=value (drives selective filters and aggregations)
     Index("ix_terms_str", "owner", "asset_type", "field", "vstr", "vnum", "asset_pk"),

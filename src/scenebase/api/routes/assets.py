@@ -33,7 +33,7 @@ def _search(
     rt: Runtime,
     p: Principal,
     asset_type: str,
-    search: dict[str, Any] | None,
+    search: Any,
     size: int,
     offset: int,
     sort_field: str | None,
@@ -56,7 +56,7 @@ def _search(
 @router.post("/{asset_type}/", dependencies=[requires(Permission.READ)])
 def search_ids(
     asset_type: str,
-    search: dict[str, Any] | None = Body(None),
+    search: Any = Body(None),  # validated by the service: a malformed search is a 400 naming the problem
     size: int = Query(50, ge=0),
     offset: int = Query(0, ge=0),
     sort_field: str | None = None,
@@ -72,7 +72,7 @@ def search_ids(
 @router.post("/{asset_type}/meta/", dependencies=[requires(Permission.READ)])
 def search_meta(
     asset_type: str,
-    search: dict[str, Any] | None = Body(None),
+    search: Any = Body(None),  # validated by the service: a malformed search is a 400 naming the problem
     size: int = Query(50, ge=0),
     offset: int = Query(0, ge=0),
     sort_field: str | None = None,
@@ -88,7 +88,7 @@ def search_meta(
 @router.post("/{asset_type}/meta/summary/", dependencies=[requires(Permission.READ)])
 def summary(
     asset_type: str,
-    request: dict[str, Any] = Body(...),
+    request: Any = Body(...),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:

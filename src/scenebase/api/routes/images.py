@@ -67,6 +67,10 @@ async def add_images(
             items.append(IncomingImage(i, name, meta, data, it.get("url"), it.get("uri")))
     finally:
         await form.close()
+    presets = tuple(manifest.get("thumbnail_presets") or ("small",))
+    unknown = set(presets) - set(THUMBNAIL_PRESETS)
+    if unknown:
+        raise InvalidArgument(f"unknown thumbnail presets {sorted(unknown)}; presets: {sorted(THUMBNAIL_PRESETS)}")
     set_ids = manifest.get("set_ids") or []
     if isinstance(set_ids, str):
         set_ids = [set_ids]
@@ -76,7 +80,7 @@ async def add_images(
         list(set_ids),
         overwrite=bool(manifest.get("overwrite", True)),
         thumbnailize_at_ingest=bool(manifest.get("thumbnailize_at_ingest", False)),
-        thumbnail_presets=tuple(manifest.get("thumbnail_presets") or ("small",)),
+        thumbnail_presets=presets,
     )
     body = {"ids": result.ids, "errors": result.errors, "job_id": result.job_id}
     if not result.errors:

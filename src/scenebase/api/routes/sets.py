@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Body, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
@@ -40,8 +40,8 @@ class AssetList(BaseModel):
 
 class SplitBody(BaseModel):
     set_id: str
-    sections: int | None = None
-    percentages: list[float] | None = None
+    sections: StrictInt | None = None  # not a bool (true would count as 1 section)
+    percentages: list[StrictFloat] | None = None
     subset_names: list[str] | None = None
     random_seed: int = 42
 

@@ -20,13 +20,19 @@ JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 PKType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+#: byte-order comparison on PostgreSQL whatever the cluster's locale: prefix ranges on dotted field names and
+#: id ordering must not depend on a collation that ignores punctuation (SQLite compares bytes already)
+def CText(length: int) -> sa.types.TypeEngine[str]:
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 def upgrade() -> None:
     op.create_table(
         "assets",
         sa.Column("pk", PKType, primary_key=True, autoincrement=True),
         sa.Column("owner", sa.String(64), nullable=False),
         sa.Column("asset_type", sa.String(32), nullable=False),
-        sa.Column("id", sa.String(255), nullable=False),
+        sa.Column("id", CText(255), nullable=False),
         sa.Column("timestamp", sa.Float, nullable=False),
         sa.Column("doc", JSONType, nullable=False),
         sa.Column("created_at", sa.Float, nullable=False),
@@ -39,8 +45,8 @@ def upgrade() -> None:
         sa.Column("asset_pk", PKType, nullable=False),
         sa.Column("owner", sa.String(64), nullable=False),
         sa.Column("asset_type", sa.String(32), nullable=False),
-        sa.Column("field", sa.String(255), nullable=False),
-        sa.Column("vstr", sa.String(512), nullable=True),
+        sa.Column("field", CText(255), nullable=False),
+        sa.Column("vstr", CText(512), nullable=True),
         sa.Column("vnum", sa.Float, nullable=True),
     )
     op.create_index("ix_terms_str", "asset_terms", ["owner", "asset_type", "field", "vstr", "vnum", "asset_pk"])
