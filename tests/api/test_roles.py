@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from scenebase.api.app import iter_api_routes
 from scenebase.api.deps import route_permission
 from scenebase.domain.roles import MATRIX, Permission, Role, allows, matrix_markdown
