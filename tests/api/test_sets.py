@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 
 from scenebase.clients import SceneEngineClient
 from scenebase.domain.splits import split_ids, split_sizes
-from scenebase.errors import MetadataNotFoundError, SceneBaseError, SetsError
+from scenebase.errors import InvalidArgumentsError, MetadataNotFoundError, SceneBaseError, SetsError
 from scenebase.models.assets import Image
 from scenebase.testing import InProcessServer
 
@@ -490,9 +490,13 @@ def test_split_errors(admin: SceneEngineClient) -> None:
         admin.split_set("no_such_set", 2, None, wait_for_completion=True)
     assert err.value.status_code == 404
 
-    with pytest.raises(SetsError) as err:
-        admin.split_set(parent, True, None, wait_for_completion=True)  # a bool is not a number of sections
-    assert err.value.status_code == 422
+    for bad in (True, 0.5, "2"):  # a bool, a bare fraction or a string is not a number of sections
+        with pytest.raises(InvalidArgumentsError, match="integer or a list"):
+            admin.split_set(parent, bad, None, wait_for_completion=True)  # type: ignore[arg-type]
+    with pytest.raises(SetsError, match="exactly one of 'sections' and 'percentages'") as err:
+        body = {"set_id": parent, "sections": 2, "percentages": [0.5]}
+        admin._http.request("POST", "/v1/sets/split_sets/", json=body, error=SetsError)
+    assert err.value.status_code == 400
 
     # more than 5 splits must wait for completion
     with pytest.raises(ValueError):

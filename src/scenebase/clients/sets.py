@@ -150,8 +150,10 @@ class SetsMixin(ClientCore):
         wait_for_completion: bool = False,
     ) -> list[str]:
         """Split a set at random into new sets (FACTS 5.4 rule) and return their ids."""
+        if isinstance(percentages_or_sections, bool) or not isinstance(percentages_or_sections, int | list | tuple):
+            raise InvalidArgumentsError("percentages_or_sections must be an integer or a list of fractions")
         sections = percentages_or_sections if isinstance(percentages_or_sections, int) else None
-        k = sections if sections is not None else len(list(percentages_or_sections))  # type: ignore[arg-type]
+        k = sections if sections is not None else len(percentages_or_sections)  # type: ignore[arg-type]
         if k > 5 and not wait_for_completion:
             raise InvalidArgumentsError("more than 5 splits need wait_for_completion=True")
         body: dict[str, Any] = {"set_id": set_id, "subset_names": subset_names, "random_seed": random_seed}

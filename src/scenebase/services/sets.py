@@ -358,6 +358,18 @@ def zipping_job(ctx: JobContext) -> dict[str, Any]:
     rt = ctx.runtime
     owner_scope = Scope.of(ctx.params["set_owner"], username=ctx.scope.username)
     doc = rt.sets.get(owner_scope, ctx.params["set_id"])
+    own = doc["owner"] == ctx.scope.org_id  # a shared set's status belongs to its owner: leave it alone
+    if own:
+        _with_status(ctx, doc, SetStatus.BEING_ZIPPED)
+    try:
+        return _zip(ctx, owner_scope, doc)
+    finally:
+        if own:
+            _with_status(ctx, doc, SetStatus.READY)
+
+
+def _zip(ctx: JobContext, owner_scope: Scope, doc: dict[str, Any]) -> dict[str, Any]:
+    rt = ctx.runtime
     folder = _safe_name(doc["name"])
     members = rt.sets.within(owner_scope, doc["id"], None, ids_only=False)
     ctx.stage(f"zipping {len(members)} assets")

@@ -13,7 +13,7 @@ from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
-from scenebase.services.errors import NotFound
+from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.services.identity import Principal
 from scenebase.storage.blobs import BlobNotFound
 
@@ -99,6 +99,8 @@ def delete_set(
 def split_sets(
     body: SplitBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
+    if (body.sections is None) == (body.percentages is None):
+        raise InvalidArgument("give exactly one of 'sections' and 'percentages'")
     spec: Any = body.sections if body.sections is not None else body.percentages
     job_id, subset_ids = rt.sets.split(p.scope, body.set_id, spec, body.subset_names, body.random_seed)
     return {"job_id": job_id, "subset_ids": subset_ids}
