@@ -62,9 +62,9 @@ def test_org_b_never_sees_org_a(world: World) -> None:
                     value = res[job_key] if p == "job_id" else res[p]
                     url = url.replace("{" + p + "}", value)
                 for role in (Role.ADMIN, Role.DATA_PROVIDER, Role.DATA_USER):
-                    params = {"token": world.b.tokens[role.value], "progress": 1, "stage": "x", "note": "x"}
+                    query = {"token": world.b.tokens[role.value], "progress": 1, "stage": "x", "note": "x"}
                     body = {"email": "x@y", "organization_name": "pwned", "asset_list": ["a_image"]}
-                    resp = http.request(method, url, params=params, json=body)
+                    resp = http.request(method, url, params=query, json=body)
                     # 404 (not found) or 403 (the role may not call the route at all); never a success
                     assert resp.status_code in (403, 404), (method, url, role.value, resp.status_code, resp.text)
                     checked += 1
