@@ -117,6 +117,14 @@ class AssetService:
                 batch = [project(r, query.selected_fields) for r in batch]
             yield batch
 
+    def resolve_ids(self, scope: Scope, asset_type: str, ids: list[str] | None, search: Any) -> list[str]:
+        """Standardized ``ids`` plus every match of ``search`` (if any), deduplicated in order."""
+        out = [standardize_id(i) for i in ids or []]
+        if search is not None:
+            for batch in self.scan(scope, asset_type, search, ids_only=True):
+                out.extend(batch)
+        return list(dict.fromkeys(out))
+
     def count(self, scope: Scope, asset_type: str, search: Any) -> int:
         check_asset_type(asset_type)
         return self.repo.count(scope, asset_type, parse(search))

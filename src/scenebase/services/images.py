@@ -171,7 +171,7 @@ class ImageService:
                     merge_only.append({"id": doc["id"], "timestamp": old["timestamp"], **patch})
                     continue
                 if data is not None:
-                    key = f"images/{new_id()}.{_ext(doc['format'])}"
+                    key = f"images/{new_id()}.{file_extension(doc['format'])}"
                     self.blobs.put(key, data, content_type_for(doc["format"]))
                     new_blobs.append(key)
                     doc["object_access"]["key"] = key
@@ -260,9 +260,10 @@ class ImageService:
                     data, w, h, fmt = custom_thumbnail(original, shape, normalize, name=doc["id"])
             except ImageDecodeError as e:
                 raise UnsupportedMedia(e.problem) from None
-            key = f"thumbnails/{new_id()}.{_ext(fmt)}"
+            ext = file_extension(fmt)
+            key = f"thumbnails/{new_id()}.{ext}"
             self.blobs.put(key, data, content_type_for(fmt))
-            entries[tag] = {"resolution": {"height": h, "width": w}, "filename": f"{doc['id']}_{tag}.{_ext(fmt)}",
+            entries[tag] = {"resolution": {"height": h, "width": w}, "filename": f"{doc['id']}_{tag}.{ext}",
                             "key": key, "format": fmt}  # fmt: skip
             out[tag] = (data, fmt)
         old = doc.get("thumbnails") or {}
@@ -276,18 +277,9 @@ class ImageService:
         return out
 
 
-def _ext(fmt: str) -> str:
+def file_extension(fmt: str) -> str:
+    """The extension scenebase writes for a probed format."""
     return {"JPEG": "jpg", "PNG": "png", "TIFF": "tiff"}[fmt]
-
-
-def _resolve_ids(ctx: JobContext, asset_type: str) -> list[str]:
-    rt = ctx.runtime
-    ids = [standardize_id(i) for i in ctx.params.get("ids") or []]
-    search = ctx.params.get("search")
-    if search is not None:
-        for batch in rt.assets.scan(ctx.scope, asset_type, search, ids_only=True):
-            ids.extend(batch)
-    return list(dict.fromkeys(ids))
 
 
 @job_handler("image_compression")
@@ -299,7 +291,7 @@ def compress_images_job(ctx: JobContext) -> dict[str, Any]:
     tags: dict[str, tuple[int, ...] | None] = {p: None for p in presets}
     if shape is not None:
         tags[str(tag)] = tuple(int(x) for x in shape)
-    ids = _resolve_ids(ctx, "images")
+    ids = rt.assets.resolve_ids(ctx.scope, "images", ctx.params.get("ids"), ctx.params.get("search"))
     done, failed = 0, []
     ctx.stage(f"making {sorted(tags)} thumbnails of {len(ids)} images")
     for i, image_id in enumerate(ids):
@@ -319,7 +311,7 @@ def image_properties_job(ctx: JobContext) -> dict[str, Any]:
     rt = ctx.runtime
     asset_type = ctx.params.get("asset_type", "images")
     properties = list(ctx.params.get("properties") or ImageProperties.VALID)
-    ids = _resolve_ids(ctx, asset_type)
+    ids = rt.assets.resolve_ids(ctx.scope, asset_type, ctx.params.get("ids"), ctx.params.get("search"))
     batch_size = int((ctx.params.get("additional_params") or {}).get("batch_size", 50))
     enriched, failed = 0, []
     ctx.stage(f"computing {properties} for {len(ids)} {asset_type}")

@@ -7,6 +7,8 @@ import random
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from scenebase.domain.splits import split_ids, split_sizes
 from scenebase.domain.timeutil import now_iso
 from scenebase.services.assets import AssetService
 from scenebase.services.errors import Conflict, InvalidArgument, Locked, NotFound, ServiceError
+from scenebase.services.images import file_extension
 from scenebase.services.jobs import JobContext, JobService, job_handler
 from scenebase.storage.asset_repo import NameTaken
 from scenebase.storage.scope import Scope
@@ -259,14 +262,6 @@ class SetService:
             ctx.progress(100.0 * min(len(ids), start + MEMBERSHIP_CHUNK) / max(1, len(ids)))
         return changed
 
-    def resolve_ids(self, ctx: JobContext, doc: dict[str, Any]) -> list[str]:
-        ids = [standardize_id(i) for i in ctx.params.get("ids") or []]
-        search = ctx.params.get("search")
-        if search is not None:
-            for batch in self.assets.scan(ctx.scope, doc["assets_type"], search, ids_only=True):
-                ids.extend(batch)
-        return list(dict.fromkeys(ids))
-
 
 def _set_doc(ctx: JobContext) -> dict[str, Any]:
     return ctx.runtime.sets._own(ctx.scope, ctx.params["set_id"])
@@ -276,20 +271,27 @@ def _with_status(ctx: JobContext, doc: dict[str, Any], status: str) -> None:
     ctx.runtime.sets._patch(ctx.scope, doc, status=status, job_id=ctx.id)
 
 
+@contextmanager
+def _status_while(ctx: JobContext, doc: dict[str, Any], status: str) -> Iterator[None]:
+    """Show ``status`` on the set while the block runs, then ``ready`` again (also after a failure)."""
+    _with_status(ctx, doc, status)
+    try:
+        yield
+    finally:
+        _with_status(ctx, doc, SetStatus.READY)
+
+
 @job_handler("set_addition")
 def set_addition_job(ctx: JobContext) -> dict[str, Any]:
     sets = ctx.runtime.sets
     doc = _set_doc(ctx)
-    _with_status(ctx, doc, SetStatus.BEING_POPULATED)
-    try:
-        ids = sets.resolve_ids(ctx, doc)
+    with _status_while(ctx, doc, SetStatus.BEING_POPULATED):
+        ids = sets.assets.resolve_ids(ctx.scope, doc["assets_type"], ctx.params.get("ids"), ctx.params.get("search"))
         limit = ctx.params.get("limit")
         if limit is not None and len(ids) > limit:
             ids = sorted(random.Random(42).sample(sorted(ids), limit))
         ctx.stage(f"adding {len(ids)} assets")
         added = sets.change_membership(ctx, doc, ids, add=True)
-    finally:
-        _with_status(ctx, doc, SetStatus.READY)
     return {"requested": len(ids), "added": added}
 
 
@@ -297,17 +299,14 @@ def set_addition_job(ctx: JobContext) -> dict[str, Any]:
 def set_removal_job(ctx: JobContext) -> dict[str, Any]:
     sets = ctx.runtime.sets
     doc = _set_doc(ctx)
-    _with_status(ctx, doc, SetStatus.MOVING_ASSETS)
-    try:
-        ids = sets.resolve_ids(ctx, doc)
+    with _status_while(ctx, doc, SetStatus.MOVING_ASSETS):
+        ids = sets.assets.resolve_ids(ctx.scope, doc["assets_type"], ctx.params.get("ids"), ctx.params.get("search"))
         if ctx.params.get("search") is not None:
             # the search selects among the set's members
             members = set(sets.within(ctx.scope, doc["id"], ctx.params["search"], ids_only=True))
             ids = [i for i in ids if i in members]
         ctx.stage(f"removing {len(ids)} assets")
         removed = sets.change_membership(ctx, doc, ids, add=False)
-    finally:
-        _with_status(ctx, doc, SetStatus.READY)
     return {"requested": len(ids), "removed": removed}
 
 
@@ -358,14 +357,10 @@ def zipping_job(ctx: JobContext) -> dict[str, Any]:
     rt = ctx.runtime
     owner_scope = Scope.of(ctx.params["set_owner"], username=ctx.scope.username)
     doc = rt.sets.get(owner_scope, ctx.params["set_id"])
-    own = doc["owner"] == ctx.scope.org_id  # a shared set's status belongs to its owner: leave it alone
-    if own:
-        _with_status(ctx, doc, SetStatus.BEING_ZIPPED)
-    try:
+    if doc["owner"] != ctx.scope.org_id:  # a shared set's status belongs to its owner: leave it alone
         return _zip(ctx, owner_scope, doc)
-    finally:
-        if own:
-            _with_status(ctx, doc, SetStatus.READY)
+    with _status_while(ctx, doc, SetStatus.BEING_ZIPPED):
+        return _zip(ctx, owner_scope, doc)
 
 
 def _zip(ctx: JobContext, owner_scope: Scope, doc: dict[str, Any]) -> dict[str, Any]:
@@ -386,7 +381,7 @@ def _zip(ctx: JobContext, owner_scope: Scope, doc: dict[str, Any]) -> dict[str, 
                 if doc["assets_type"] == "images":
                     try:
                         data = rt.images.read_original(member)
-                        ext = {"JPEG": "jpg", "PNG": "png", "TIFF": "tiff"}.get(member.get("format", ""), "bin")
+                        ext = file_extension(member["format"])
                         name = f"{folder}/assets/{member['id']}.{ext}"
                         compress = zipfile.ZIP_STORED if ext == "jpg" else zipfile.ZIP_DEFLATED
                         zf.writestr(name, data, compress_type=compress)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Body, Depends, Query
@@ -29,19 +30,19 @@ def _stream_array(batches: Iterator[list[Any]]) -> Iterator[bytes]:
     yield b"]"
 
 
-def _search(
-    rt: Runtime,
-    p: Principal,
-    asset_type: str,
-    search: Any,
-    size: int,
-    offset: int,
-    sort_field: str | None,
-    sort_order: str | None,
-    scan: bool,
-    ids_only: bool,
-) -> Any:
-    if scan:
+@dataclass
+class Paging:
+    """Query parameters shared by the two search routes."""
+
+    size: int = Query(50, ge=0)
+    offset: int = Query(0, ge=0)
+    sort_field: str | None = None
+    sort_order: str | None = None
+    scan: bool = False
+
+
+def _search(rt: Runtime, p: Principal, asset_type: str, search: Any, page: Paging, ids_only: bool) -> Any:
+    if page.scan:
         batches = rt.assets.scan(p.scope, asset_type, search, ids_only=ids_only)
         first = next(batches, [])  # validate the query before the 200 goes out
 
@@ -50,39 +51,33 @@ def _search(
             yield from batches
 
         return StreamingResponse(_stream_array(chained()), media_type="application/json")
-    return rt.assets.search(p.scope, asset_type, search, size, offset, sort_field, sort_order, ids_only)
+    return rt.assets.search(
+        p.scope, asset_type, search, page.size, page.offset, page.sort_field, page.sort_order, ids_only
+    )
 
 
 @router.post("/{asset_type}/", dependencies=[requires(Permission.READ)])
 def search_ids(
     asset_type: str,
     search: Any = Body(None),  # validated by the service: a malformed search is a 400 naming the problem
-    size: int = Query(50, ge=0),
-    offset: int = Query(0, ge=0),
-    sort_field: str | None = None,
-    sort_order: str | None = None,
-    scan: bool = False,
+    page: Paging = Depends(),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> Any:
     """Ids of assets matching ``search`` (plain: at most 10,000; ``scan=true``: all, streamed)."""
-    return _search(rt, p, asset_type, search, size, offset, sort_field, sort_order, scan, ids_only=True)
+    return _search(rt, p, asset_type, search, page, ids_only=True)
 
 
 @router.post("/{asset_type}/meta/", dependencies=[requires(Permission.READ)])
 def search_meta(
     asset_type: str,
     search: Any = Body(None),  # validated by the service: a malformed search is a 400 naming the problem
-    size: int = Query(50, ge=0),
-    offset: int = Query(0, ge=0),
-    sort_field: str | None = None,
-    sort_order: str | None = None,
-    scan: bool = False,
+    page: Paging = Depends(),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> Any:
-    """Metadata of assets matching ``search``."""
-    return _search(rt, p, asset_type, search, size, offset, sort_field, sort_order, scan, ids_only=False)
+    """Metadata of assets matching ``search`` (``source_selected_fields`` projects them)."""
+    return _search(rt, p, asset_type, search, page, ids_only=False)
 
 
 @router.post("/{asset_type}/meta/summary/", dependencies=[requires(Permission.READ)])
