@@ -1,6 +1,8 @@
 """HTTP throughput and latency of ``scenebase serve`` on loopback.
 
     python benchmarks/run.py [--quick] [--threads N] [--postgres]
+    python benchmarks/run.py images [...]   # = python benchmarks/bench_images.py [...] (ingest and zip_set)
+    python benchmarks/run.py search [...]   # = python benchmarks/bench_search.py [...] (search over 1M records)
 
 Starts ``scenebase serve`` as a subprocess on 127.0.0.1 with a fresh data folder (embedded SQLite catalog; with
 ``--postgres`` a second run uses a throwaway PostgreSQL cluster from ``tests/servers.py``), then sends a fixed
@@ -83,6 +85,13 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def serve(data_dir: Path, extra_env: dict[str, str]) -> Iterator[str]:
     """``scenebase serve`` on a free loopback port; yields its base URL and stops it (SIGTERM, then SIGKILL)."""
+    with serve_process(data_dir, extra_env) as (url, _proc):
+        yield url
+
+
+@contextlib.contextmanager
+def serve_process(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like :func:`serve`, and also yields the server process (its pid, for memory sampling)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEBASE_")}
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
@@ -113,7 +122,7 @@ def serve(data_dir: Path, extra_env: dict[str, str]) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"scenebase serve did not answer in {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield url
+        yield url, proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -263,6 +272,12 @@ def table(results: list[Result]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given and given[0] in ("images", "search"):  # the issue-3 benchmarks live in their own scripts
+        import importlib
+
+        bench = importlib.import_module(f"bench_{given[0]}")
+        return int(bench.main(given[1:]))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a quarter of the requests (smoke run)")
     parser.add_argument("--threads", type=int, default=8, help="client threads (default 8)")

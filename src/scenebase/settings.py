@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         default=None,
         description="`sqlite:///PATH` (embedded huey) or `redis://HOST:PORT/DB`; default: `queue.db` in the data dir.",
     )
+    processes: int = Field(
+        default=1,
+        description="`scenebase serve` processes sharing the port (each with its own job workers); more than one "
+        "uses more cores for requests.",
+    )
     workers: int = Field(
         default=2, description="Job worker threads inside `scenebase serve` (0: run no jobs in this process)."
     )

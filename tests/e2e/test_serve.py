@@ -153,3 +153,17 @@ def test_openapi_docs_and_error_envelope(launcher: Launcher, tmp_path: Path) -> 
     assert caught.value.status_code == 401
     assert caught.value.code == "unauthenticated"
     assert caught.value.message == "invalid token"
+
+
+def test_several_processes_share_one_port(launcher: Launcher, tmp_path: Path) -> None:
+    """``SCENEBASE_PROCESSES=2``: two uvicorn processes, one bootstrap, jobs run, requests land on both."""
+    server = launcher.serve(tmp_path / "data", {**ENV, "SCENEBASE_PROCESSES": "2"})
+    with client(server, ADMIN_TOKEN) as admin:
+        assert admin.whoami()["username"] == "admin"
+        org_id, user = _add_org_and_user(server)
+        job_ids = [admin.run_integration_test(duration=0.1, steps=2) for _ in range(4)]
+        for job_id in job_ids:
+            assert wait_job(admin, job_id).status == "finished"
+        for _ in range(20):  # new connections spread over both processes; each must know the new user
+            with client(server, user["token"]) as alice:
+                assert alice.whoami()["organization_id"] == org_id

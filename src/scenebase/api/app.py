@@ -44,3 +44,11 @@ def create_app(runtime: Runtime, manage_runtime: bool = False) -> FastAPI:
 def iter_api_routes() -> list[APIRoute]:
     """Every API route (both slash forms), for the role-matrix and tenancy tests and the docs."""
     return [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+
+
+def app_from_environment() -> FastAPI:
+    """App factory for ``scenebase serve --processes N``: each process reads its settings from the environment
+    and starts (and stops) its own runtime."""
+    from scenebase.settings import Settings
+
+    return create_app(Runtime(Settings()), manage_runtime=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,6 +23,7 @@ def _settings(args: argparse.Namespace) -> Any:
             "data_dir": args.data_dir,
             "host": getattr(args, "host", None),
             "port": getattr(args, "port", None),
+            "processes": getattr(args, "processes", None),
             "catalog_url": args.catalog_url,
             "blob_url": args.blob_url,
             "queue_url": args.queue_url,
@@ -31,6 +33,15 @@ def _settings(args: argparse.Namespace) -> Any:
         if v is not None
     }
     return Settings(**overrides)
+
+
+def settings_environment(settings: Any) -> dict[str, str]:
+    """``SCENEBASE_*`` variables that reproduce ``settings`` in a child process."""
+    out = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            out[f"SCENEBASE_{name.upper()}"] = str(value)
+    return out
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -58,17 +69,29 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _configure_logging(settings.log_level)
     runtime = Runtime(settings)
-    token = runtime.start()
+    processes = max(1, settings.processes)
+    # migrate and bootstrap here, once, even when worker processes serve the requests
+    token = runtime.start(workers=None if processes == 1 else 0, reaper=processes == 1)
     if token:
         # printed once: the catalog keeps only its hash
         print(f"scenebase: created superadmin 'admin' in organization 'default'; token: {token}", flush=True)
-    print(f"scenebase {__version__} serving on http://{settings.host}:{settings.port} (data: {settings.data_dir})")
-    app = create_app(runtime)
+    where = f"http://{settings.host}:{settings.port}"
+    print(f"scenebase {__version__} serving on {where} with {processes} process(es) (data: {settings.data_dir})")
     # uvicorn shuts down gracefully on SIGTERM, then restores this handler and re-raises the signal: with the
     # default handler the process would die there, before runtime.stop() lets in-flight jobs finish.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    log_level = settings.log_level.lower()
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+        if processes == 1:
+            uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level=log_level)
+        else:
+            # each process builds its own runtime (workers, reaper) from the same settings, passed by environment
+            runtime.stop()
+            os.environ.update(settings_environment(settings))
+            uvicorn.run(
+                "scenebase.api.app:app_from_environment", factory=True, workers=processes,
+                host=settings.host, port=settings.port, log_level=log_level,
+            )  # fmt: skip
     finally:
         runtime.stop()
     return 0
@@ -109,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     _common(p_serve)
     p_serve.add_argument("--host", help="bind address (SCENEBASE_HOST)")
     p_serve.add_argument("--port", type=int, help="port (SCENEBASE_PORT)")
+    p_serve.add_argument("--processes", type=int, help="server processes sharing the port (SCENEBASE_PROCESSES)")
     p_serve.set_defaults(func=serve)
 
     p_worker = sub.add_parser("worker", help="run job workers only (for the networked queue)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from sqlalchemy import Connection
+
 from scenebase.constants import AssetsConstants
 from scenebase.domain.ids import new_id, standardize_id
 from scenebase.domain.metadata import project
@@ -69,14 +71,28 @@ class AssetService:
         mode: WriteMode = "replace",
         keep_lists: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
+        """Write documents in one transaction (see ``AssetRepo.upsert`` for the modes)."""
+        with self.repo.catalog.write() as conn:
+            stored = self.put_in(conn, scope, asset_type, docs, mode, keep_lists)
+        self.written(scope, asset_type)
+        return stored
+
+    def put_in(
+        self,
+        conn: Connection,
+        scope: Scope,
+        asset_type: str,
+        docs: list[dict[str, Any]],
+        mode: WriteMode,
+        keep_lists: tuple[str, ...] = (),
+    ) -> list[dict[str, Any]]:
+        """``put`` inside the caller's transaction; the caller calls ``written`` after it commits."""
         check_asset_type(asset_type)
         try:
             prepared = [self.prepare(d, scope.username) for d in docs]
-            stored = self.repo.upsert(scope, asset_type, prepared, mode, keep_lists)
+            return self.repo.upsert_in(conn, scope, asset_type, prepared, mode, keep_lists)
         except ValueError as e:
             raise InvalidArgument(str(e)) from None
-        self.written(scope, asset_type)
-        return stored
 
     def get(self, scope: Scope, asset_type: str, asset_id: str) -> dict[str, Any]:
         check_asset_type(asset_type)

@@ -181,9 +181,11 @@ class ImageService:
                         old_blobs.append(old_key)
                     old_blobs.extend(t.get("key") for t in (old.get("thumbnails") or {}).values() if t.get("key"))
                 writes.append(doc)
-            # set membership survives a re-upload: unioned with the stored list under the write's row lock
-            stored = self.assets.put(scope, "images", writes, mode="replace", keep_lists=("sets",)) if writes else []
-            stored += self.assets.put(scope, "images", merge_only, mode="merge") if merge_only else []
+            with self.assets.repo.catalog.write() as conn:  # one transaction: all of the batch or nothing
+                # set membership survives a re-upload: unioned with the stored list under the write's row lock
+                stored = self.assets.put_in(conn, scope, "images", writes, "replace", keep_lists=("sets",))
+                stored += self.assets.put_in(conn, scope, "images", merge_only, "merge")
+            self.assets.written(scope, "images")
         except BaseException:
             for key in new_blobs:
                 self.blobs.delete(key)

@@ -251,9 +251,9 @@ class SetService:
                     else:
                         continue
                     patch = {"id": asset_id, "timestamp": member["timestamp"], "sets": sets}
-                    patches.append(self.assets.prepare(patch, ctx.scope.username))
+                    patches.append(patch)
                 if patches:
-                    self.repo.upsert_in(conn, ctx.scope, asset_type, patches, "merge_replace_lists")
+                    self.assets.put_in(conn, ctx.scope, asset_type, patches, "merge_replace_lists")
             for asset_id in missing:  # notes are writes too: only once the transaction is over
                 ctx.note(f"{asset_id}: no {asset_type} with this id")
             if patches:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -19,7 +20,6 @@ from sqlalchemy import (
     Select,
     and_,
     delete,
-    exists,
     false,
     func,
     insert,
@@ -45,6 +45,8 @@ MAX_RESULT_WINDOW = 10_000
 
 A = assets
 T = asset_terms
+#: threads for aggregation queries that can run side by side (started lazily, on first use)
+_AGGREGATION_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="scenebase-aggregate")
 
 
 class NameTaken(Exception):
@@ -166,8 +168,9 @@ class AssetRepo:
                         stored[key] = [*kept, *(stored.get(key) or [])]
                 else:
                     stored = merge(old, doc, replace_lists=mode == "merge_replace_lists")
-                if "created_at" in old:
-                    stored["created_at"] = old["created_at"]
+                for key in ("created_at", "user"):  # who made it, and when, never changes
+                    if key in old:
+                        stored[key] = old[key]
                 changed.append((pk, stored))
             else:
                 stored = dict(doc)
@@ -184,7 +187,7 @@ class AssetRepo:
                 )
             stored["owner"] = scope.org_id
             final.append(stored)
-        term_rows: list[dict[str, Any]] = []
+        term_rows: list[TermRow] = []
         if new_rows:
             for r in new_rows:
                 r["doc"]["owner"] = scope.org_id
@@ -205,15 +208,12 @@ class AssetRepo:
                 )
                 term_rows.extend(self._terms(pk, scope.org_id, asset_type, stored))
         if term_rows:
-            conn.execute(insert(T), term_rows)
+            _insert_terms(conn, term_rows)
         return final
 
     @staticmethod
-    def _terms(pk: int, owner: str, asset_type: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
-        return [
-            {"asset_pk": pk, "owner": owner, "asset_type": asset_type, "field": f, "vstr": s, "vnum": n}
-            for f, s, n in index_terms(doc)
-        ]
+    def _terms(pk: int, owner: str, asset_type: str, doc: dict[str, Any]) -> list[TermRow]:
+        return [(pk, owner, asset_type, f, s, n) for f, s, n in index_terms(doc)]
 
     def delete(self, scope: Scope, asset_type: str, ids: Sequence[str]) -> int:
         with self.catalog.write() as conn:
@@ -273,7 +273,9 @@ class AssetRepo:
             out.update({r.id: r.pk for r in conn.execute(q)})
         return out
 
-    def _filters(self, conn: Connection, scope: Scope, asset_type: str, query: Query) -> tuple[list[Any], bool]:
+    def _filters(
+        self, conn: Connection, scope: Scope, asset_type: str, query: Query, after: int | None = None
+    ) -> tuple[list[Any], bool]:
         """WHERE conditions on ``assets``, and whether a small posting list drives the query."""
         conds: list[Any] = [_scope_cond(scope, asset_type)]
         term_filters: list[tuple[ColumnElement[bool], bool]] = []
@@ -307,12 +309,15 @@ class AssetRepo:
         for c, neg in term_filters:
             if c is best:
                 continue
-            probe = exists().where(T.c.asset_pk == A.c.pk, c)
+            # the keyset bound of a scan, repeated on the postings, keeps the planner from merging whole lists
+            bound = [T.c.asset_pk > after] if after is not None else []
+            probe = select(T.c.asset_pk).where(T.c.asset_pk == A.c.pk, *bound, c).exists()
             conds.append(not_(probe) if neg else probe)
         if best is not None:
             # the postings are scoped already: dropping the scope condition on ``assets`` keeps the planner
             # from walking the (owner, asset_type) index instead of looking the few matches up by key
-            conds[0] = A.c.pk.in_(select(T.c.asset_pk).where(_term_scope(T, scope, asset_type), best))
+            bound = [T.c.asset_pk > after] if after is not None else []
+            conds[0] = A.c.pk.in_(select(T.c.asset_pk).where(_term_scope(T, scope, asset_type), best, *bound))
         return conds, best is not None
 
     def _order(self, sort_field: str | None, sort_order: str | None, driven: bool = False) -> list[Any]:
@@ -376,7 +381,7 @@ class AssetRepo:
         last = None
         while True:
             with self.catalog.read() as conn:
-                conds, _ = self._filters(conn, scope, asset_type, query)
+                conds, _ = self._filters(conn, scope, asset_type, query, after=last)
                 if last is not None:
                     conds.append(A.c.pk > last)
                 col = A.c.id if ids_only else A.c.doc
@@ -392,24 +397,61 @@ class AssetRepo:
         self, scope: Scope, asset_type: str, query: Query, dimensions: Sequence[str], max_buckets: int = 100
     ) -> dict[str, Any]:
         with self.catalog.read() as conn:
-            conds, _ = self._filters(conn, scope, asset_type, query)
-            total = int(conn.execute(select(func.count()).select_from(A).where(*conds)).scalar_one())
-            aggregations = []
-            restrict = None if query.is_empty else select(A.c.pk).where(*conds)
+            postings = self._postings(scope, asset_type, query)
+            restricts: list[Any] = []
+            if query.is_empty:
+                q0 = select(func.count()).select_from(A).where(_scope_cond(scope, asset_type))
+            elif postings is not None:
+                # only positive term filters: intersect their posting lists (already scoped), no per-asset probes
+                q0 = select(func.count()).select_from(A).where(*(A.c.pk.in_(p) for p in postings))
+                restricts = postings
+            else:
+                conds, _ = self._filters(conn, scope, asset_type, query)
+                q0 = select(func.count()).select_from(A).where(*conds)
+                restricts = [select(A.c.pk).where(*conds)]
+            statements: list[Any] = [q0]
             for dim in dimensions:
                 if dim in COLUMN_FIELDS:
                     raise QueryError(f"cannot aggregate on {dim!r}")
                 count = func.count().label("n")
                 q = select(T.c.vstr, T.c.vnum, count).where(_term_scope(T, scope, asset_type), T.c.field == dim)
-                if restrict is not None:
-                    q = q.where(T.c.asset_pk.in_(restrict))
-                q = q.group_by(T.c.vstr, T.c.vnum).order_by(count.desc(), T.c.vstr, T.c.vnum).limit(max_buckets)
-                buckets = []
-                for vstr, vnum, n in conn.execute(q):
-                    key: Any = vstr if vstr is not None else (int(vnum) if float(vnum).is_integer() else vnum)
-                    buckets.append({"key": key, "doc_count": int(n)})
-                aggregations.append({"dimension": dim, "buckets": buckets})
-        return {"total": total, "aggregations": aggregations}
+                for r in restricts:
+                    q = q.where(T.c.asset_pk.in_(r))
+                statements.append(
+                    q.group_by(T.c.vstr, T.c.vnum).order_by(count.desc(), T.c.vstr, T.c.vnum).limit(max_buckets)
+                )
+        # the total and each dimension are independent index scans: run them side by side, one connection each
+        results = list(_AGGREGATION_POOL.map(self._fetch_all, statements))
+        aggregations = []
+        for dim, rows in zip(dimensions, results[1:], strict=True):
+            buckets = []
+            for vstr, vnum, n in rows:
+                key: Any = vstr if vstr is not None else (int(vnum) if float(vnum).is_integer() else vnum)
+                buckets.append({"key": key, "doc_count": int(n)})
+            aggregations.append({"dimension": dim, "buckets": buckets})
+        return {"total": int(results[0][0][0]), "aggregations": aggregations}
+
+    def _fetch_all(self, statement: Any) -> list[Any]:
+        with self.catalog.read() as conn:
+            return list(conn.execute(statement).all())
+
+    def _postings(self, scope: Scope, asset_type: str, query: Query) -> list[Any] | None:
+        """The query as posting-list subqueries (``SELECT asset_pk``) to intersect, when it has only positive
+        filters on indexed fields; else None."""
+        if query.is_empty:
+            return None
+        out: list[Any] = []
+        filters: list[ValuesFilter | RangeFilter] = [*query.values, *query.ranges]
+        for f in filters:
+            if f.negate or f.field in COLUMN_FIELDS:
+                return None
+            c = _value_cond(T, f) if isinstance(f, ValuesFilter) else _range_cond(T, f)
+            out.append(select(T.c.asset_pk).where(_term_scope(T, scope, asset_type), c))
+        for e in query.exists:
+            if e.negate or e.field in COLUMN_FIELDS:
+                return None
+            out.append(select(T.c.asset_pk).where(_term_scope(T, scope, asset_type), _exists_cond(T, e)))
+        return out
 
     def field_statistics(self, scope: Scope, asset_type: str, top: int = 10) -> dict[str, dict[str, Any]]:
         stats: dict[str, dict[str, Any]] = {}
@@ -471,6 +513,22 @@ class AssetRepo:
                 stats["timestamp"] = {"field": "timestamp", "type": "time", "count": int(row[0]),
                                       "min": _iso(row[1]), "max": _iso(row[2])}  # fmt: skip
         return dict(sorted(stats.items()))
+
+
+TermRow = tuple[int, str, str, str, str | None, float | None]
+_TERM_COLUMNS = "asset_pk, owner, asset_type, field, vstr, vnum"
+
+
+def _insert_terms(conn: Connection, rows: list[TermRow]) -> None:
+    """Bulk-insert index rows: COPY on PostgreSQL, a driver-level executemany on SQLite. Ingestion writes ~30
+    rows per image, and both paths are several times faster than a compiled per-row executemany."""
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY asset_terms ({_TERM_COLUMNS}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+    else:
+        conn.exec_driver_sql(f"INSERT INTO asset_terms ({_TERM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
 def _chunks(values: list[Any], size: int = 900) -> Iterator[list[Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,7 +76,17 @@ class LocalBlobStore:
             raise
 
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
-        self.put(key, Path(path).read_bytes(), content_type)
+        """Copy a file in (constant memory: zips of large sets are gigabytes)."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def get(self, key: str) -> bytes:
         try:

@@ -78,7 +78,7 @@ class HueyQueue:
                 self._stop.wait(1.0)
             if task is None:
                 self._stop.wait(delay)
-                delay = min(delay * 1.5, 0.5)
+                delay = min(delay * 1.5, 0.25)
                 continue
             delay = 0.05
             try:

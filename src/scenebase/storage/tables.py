@@ -119,6 +119,8 @@ assets = Table(
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("owner", "asset_type", "id", name="uq_assets_owner_type_id"),
     Index("ix_assets_owner_type_ts", "owner", "asset_type", "timestamp", "pk"),
+    # keyset paging of scans walks this in primary-key order
+    Index("ix_assets_owner_type_pk", "owner", "asset_type", "pk"),
 )
 
 #: The search index: one row per (asset, dotted field, value). See ``domain/metadata.index_terms``.

@@ -24,9 +24,11 @@ def _stream_array(batches: Iterator[list[Any]]) -> Iterator[bytes]:
     yield b"["
     first = True
     for batch in batches:
-        for item in batch:
-            yield (b"" if first else b",") + json.dumps(item, default=str).encode()
-            first = False
+        if not batch:
+            continue
+        body = b",".join(json.dumps(item, default=str).encode() for item in batch)
+        yield body if first else b"," + body
+        first = False
     yield b"]"
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from scenebase.api.deps import get_principal, get_runtime, requires
@@ -74,7 +75,9 @@ async def add_images(
     set_ids = manifest.get("set_ids") or []
     if isinstance(set_ids, str):
         set_ids = [set_ids]
-    result = rt.images.ingest(
+    # ingestion is blocking work (probing, blob and catalog writes): keep it off the event loop
+    result = await run_in_threadpool(
+        rt.images.ingest,
         p.scope,
         items,
         list(set_ids),
