@@ -47,7 +47,7 @@ BUILT: dict[str, tuple[str, str]] = {
     "zip_set_and_download": ("works", ""),
     "search_assets": ("works", "FACTS 3 query + `ranges`; plain search capped at 10,000; `scan=True` streams all"),
     "search_meta": ("works", "`compress` is implicit (gzip on the wire)"),
-    "summary_meta": ("partial", "dimensions and nested_dimensions; custom buckets and aggregate_field not built"),
+    "summary_meta": ("works", "search, dimensions, nested_dimensions, max_size_for_agg (v0.2.81's custom buckets: no)"),
     "get_searchable_field_statistics": ("works", "type, count, min/max or top values per field"),
     "display_image": ("partial", "returns the web-app URL; the web app itself is not built yet"),
     "display_video": ("partial", "returns the web-app URL; the web app itself is not built yet"),
