@@ -24,7 +24,6 @@ import contextlib
 import datetime as dt
 import importlib.util
 import io
-import json
 import os
 import random
 import shutil
@@ -46,7 +45,7 @@ if importlib.util.find_spec("scenebase") is None:
 from PIL import Image as PILImage  # noqa: E402
 from PIL import ImageDraw  # noqa: E402
 
-from run import TOKEN, machine, serve_process, with_postgres  # noqa: E402
+from run import TOKEN, machine, serve_process, with_postgres, write_report  # noqa: E402
 from scenebase.clients.scene_engine_client import SceneEngineClient  # noqa: E402
 from scenebase.models.assets import Image  # noqa: E402
 
@@ -301,9 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": [asdict(r) for r in runs],
         "wall_seconds": round(time.monotonic() - started, 1),
     }  # fmt: skip
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.output} ({report['wall_seconds']} s in all)")
+    write_report(args.output, report)
     return 0
 
 

@@ -51,7 +51,7 @@ if importlib.util.find_spec("scenebase") is None:
     sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from run import TOKEN, machine, serve_process  # noqa: E402
+from run import TOKEN, machine, serve_process, write_report  # noqa: E402
 from scenebase.clients.scene_engine_client import SceneEngineClient  # noqa: E402
 from scenebase.domain.timeutil import to_iso  # noqa: E402
 from scenebase.services.assets import AssetService  # noqa: E402
@@ -851,9 +851,7 @@ def main(argv: list[str] | None = None) -> int:
         "scans": [s.__dict__ for s in scans],
         "wall_seconds": round(time.monotonic() - started, 1),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.output} ({report['wall_seconds']} s in all)")
+    write_report(args.output, report)
     return 0
 
 

@@ -90,6 +90,13 @@ def serve(data_dir: Path, extra_env: dict[str, str]) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def write_report(output: Path, report: dict[str, Any]) -> None:
+    """Write a benchmark's JSON report and say where it went."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {output} ({report['wall_seconds']} s in all)")
+
+
 def serve_process(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Like :func:`serve`, and also yields the server process (its pid, for memory sampling)."""
     port = _free_port()
@@ -312,9 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": [asdict(r) for r in results],
         "wall_seconds": round(time.monotonic() - started, 1),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.output} ({report['wall_seconds']} s in all)")
+    write_report(args.output, report)
     return 0
 
 
