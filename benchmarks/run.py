@@ -89,7 +89,6 @@ def serve(data_dir: Path, extra_env: dict[str, str]) -> Iterator[str]:
         yield url
 
 
-@contextlib.contextmanager
 def write_report(output: Path, report: dict[str, Any]) -> None:
     """Write a benchmark's JSON report and say where it went."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +96,7 @@ def write_report(output: Path, report: dict[str, Any]) -> None:
     print(f"\nwrote {output} ({report['wall_seconds']} s in all)")
 
 
+@contextlib.contextmanager
 def serve_process(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Like :func:`serve`, and also yields the server process (its pid, for memory sampling)."""
     port = _free_port()
