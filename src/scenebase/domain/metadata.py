@@ -6,7 +6,6 @@ Every asset type shares these rules, so sets, images, videos and annotations mer
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 from scenebase.domain.timeutil import looks_like_iso, to_epoch
@@ -81,14 +80,6 @@ def _walk(path: str, value: Any, out: set[Term]) -> None:
                 num = None
         out.add((path, value, num))
     # None and other types are stored but not indexed
-
-
-def field_paths(doc: dict[str, Any], prefix: str = "") -> Iterator[str]:
-    for key, value in doc.items():
-        path = f"{prefix}{key}"
-        yield path
-        if isinstance(value, dict):
-            yield from field_paths(value, path + ".")
 
 
 def project(doc: dict[str, Any], fields: list[str]) -> dict[str, Any]:

@@ -78,10 +78,6 @@ class JobContext:
     def note(self, text: str) -> None:
         self._service.repo.append_note(None, self.id, text)
 
-    def check_cancelled(self) -> None:
-        if self._lost.is_set():
-            raise JobCancelled(self.id)
-
 
 JobHandler = Callable[[JobContext], "dict[str, Any] | None"]
 HANDLERS: dict[str, JobHandler] = {}

@@ -300,11 +300,10 @@ def set_removal_job(ctx: JobContext) -> dict[str, Any]:
     sets = ctx.runtime.sets
     doc = _set_doc(ctx)
     with _status_while(ctx, doc, SetStatus.MOVING_ASSETS):
-        ids = sets.assets.resolve_ids(ctx.scope, doc["assets_type"], ctx.params.get("ids"), ctx.params.get("search"))
+        ids = sets.assets.resolve_ids(ctx.scope, doc["assets_type"], ctx.params.get("ids"), None)
         if ctx.params.get("search") is not None:
-            # the search selects among the set's members
-            members = set(sets.within(ctx.scope, doc["id"], ctx.params["search"], ids_only=True))
-            ids = [i for i in ids if i in members]
+            # the search selects among the set's members: search within the set, not the whole asset type
+            ids = list(dict.fromkeys([*ids, *sets.within(ctx.scope, doc["id"], ctx.params["search"], ids_only=True)]))
         ctx.stage(f"removing {len(ids)} assets")
         removed = sets.change_membership(ctx, doc, ids, add=False)
     return {"requested": len(ids), "removed": removed}
