@@ -6,6 +6,8 @@ Backends: ``LocalBlobStore`` on a temp folder, and ``S3BlobStore`` against a rea
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -363,6 +365,76 @@ def test_put_file_missing_source(store: BlobStore, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         store.put_file("k", tmp_path / "does-not-exist")
     assert not store.exists("k")
+
+
+# -- streams ---------------------------------------------------------------------------------------
+
+
+class _OneWayStream(io.RawIOBase):
+    """A non-seekable stream that hands out at most ``step`` bytes per read (like a network body)."""
+
+    def __init__(self, data: bytes, step: int = 65536) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+        self._step = step
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        n = self._step if size is None or size < 0 else min(size, self._step)
+        out = bytes(self._data[self._pos : self._pos + n])
+        self._pos += len(out)
+        return out
+
+
+@pytest.mark.parametrize("n", [0, 100_000, 20 * MB], ids=["0B", "100KB", "20MB-multipart"])
+def test_put_stream(store: BlobStore, n: int) -> None:
+    data = _payload(n)
+    written = store.put_stream("files/streamed.bin", _OneWayStream(data), content_type="video/mp4")
+    assert written == n
+    assert store.size("files/streamed.bin") == n
+    assert store.get("files/streamed.bin") == data
+
+
+def test_put_stream_from_current_position(store: BlobStore) -> None:
+    stream = io.BytesIO(b"headerPAYLOAD")
+    stream.seek(6)
+    assert store.put_stream("k", stream) == 7
+    assert store.get("k") == b"PAYLOAD"
+
+
+def test_open_reads_in_pieces(store: BlobStore) -> None:
+    data = _payload(3 * MB)
+    store.put("big/blob", data)
+    with contextlib.closing(store.open("big/blob")) as fh:
+        pieces = []
+        while chunk := fh.read(MB // 3):
+            pieces.append(chunk)
+    assert b"".join(pieces) == data
+    assert len(pieces) >= 3
+
+
+def test_local_path(store: BlobStore) -> None:
+    data = _payload(100_000)
+    store.put("media/clip.mp4", data)
+    with store.local_path("media/clip.mp4") as path:
+        assert path.is_file()
+        assert path.read_bytes() == data
+        seen = path
+    if not isinstance(store, LocalBlobStore):  # a remote store's temporary copy is gone afterwards
+        assert not seen.exists()
+    assert store.get("media/clip.mp4") == data
+
+
+@pytest.mark.parametrize("op", ["open", "local_path"])
+def test_stream_of_missing_blob(store: BlobStore, op: str) -> None:
+    with pytest.raises(BlobNotFound):
+        if op == "open":
+            store.open("no/such/blob")
+        else:
+            with store.local_path("no/such/blob"):
+                pass
 
 
 # -- URLs ------------------------------------------------------------------------------------------

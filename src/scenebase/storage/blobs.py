@@ -6,16 +6,19 @@ A key that tries to leave the store (``..``, absolute, backslashes) is rejected 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlparse
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~@#!=-]+$")
+#: copy buffer for streamed writes and reads
+CHUNK = 1024 * 1024
 
 
 class BlobNotFound(KeyError):
@@ -39,7 +42,21 @@ class BlobStore(Protocol):
 
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> None: ...
 
+    def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> int:
+        """Write a blob from a readable binary stream (read from its current position to its end) in constant
+        memory; returns the number of bytes written."""
+        ...
+
     def get(self, key: str) -> bytes: ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary stream of the blob (the caller closes it). Raises BlobNotFound."""
+        ...
+
+    def local_path(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        """A local file holding the blob, for libraries that need a seekable path (PyAV, rosbags): the file
+        itself for a folder store, a temporary copy (removed on exit) for remote stores. Raises BlobNotFound."""
+        ...
 
     def open_range(self, key: str, start: int, length: int) -> bytes: ...
 
@@ -88,11 +105,40 @@ class LocalBlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> int:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        written = 0
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                while chunk := stream.read(CHUNK):
+                    fh.write(chunk)
+                    written += len(chunk)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return written
+
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise BlobNotFound(key) from None
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return self._path(key).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    @contextlib.contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        path = self._path(key)
+        if not path.is_file():
+            raise BlobNotFound(key)
+        yield path
 
     def open_range(self, key: str, start: int, length: int) -> bytes:
         try:

@@ -6,22 +6,29 @@ only by deployments that use S3.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlencode
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from scenebase.storage.blobs import BlobNotFound, check_key
+from scenebase.storage.blobs import CHUNK, BlobNotFound, check_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
+#: multipart above 16 MiB, in 16 MiB parts, 4 in flight: streaming a 2 GB video holds at most ~64 MiB
+_PART = 16 * 1024 * 1024
+_TRANSFER = TransferConfig(multipart_threshold=_PART, multipart_chunksize=_PART, max_concurrency=4)
 
 # One boto3 session for the process: a new session re-reads botocore's service models (~0.1 s per client),
 # while clients made from a shared one cost ~5 ms. Session.client() is not thread-safe, hence the lock;
@@ -58,6 +65,31 @@ def _error_code(exc: ClientError) -> str:
 def _is_not_found(exc: ClientError) -> bool:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return _error_code(exc) in _NOT_FOUND_CODES or (status == 404 and _error_code(exc) != "NoSuchBucket")
+
+
+class _CountingReader:
+    """A read-only stream that counts what boto3 reads through it and fills every read: s3transfer takes a
+    short read of a non-seekable stream for its end, while sockets and pipes may return less than asked."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data = self._stream.read()
+        else:
+            parts: list[bytes] = []
+            missing = size
+            while missing > 0:
+                piece = self._stream.read(missing)
+                if not piece:
+                    break
+                parts.append(piece)
+                missing -= len(piece)
+            data = b"".join(parts)
+        self.count += len(data)
+        return data
 
 
 class S3BlobStore:
@@ -149,7 +181,14 @@ class S3BlobStore:
     def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
         full = self._key(key)
         extra: dict[str, Any] | None = {"ContentType": content_type} if content_type else None
-        self._client.upload_file(str(path), self.bucket, full, ExtraArgs=extra)
+        self._client.upload_file(str(path), self.bucket, full, ExtraArgs=extra, Config=_TRANSFER)
+
+    def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> int:
+        full = self._key(key)
+        extra: dict[str, Any] | None = {"ContentType": content_type} if content_type else None
+        counted = _CountingReader(stream)
+        self._client.upload_fileobj(counted, self.bucket, full, ExtraArgs=extra, Config=_TRANSFER)
+        return counted.count
 
     def _get(self, key: str, full: str, byte_range: str | None = None) -> bytes:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
@@ -169,6 +208,28 @@ class S3BlobStore:
 
     def get(self, key: str) -> bytes:
         return self._get(key, self._key(key))
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            resp = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _is_not_found(exc):
+                raise BlobNotFound(key) from None
+            raise
+        body: BinaryIO = resp["Body"]  # botocore StreamingBody: read(n), close()
+        return body
+
+    @contextlib.contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        fd, tmp = tempfile.mkstemp(prefix="scenebase-blob-")
+        os.close(fd)
+        try:
+            with contextlib.closing(self.open(key)) as body, open(tmp, "wb") as out:
+                while chunk := body.read(CHUNK):
+                    out.write(chunk)
+            yield Path(tmp)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def open_range(self, key: str, start: int, length: int) -> bytes:
         full = self._key(key)
