@@ -1,17 +1,25 @@
-"""Wires settings to backends and services. One :class:`Runtime` per server or worker process."""
+"""Wires settings to backends and services. One :class:`Runtime` per server or worker process.
+
+Services are built here and register their job handlers here (``register_jobs``); building fails when a job type
+that a service submits has no handler. Services never see the runtime: each gets the services it uses.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from scenebase.services import diagnostics  # noqa: F401  (registers job handlers)
+from scenebase.services import diagnostics
 from scenebase.services.assets import AssetService
 from scenebase.services.cache import OrgCache
 from scenebase.services.identity import IdentityService
 from scenebase.services.images import ImageService
-from scenebase.services.jobs import JobService
+from scenebase.services.ingest import IngestService
+from scenebase.services.jobs import JobOwner, JobService
+from scenebase.services.kinds import default_kinds
+from scenebase.services.media import MediaService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader
+from scenebase.services.zips import ZipService
 from scenebase.settings import Settings
 from scenebase.storage.asset_repo import AssetRepo
 from scenebase.storage.blobs import BlobStore, open_blob_store
@@ -30,6 +38,7 @@ class Runtime:
         self.catalog = Catalog(settings.resolved_catalog_url())
         self.blobs: BlobStore = open_blob_store(settings.resolved_blob_url())
         self.cache = OrgCache()
+        self.kinds = default_kinds()
         self.identity = IdentityService(IdentityRepo(self.catalog))
         self.jobs = JobService(
             JobRepo(self.catalog),
@@ -38,11 +47,22 @@ class Runtime:
             reaper_interval=settings.reaper_interval_seconds,
         )
         self.queue = HueyQueue(settings.resolved_queue_url(), self.jobs.execute)
-        self.assets = AssetService(AssetRepo(self.catalog), self.cache)
-        self.sets = SetService(self.assets, self.jobs)
-        self.images = ImageService(self.assets, self.blobs, SourceReader(settings), self.sets, self.jobs)
         self.jobs.queue = self.queue
-        self.jobs.runtime = self
+        self.sources = SourceReader(settings)
+        self.assets = AssetService(AssetRepo(self.catalog, never_indexed=self.kinds.never_indexed()), self.cache)
+        self.sets = SetService(self.assets, self.jobs)
+        self.media = MediaService(self.assets, self.blobs, self.sources, self.kinds)
+        self.ingest = IngestService(self.assets, self.blobs, self.sources, self.sets, self.jobs, self.kinds)
+        self.images = ImageService(self.assets, self.media, self.jobs)
+        self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
+        registry = self.jobs.registry
+        owners: list[JobOwner] = [self.sets, self.images, self.zips]
+        for owner in owners:
+            owner.register_jobs(registry)
+        diagnostics.register_jobs(registry)
+        registry.verify(
+            [*diagnostics.JOB_TYPES, *self.kinds.job_types(), *(t for owner in owners for t in owner.JOB_TYPES)]
+        )
         self._started = False
 
     def start(self, workers: int | None = None, reaper: bool = True) -> str | None:

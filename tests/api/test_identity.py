@@ -170,7 +170,7 @@ def test_error_envelope_everywhere(server: InProcessServer) -> None:
     ):
         body = resp.json()
         assert set(body) == {"error"}, body
-        assert set(body["error"]) == {"code", "message", "details"}
+        assert set(body["error"]) == {"code", "message", "details", "resource"}
         assert "Traceback" not in resp.text
         assert 400 <= resp.status_code < 500
 

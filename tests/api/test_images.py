@@ -376,14 +376,15 @@ def test_unreadable_local_file_is_reported_as_unreadable_not_as_empty(
     server: InProcessServer, admin: SceneEngineClient, image_set: str, tmp_path: Path
 ) -> None:
     missing = tmp_path / "vanished.jpg"
-    ids = admin.add_images(
-        [Image(id="gone", image_path=str(missing)), Image(id="ok", image_path=str(COCO_A))], image_set
-    )
+    missing.write_bytes(COCO_A.read_bytes())
+    gone = Image(id="gone", path=str(missing))  # the model checks the path exists (FACTS 2.13) ...
+    missing.unlink()  # ... and the file vanishes before the upload reads it
+    ids = admin.add_images([gone, Image(id="ok", image_path=str(COCO_A))], image_set)
     assert ids == ["ok"]
     [err] = admin.last_errors
     assert (err["index"], err["name"], err["code"]) == (0, "vanished.jpg", "unreadable_file")
     assert "cannot read file" in err["error"] and "No such file" in err["error"]
-    with pytest.raises(AssetError, match=r"vanished\.jpg: cannot read file"):
+    with pytest.raises(InvalidArgumentsError, match=r"vanished\.jpg.* does not exist"):
         admin.add_image(image_path=str(missing), id="gone")
     assert all_image_ids(admin) == ["ok"]
     assert blob_contents(server) == [COCO_A.read_bytes()]

@@ -9,7 +9,8 @@ from PIL import Image
 
 from scenebase.api.app import iter_api_routes
 from scenebase.domain.roles import Role
-from scenebase.services.images import IncomingImage
+from scenebase.services.ingest import IncomingItem
+from scenebase.services.kinds import BytesMedia
 from scenebase.storage.scope import Scope
 
 from .conftest import World
@@ -28,9 +29,10 @@ def _a_resources(world: World) -> dict[str, str]:
     job_id = a_admin.run_integration_test(duration=0.05, steps=1, wait_for_completion=True)
     running = rt.jobs.repo.create(Scope.of(world.a.id, username="x"), "a-queued-record")
     set_id, _ = rt.sets.create(scope, "a-set", "images")
-    ingest = rt.images.ingest(scope, [IncomingImage(0, "a.jpg", {"id": "a_image"}, _jpeg())], [set_id])
+    item = IncomingItem(0, "a.jpg", {"id": "a_image"}, BytesMedia(_jpeg(), "a.jpg"))
+    ingest = rt.ingest.ingest(scope, "images", [item], [set_id])
     assert ingest.ids == ["a_image"], ingest.errors
-    zip_job, zip_id = rt.sets.zip(scope, set_id)
+    zip_job, zip_id = rt.zips.zip(scope, set_id)
     a_admin.get_job(zip_job).wait(timeout=30)
     return {
         "job_id": job_id,

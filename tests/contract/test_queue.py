@@ -15,21 +15,17 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import pytest
 
-from scenebase.services import diagnostics  # noqa: F401  (registers the integration_test handler)
+from scenebase.services import diagnostics
 from scenebase.services.jobs import JobService
 from scenebase.storage.catalog import Catalog
 from scenebase.storage.job_repo import ABORTED, FINISHED, QUEUED, TERMINAL, JobRepo
 from scenebase.storage.queue import HueyQueue, JobQueue
 from scenebase.storage.scope import Scope
 from servers import RedisServer
-
-if TYPE_CHECKING:
-    from scenebase.runtime import Runtime
 
 WAIT_S = 10.0
 
@@ -315,8 +311,7 @@ def jobsys(backend: QueueBackend, tmp_path: Path) -> Iterator[JobSystem]:
     catalog.migrate()
     repo = JobRepo(catalog)
     service = JobService(repo, lease_seconds=30.0, max_attempts=2, reaper_interval=60.0)
-    # execute() only needs a runtime to hand to handlers; integration_test does not use it
-    service.runtime = cast("Runtime", SimpleNamespace())
+    diagnostics.register_jobs(service.registry)
     queue = backend.make(service.execute)
     service.queue = queue
     try:

@@ -202,11 +202,11 @@ def poll_job(
 
 
 def envelope(resp: httpx.Response) -> dict[str, Any]:
-    """The ``error`` member of a JSON error envelope, checked for its three keys."""
+    """The ``error`` member of a JSON error envelope, checked for its four keys."""
     body = resp.json()
     assert set(body) == {"error"}, body
     err = body["error"]
-    assert set(err) == {"code", "message", "details"}, err
+    assert set(err) == {"code", "message", "details", "resource"}, err
     assert isinstance(err["code"], str) and err["code"]
     assert isinstance(err["message"], str) and err["message"]
     return dict(err)

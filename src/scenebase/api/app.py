@@ -10,11 +10,20 @@ from fastapi.routing import APIRoute
 
 from scenebase import __version__
 from scenebase.api.errors import install_error_handlers
-from scenebase.api.routes import assets, identity, images, jobs, maintenance, sets, status
+from scenebase.api.routes import assets, identity, images, jobs, maintenance, media, sets, status
 from scenebase.runtime import Runtime
 
 # specific routers first: the generic /v1/{asset_type}/... routes come last
-ROUTERS = [status.router, identity.router, jobs.router, maintenance.router, images.router, sets.router, assets.router]
+ROUTERS = [
+    status.router,
+    identity.router,
+    jobs.router,
+    maintenance.router,
+    images.router,
+    sets.router,
+    media.router,
+    assets.router,
+]
 
 DESCRIPTION = """scenebase API. Authenticate with `Authorization: Bearer <token>` (or `?token=<token>`).
 Every error is `{"error": {"code", "message", "details"}}`."""

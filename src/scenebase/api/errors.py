@@ -1,6 +1,8 @@
-"""One JSON error envelope for every error: ``{"error": {"code", "message", "details"}}``.
+"""One JSON error envelope for every error: ``{"error": {"code", "message", "details", "resource"}}``.
 
-No stack trace ever reaches a response; unexpected errors are logged with an id the response names.
+No stack trace ever reaches a response; unexpected errors are logged with an id the response names. Write
+conflicts that survived the services' retries (a locked SQLite file, a PostgreSQL deadlock or serialization
+failure, a duplicate key) answer 409/503, never 500.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scenebase.services.errors import ServiceError
+from scenebase.storage.catalog import ConcurrentWrite, write_conflict
 
 log = logging.getLogger("scenebase.api")
 
@@ -28,12 +32,31 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media",
     422: "invalid_argument",
+    416: "range_not_satisfiable",
     423: "locked",
+    429: "too_many_requests",
 }
 
 
-def envelope(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "details": details}}, status_code=status)
+def envelope(
+    status: int, code: str, message: str, details: Any = None, resource: str | None = None, headers: Any = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details, "resource": resource}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _resource_of(req: Request) -> str | None:
+    """The asset type or area a route is about, for errors raised outside the services (validation, 404s)."""
+    route = req.scope.get("route")
+    if route is None:  # no route matched: nothing to name
+        return None
+    asset_type = req.path_params.get("asset_type")
+    if asset_type:
+        return str(asset_type)
+    parts = [p for p in str(getattr(route, "path", "")).split("/") if p and not p.startswith("{")]
+    if parts and parts[0] == "v1" and len(parts) > 1:
+        return parts[1]
+    return parts[0] if parts else None
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -45,24 +68,37 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def _service(_req: Request, exc: ServiceError) -> JSONResponse:
-        return envelope(exc.http_status, exc.code, exc.message, exc.details)
+    async def _service(req: Request, exc: ServiceError) -> JSONResponse:
+        headers = {"Retry-After": "1"} if exc.http_status in (429, 503) else None
+        resource = exc.resource or _resource_of(req)
+        return envelope(exc.http_status, exc.code, exc.message, exc.details, resource, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(req: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
         where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
         message = f"invalid request: {where + ': ' if where else ''}{first['msg']}"
-        return envelope(422, "invalid_argument", message, details)
+        return envelope(422, "invalid_argument", message, details, _resource_of(req))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "error")
-        return envelope(exc.status_code, code, str(exc.detail))
+        return envelope(exc.status_code, code, str(exc.detail), resource=_resource_of(req))
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
         incident = uuid.uuid4().hex[:12]
         log.exception("unhandled error %s on %s %s", incident, req.method, req.url.path)
         return envelope(500, "internal", f"internal server error (incident {incident}); see the server log")
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(ConcurrentWrite)
+    async def _database(req: Request, exc: Exception) -> JSONResponse:
+        conflict = write_conflict(exc)
+        if conflict is None:
+            return await _unexpected(req, exc)
+        status, text = conflict
+        log.warning("write conflict on %s %s: %s", req.method, req.url.path, text)
+        code = "conflict" if status == 409 else "busy"
+        return envelope(status, code, f"{text}; retry", resource=_resource_of(req), headers={"Retry-After": "1"})

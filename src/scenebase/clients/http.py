@@ -6,7 +6,51 @@ from typing import Any
 
 import httpx
 
-from scenebase.errors import InvalidAuthorization, ResponseError, SceneBaseError, ServerUnavailableError, SetsError
+from scenebase.errors import (
+    EmbeddingError,
+    IdentityError,
+    InvalidAnnotationError,
+    InvalidAuthorization,
+    JobError,
+    ResponseError,
+    SceneBaseError,
+    SearchError,
+    ServerUnavailableError,
+    SessionError,
+    SetsError,
+    SimilaritySearchError,
+)
+
+#: The one table from a server error (its ``resource`` and ``code``) to the seed's exception names. Looked up as
+#: (resource, code), then (any resource, code), then (resource, any code); no entry: the exception the calling
+#: method names (``ResponseError`` for SceneEngine routes, ``AssetError`` for asset routes, ...).
+ERROR_TABLE: dict[tuple[str | None, str | None], type[SceneBaseError]] = {
+    (None, "unauthenticated"): InvalidAuthorization,
+    ("sets", None): SetsError,
+    ("sessions", None): SessionError,
+    ("session_manager", None): SessionError,
+    ("jobs", None): JobError,
+    ("identity_manager", None): InvalidAuthorization,
+    ("auth", None): IdentityError,
+    ("search", None): SearchError,
+    ("annotations", "invalid_argument"): InvalidAnnotationError,
+    ("embeddings", "invalid_argument"): EmbeddingError,
+    ("similarity_search", None): SimilaritySearchError,
+}
+
+
+def error_class(
+    status: int, code: str | None, resource: str | None, default: type[SceneBaseError],
+    not_found: type[SceneBaseError] | None = None,
+) -> type[SceneBaseError]:  # fmt: skip
+    """The exception a client raises for a server error (see ERROR_TABLE). A method that names its own
+    ``not_found`` exception (``get_metadata``: MetadataNotFoundError) gets it for a 404 whatever the resource."""
+    if status == 404 and not_found is not None:
+        return not_found
+    for key in ((resource, code), (None, code), (resource, None)):
+        if key in ERROR_TABLE:
+            return ERROR_TABLE[key]
+    return InvalidAuthorization if status == 401 else default
 
 
 class HttpSession:
@@ -78,19 +122,14 @@ def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
 def raise_for_envelope(
     resp: httpx.Response, error: type[SceneBaseError], not_found: type[SceneBaseError] | None = None
 ) -> None:
-    code, message, details = "error", resp.text[:500] or resp.reason_phrase, None
+    code, message, details, resource = "error", resp.text[:500] or resp.reason_phrase, None, None
     try:
         body = resp.json()
         if isinstance(body, dict) and isinstance(body.get("error"), dict):
             env = body["error"]
             code, message, details = env.get("code", code), env.get("message", message), env.get("details")
+            resource = env.get("resource")
     except ValueError:
         pass
-    cls: type[SceneBaseError] = error
-    if resp.status_code == 401:
-        cls = InvalidAuthorization
-    elif isinstance(details, dict) and details.get("resource") == "sets":
-        cls = SetsError  # the server says a set was the problem (unknown, locked, wrong type, name taken)
-    elif resp.status_code == 404 and not_found is not None:
-        cls = not_found
+    cls = error_class(resp.status_code, code, resource, error, not_found)
     raise cls(message, status_code=resp.status_code, code=code, details=details)

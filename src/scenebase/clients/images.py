@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tqdm.auto import tqdm
-
-from scenebase.clients.core import ClientCore
+from scenebase.clients.upload import UploadItem, UploadMixin
 from scenebase.domain.ids import standardize_id
-from scenebase.errors import AssetError, InvalidArgumentsError, JobError, SceneBaseError
+from scenebase.errors import AssetError, InvalidArgumentsError, JobError
 from scenebase.models.assets import Image
 
 log = logging.getLogger("scenebase.client")
 
-#: images per upload request (the seed uploads in chunks of 100)
-CHUNK = 100
-#: upload requests in flight at once
-PARALLEL_UPLOADS = 4
 _MAGIC = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff"))
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
@@ -50,135 +42,32 @@ def _looks_like_image(path: Path) -> bool:
     return any(head.startswith(m) for m, _ in _MAGIC) or path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-class ImagesMixin(ClientCore):
-    #: per-item errors of the last bulk ingestion: ``[{"name", "error", "code", ...}]``
-    last_errors: list[dict[str, Any]]
-
-    # ------------------------------------------------------------------ building upload items
-
-    def _item(self, img: Image, preprocesses: list[str] | None, position: int) -> tuple[dict[str, Any], Any]:
-        sources = img.sources()
-        if len(sources) != 1:
-            if not sources:
-                raise InvalidArgumentsError(
-                    f"image #{position}: give one of image_path, image_url, image_uri or image_bytes"
-                )
-            raise InvalidArgumentsError(f"image #{position}: give only one of {sources}")
-        if img.annotations:
-            raise NotImplementedError("annotations at image ingestion are not built yet; add images without them")
-        meta: dict[str, Any] = {
-            "id": img.id,
-            "sensor": img.sensor,
-            "timestamp": _iso(img.timestamp),
-            "session_uid": img.session_uid,
-            "aux": img.aux_metadata,
-            "tags": img.tags,
-            "preprocesses": img.preprocesses if img.preprocesses is not None else preprocesses,
-            "sets": _set_list(img.set_id) or None,
-            **img.extra,
-        }
-        meta = {k: v for k, v in meta.items() if v is not None}
-        item: dict[str, Any] = {"metadata": meta}
-        file_part: Path | bytes | None = None
-        if img.image_path is not None:
-            path = Path(img.image_path)
-            item["name"] = path.name
-            item["path"] = str(path)
-            file_part = path
-        elif img.image_bytes is not None:
-            item["name"] = img.id or f"image #{position}"
-            file_part = bytes(img.image_bytes)
-        elif img.image_url is not None:
-            item["url"] = img.image_url
-        else:
-            item["uri"] = img.image_uri
-        return item, file_part
-
-    def _upload(
-        self,
-        batch: list[tuple[dict[str, Any], Any]],
-        set_ids: list[str],
-        overwrite: bool,
-        thumbnail_presets: list[str] | None,
-    ) -> dict[str, Any]:
-        manifest_items = []
-        files: list[tuple[str, tuple[str | None, Any, str]]] = []
-        local_errors: list[dict[str, Any]] = []
-        for n, (item, part) in enumerate(batch):
-            entry = {k: v for k, v in item.items() if k != "path"}
-            if isinstance(part, Path):
-                try:
-                    part = part.read_bytes()
-                except OSError as e:
-                    local_errors.append({"index": n, "name": item.get("name"), "error": f"cannot read file: {e}"})
-                    part = b""
-            if part is not None:
-                entry["file"] = f"f{n}"
-                files.append((f"f{n}", (entry.get("name") or f"f{n}", part, "application/octet-stream")))
-            manifest_items.append(entry)
-        manifest = {
-            "items": manifest_items,
-            "set_ids": set_ids,
-            "overwrite": overwrite,
-            "thumbnailize_at_ingest": bool(thumbnail_presets),
-            "thumbnail_presets": thumbnail_presets or [],
-        }
-        files.insert(0, ("manifest", (None, json.dumps(manifest), "application/json")))
-        try:
-            body = dict(self._request("POST", "/v1/images/add/", files=files, error=AssetError))
-        except SceneBaseError as e:
-            details = e.details if isinstance(e.details, list) else None
-            if e.status_code and 400 <= e.status_code < 500 and details:
-                body = {"ids": [None] * len(batch), "errors": details, "job_id": None}
-            else:
-                raise
-        if local_errors:  # an unreadable file went up empty: report why it could not be read, not "empty file"
-            unreadable = {e["index"]: e for e in local_errors}
-            body["errors"] = [
-                {**err, **unreadable[err.get("index")], "code": "unreadable_file", "status": None}
-                if err.get("index") in unreadable
-                else err
-                for err in body.get("errors") or []
-            ]
-        return body
+class ImagesMixin(UploadMixin):
+    def _image_items(self, images: Sequence[Image], preprocesses: list[str] | None) -> list[UploadItem]:
+        items = []
+        for img in images:
+            if img.annotations:
+                raise NotImplementedError("annotations at image ingestion are not built yet; add images without them")
+            meta = img.metadata()
+            pre = img.preprocesses if img.preprocesses is not None else preprocesses
+            if pre is not None:
+                meta["preprocesses"] = pre
+            items.append(UploadItem.of(img, meta))
+        return items
 
     def _ingest(
         self,
-        images: list[Image],
+        images: Sequence[Image],
         set_id: str | Sequence[str] | None,
         preprocesses: list[str] | None,
         overwrite: bool,
         thumbnail_presets: list[str] | None,
         progress: bool | None,
     ) -> tuple[list[str | None], list[dict[str, Any]], list[str]]:
-        items = [self._item(img, preprocesses, i) for i, img in enumerate(images)]
-        chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-        ids: list[str | None] = [None] * len(items)
-        errors: list[dict[str, Any]] = []
-        jobs: list[str] = []
-        sets = _set_list(set_id)
-        bar = tqdm(
-            total=len(items), desc="uploading images", unit="img", disable=None if progress is None else not progress
-        )
-
-        def run(k: int) -> tuple[int, dict[str, Any]]:
-            return k, self._upload(chunks[k], sets, overwrite, thumbnail_presets)
-
-        try:
-            workers = max(1, min(PARALLEL_UPLOADS, self.num_threads, len(chunks)))
-            with ThreadPoolExecutor(workers) as pool:
-                for k, body in pool.map(run, range(len(chunks))):
-                    offset = k * CHUNK
-                    for j, image_id in enumerate(body.get("ids") or []):
-                        ids[offset + j] = image_id
-                    for err in body.get("errors") or []:
-                        errors.append({**err, "index": offset + int(err.get("index", 0))})
-                    if body.get("job_id"):
-                        jobs.append(body["job_id"])
-                    bar.update(len(chunks[k]))
-        finally:
-            bar.close()
-        return ids, errors, jobs
+        items = self._image_items(images, preprocesses)
+        options = {"thumbnailize_at_ingest": bool(thumbnail_presets), "thumbnail_presets": thumbnail_presets or []}
+        out = self._upload_media("images", items, _set_list(set_id), overwrite, options, progress)
+        return out.ids, out.errors, out.job_ids
 
     # ------------------------------------------------------------------ seed methods
 
@@ -211,15 +100,13 @@ class ImagesMixin(ClientCore):
         read by the server. With ``overwrite=False`` an existing image only gains sets/aux/preprocesses."""
         if add_to_session and session_uid:
             raise NotImplementedError("add_to_session needs sessions, which are not built yet")
-        img = Image(id=id, image_path=image_path, image_url=image_url, image_uri=image_uri, image_bytes=image_bytes,
-                    sensor=sensor, timestamp=timestamp, session_uid=session_uid, annotations=annotations,
-                    preprocesses=preprocesses, aux_metadata=aux_metadata)  # fmt: skip
+        img = Image(id=id, path=image_path, url=image_url, uri=image_uri, bytes=image_bytes, sensor=sensor,
+                    timestamp=timestamp, session_uid=session_uid, annotations=annotations, preprocesses=preprocesses,
+                    aux_metadata=aux_metadata)  # fmt: skip
         presets = ["small", "tiny", "full_size_png"] if thumbnailize_at_ingest else None
         ids, errors, jobs = self._ingest([img], set_id, None, overwrite, presets, progress=False)
         if errors:
-            err = errors[0]
-            raise AssetError(f"{err.get('name')}: {err.get('error')}", status_code=err.get("status"),
-                             code=err.get("code"), details=errors)  # fmt: skip
+            raise self._single_error(errors)
         for job_id in jobs:
             self._job(job_id).wait(show_progress=False)
         return str(ids[0])
@@ -250,9 +137,7 @@ class ImagesMixin(ClientCore):
             return []
         presets = ["small"] if thumbnailize_at_ingest else None
         ids, errors, jobs = self._ingest(list(images), set_id, preprocesses, True, presets, progress=None)
-        self.last_errors = errors
-        for err in errors:
-            log.warning("image %s not ingested: %s", err.get("name"), err.get("error"))
+        self._report(errors, "image")
         for job_id in jobs:
             self._job(job_id).wait()
         return [i for i in ids if i is not None]
@@ -275,10 +160,8 @@ class ImagesMixin(ClientCore):
         if not names:
             raise InvalidArgumentsError(f"{folder_path!r} holds no JPEG, PNG or TIFF files")
         mapping = filename_image_id_map or {}
-        images = [
-            Image(id=mapping.get(n), image_path=str(folder / n), session_uid=session_uid, preprocesses=preprocesses)
-            for n in names
-        ]
+        images = [Image(id=mapping.get(n), path=folder / n, session_uid=session_uid, preprocesses=preprocesses)
+                  for n in names]  # fmt: skip
         self.add_images(images, set_id, thumbnailize_at_ingest=thumbnailize_at_ingest)
 
     def compress_images(

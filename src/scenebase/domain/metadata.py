@@ -38,7 +38,11 @@ def merge(old: dict[str, Any], new: dict[str, Any], replace_lists: bool = False)
 Term = tuple[str, str | None, float | None]
 
 
-def index_terms(doc: dict[str, Any]) -> set[Term]:
+class DocumentTooLarge(ValueError):
+    """A document has more searchable values than the index takes for one asset."""
+
+
+def index_terms(doc: dict[str, Any], skip: frozenset[str] = frozenset()) -> set[Term]:
     """Flatten a document into ``(dotted field, string value, numeric value)`` terms.
 
     Lists contribute each element under the same field (so ``aux.labels`` matches any label, and
@@ -48,11 +52,11 @@ def index_terms(doc: dict[str, Any]) -> set[Term]:
     """
     terms: set[Term] = set()
     for key, value in doc.items():
-        if key in NOT_INDEXED:
+        if key in NOT_INDEXED or key in skip:
             continue
         _walk(str(key), value, terms)
     if len(terms) > MAX_TERMS_PER_DOC:
-        raise ValueError(f"document has {len(terms)} searchable values; the limit is {MAX_TERMS_PER_DOC}")
+        raise DocumentTooLarge(f"document has {len(terms)} searchable values; the limit is {MAX_TERMS_PER_DOC}")
     return terms
 
 

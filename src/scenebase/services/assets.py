@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from scenebase.constants import AssetsConstants
 from scenebase.domain.ids import new_id, standardize_id
-from scenebase.domain.metadata import project
+from scenebase.domain.metadata import DocumentTooLarge, project
 from scenebase.domain.search import Query, QueryError, parse_query
 from scenebase.domain.timeutil import now_iso, to_epoch, to_iso
 from scenebase.services.cache import OrgCache
@@ -30,7 +30,7 @@ def parse(search: Any) -> Query:
     try:
         return parse_query(search)
     except QueryError as e:
-        raise InvalidArgument(f"invalid search: {e}") from None
+        raise InvalidArgument(f"invalid search: {e}", resource="search") from None
 
 
 def normalize_timestamp(value: Any) -> str:
@@ -88,11 +88,11 @@ class AssetService:
     ) -> list[dict[str, Any]]:
         """``put`` inside the caller's transaction; the caller calls ``written`` after it commits."""
         check_asset_type(asset_type)
+        prepared = [self.prepare(d, scope.username) for d in docs]
         try:
-            prepared = [self.prepare(d, scope.username) for d in docs]
             return self.repo.upsert_in(conn, scope, asset_type, prepared, mode, keep_lists)
-        except ValueError as e:
-            raise InvalidArgument(str(e)) from None
+        except DocumentTooLarge as e:
+            raise InvalidArgument(str(e), resource=asset_type) from None
 
     def get(self, scope: Scope, asset_type: str, asset_id: str) -> dict[str, Any]:
         check_asset_type(asset_type)

@@ -6,10 +6,16 @@ import time
 from typing import Any
 
 from scenebase.services.errors import InvalidArgument
-from scenebase.services.jobs import JobContext, job_handler
+from scenebase.services.jobs import JobContext, JobRegistry
+
+#: job types this module submits (through the maintenance route) and runs
+JOB_TYPES = ("integration_test",)
 
 
-@job_handler("integration_test")
+def register_jobs(registry: JobRegistry) -> None:
+    registry.register("integration_test", integration_test)
+
+
 def integration_test(ctx: JobContext) -> dict[str, Any]:
     """Sleep ``duration`` seconds in ``steps`` steps, reporting progress; fail on request."""
     duration = float(ctx.params.get("duration", 1.0))

@@ -1,4 +1,9 @@
-"""The server's exception tree. The API maps each class to one HTTP status and error code."""
+"""The server's exception tree. The API maps each class to one HTTP status and error code.
+
+Every error names the ``resource`` it is about when there is one (an asset type such as ``images``, or ``sets``,
+``jobs``, ``sessions``, ``identity``, ``search``...). The JSON envelope carries code and resource, and the client
+maps them with one table (``scenebase.clients.http.ERROR_TABLE``) to the seed's exception names.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,11 @@ class ServiceError(Exception):
     code = "error"
     http_status = 400
 
-    def __init__(self, message: str, details: Any = None) -> None:
+    def __init__(self, message: str, details: Any = None, resource: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.resource = resource
 
 
 class InvalidArgument(ServiceError):
@@ -57,6 +63,22 @@ class UnsupportedMedia(ServiceError):
     http_status = 415
 
 
+class RangeNotSatisfiable(ServiceError):
+    code = "range_not_satisfiable"
+    http_status = 416
+
+
+class TooManyRequests(ServiceError):
+    code = "too_many_requests"
+    http_status = 429
+
+
 class Unavailable(ServiceError):
     code = "unavailable"
     http_status = 503
+
+
+class Busy(Unavailable):
+    """The catalog stayed locked by other writers, or a write kept colliding with a concurrent one: retry."""
+
+    code = "busy"

@@ -5,6 +5,11 @@ job (queued → running) with a random claim token and a lease that a heartbeat 
 ``job_lease_seconds``. If the worker process dies, the lease expires and any server's or worker's reaper
 either re-queues the job (while ``attempts < max_attempts``) or marks it ``aborted`` with a note.
 Handlers therefore must be idempotent: a retried job may redo work a dead worker had begun.
+
+Job types are owned by services: each service registers its handlers in the :class:`JobRegistry` when the
+runtime is built (``register_jobs``), and the runtime refuses to start when a job type that some service submits
+has no handler. A handler receives a :class:`JobContext` (scope, parameters, progress, notes) and reaches the
+services it needs through its own object, never through the runtime.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from scenebase.constants import JobConstants
 from scenebase.domain.ids import new_id
@@ -25,7 +30,6 @@ from scenebase.storage.job_repo import ABORTED, FINISHED, QUEUED, RUNNING, TERMI
 from scenebase.storage.scope import Scope
 
 if TYPE_CHECKING:
-    from scenebase.runtime import Runtime
     from scenebase.storage.queue import JobQueue
 
 log = logging.getLogger("scenebase.jobs")
@@ -41,7 +45,6 @@ class JobContext:
 
     job: dict[str, Any]
     scope: Scope
-    runtime: Runtime
     _service: JobService
     _claim: str
     _last_write: float = 0.0
@@ -78,21 +81,50 @@ class JobContext:
     def note(self, text: str) -> None:
         self._service.repo.append_note(None, self.id, text)
 
+    def check_cancelled(self) -> None:
+        """Raise JobCancelled when the job was cancelled or taken away; for loops between progress reports."""
+        if self._lost.is_set():
+            raise JobCancelled(self.id)
+
 
 JobHandler = Callable[[JobContext], "dict[str, Any] | None"]
-HANDLERS: dict[str, JobHandler] = {}
 
 
-def job_handler(job_type: str) -> Callable[[JobHandler], JobHandler]:
-    """Register the function that runs jobs of ``job_type``."""
-    if job_type not in JobConstants.VALID_JOB_TYPES:
-        raise ValueError(f"unknown job type {job_type!r}")
+class JobOwner(Protocol):
+    """A service that runs jobs: it names the job types it submits and registers a handler for each."""
 
-    def deco(fn: JobHandler) -> JobHandler:
-        HANDLERS[job_type] = fn
-        return fn
+    JOB_TYPES: ClassVar[tuple[str, ...]]
 
-    return deco
+    def register_jobs(self, registry: JobRegistry) -> None: ...
+
+
+class JobRegistry:
+    """Which function runs each job type. Filled by the services when the runtime is built."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, JobHandler] = {}
+
+    def register(self, job_type: str, handler: JobHandler) -> None:
+        if job_type not in JobConstants.VALID_JOB_TYPES:
+            raise ValueError(f"unknown job type {job_type!r}")
+        if job_type in self._handlers:
+            raise ValueError(f"job type {job_type!r} already has a handler")
+        self._handlers[job_type] = handler
+
+    def get(self, job_type: str | None) -> JobHandler | None:
+        return self._handlers.get(job_type or "")
+
+    def __contains__(self, job_type: object) -> bool:
+        return job_type in self._handlers
+
+    def job_types(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def verify(self, required: Iterable[str]) -> None:
+        """Fail at startup, not at the first submission, when a job type some service submits has no handler."""
+        missing = sorted(set(required) - set(self._handlers))
+        if missing:
+            raise RuntimeError(f"job types without a handler: {missing}; register them in the owning service")
 
 
 def job_document(row: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +170,7 @@ class JobService:
         self.max_attempts = max_attempts
         self.reaper_interval = reaper_interval
         self.queue: JobQueue | None = None
-        self.runtime: Runtime | None = None
+        self.registry = JobRegistry()
         self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
         self._reaper_stop = threading.Event()
         self._reaper: threading.Thread | None = None
@@ -156,8 +188,8 @@ class JobService:
         tags: list[str] | None = None,
     ) -> dict[str, Any]:
         """Record a job and queue it for a worker."""
-        if job_type not in HANDLERS:
-            raise InvalidArgument(f"job type {job_type!r} cannot run on this server")
+        if job_type not in self.registry:
+            raise InvalidArgument(f"job type {job_type!r} cannot run on this server", resource="jobs")
         if self.queue is None:
             raise RuntimeError("job queue not configured")
         row = self.repo.create(
@@ -236,17 +268,11 @@ class JobService:
         if job is None:
             log.info("job %s not claimable (cancelled, finished or taken)", job_id)
             return
-        handler = HANDLERS.get(job["job_type"] or "")
-        if handler is None or self.runtime is None:
+        handler = self.registry.get(job["job_type"])
+        if handler is None:
             self._abort(job_id, claim, f"no handler for job type {job['job_type']!r} on worker {self.worker_name}")
             return
-        ctx = JobContext(
-            job=job,
-            scope=Scope.of(job["owner"], username=job["user"]),
-            runtime=self.runtime,
-            _service=self,
-            _claim=claim,
-        )
+        ctx = JobContext(job=job, scope=Scope.of(job["owner"], username=job["user"]), _service=self, _claim=claim)
         stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(job_id, claim, stop, ctx), daemon=True)
         beat.start()
@@ -344,6 +370,8 @@ __all__ = [
     "RUNNING",
     "JobCancelled",
     "JobContext",
+    "JobHandler",
+    "JobOwner",
+    "JobRegistry",
     "JobService",
-    "job_handler",
 ]

@@ -2,38 +2,37 @@
 
 from __future__ import annotations
 
-import json
 import random
-import tempfile
-import time
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from scenebase.constants import SetsAssets, SetStatus, SetTags
 from scenebase.domain.ids import new_id, standardize_id
 from scenebase.domain.splits import split_ids, split_sizes
-from scenebase.domain.timeutil import now_iso
 from scenebase.services.assets import AssetService
-from scenebase.services.errors import Conflict, InvalidArgument, Locked, NotFound, ServiceError
-from scenebase.services.images import file_extension
-from scenebase.services.jobs import JobContext, JobService, job_handler
+from scenebase.services.errors import Conflict, InvalidArgument, Locked, NotFound
+from scenebase.services.jobs import JobContext, JobRegistry, JobService
 from scenebase.storage.asset_repo import NameTaken
 from scenebase.storage.scope import Scope
 
 KIND = "sets"
-#: error details that tell the client a set was the problem (it raises SetsError)
-_SETS = {"resource": "sets"}
 MEMBERSHIP_CHUNK = 500
 
 
 class SetService:
+    JOB_TYPES: ClassVar[tuple[str, ...]] = ("set_addition", "set_removal", "set_deletion", "split_sets")
+
     def __init__(self, assets: AssetService, jobs: JobService) -> None:
         self.assets = assets
         self.jobs = jobs
         self.repo = assets.repo
+
+    def register_jobs(self, registry: JobRegistry) -> None:
+        registry.register("set_addition", self._addition_job)
+        registry.register("set_removal", self._removal_job)
+        registry.register("set_deletion", self._deletion_job)
+        registry.register("split_sets", self._split_job)
 
     # ------------------------------------------------------------------ documents
 
@@ -72,7 +71,7 @@ class SetService:
         existing = self.repo.id_for_name(scope, KIND, name)
         if existing is not None:
             if raise_if_set_exists:
-                raise Conflict(f"a set named {name!r} already exists (id {existing})", details=_SETS)
+                raise Conflict(f"a set named {name!r} already exists (id {existing})", resource=KIND)
             return existing, False
         sid = standardize_id(set_id) if set_id else new_id()
         doc = self.assets.prepare(
@@ -93,12 +92,12 @@ class SetService:
         )
         with self.repo.catalog.write() as conn:
             if self.repo.pks_for(conn, scope, KIND, [sid]):
-                raise Conflict(f"a set with id {sid!r} already exists", details=_SETS)
+                raise Conflict(f"a set with id {sid!r} already exists", resource=KIND)
             try:
                 self.repo.claim_name(conn, scope, KIND, name, sid)
             except NameTaken:
                 if raise_if_set_exists:
-                    raise Conflict(f"a set named {name!r} already exists", details=_SETS) from None
+                    raise Conflict(f"a set named {name!r} already exists", resource=KIND) from None
                 return str(self.repo.id_for_name(scope, KIND, name)), False
             self.repo.upsert_in(conn, scope, KIND, [doc], "replace")
         self.assets.written(scope, KIND)
@@ -108,12 +107,12 @@ class SetService:
         try:
             return self.assets.get(scope, KIND, set_id)
         except NotFound:
-            raise NotFound(f"no set with id {set_id!r}", details=_SETS) from None
+            raise NotFound(f"no set with id {set_id!r}", resource=KIND) from None
 
     def _own(self, scope: Scope, set_id: str) -> dict[str, Any]:
         doc = self.get(scope, set_id)
         if doc.get("owner") != scope.org_id:
-            raise NotFound(f"no set with id {set_id!r}", details=_SETS)  # shared sets are read-only
+            raise NotFound(f"no set with id {set_id!r}", resource=KIND)  # shared sets are read-only
         return doc
 
     def _patch(self, scope: Scope, doc: dict[str, Any], **values: Any) -> None:
@@ -124,9 +123,9 @@ class SetService:
         for sid in set_ids:
             doc = self._own(scope, sid)
             if doc["assets_type"] != asset_type:
-                raise InvalidArgument(f"set {sid!r} holds {doc['assets_type']}, not {asset_type}", details=_SETS)
+                raise InvalidArgument(f"set {sid!r} holds {doc['assets_type']}, not {asset_type}", resource=KIND)
             if doc.get("locked"):
-                raise Locked(f"set {sid!r} is locked", details=_SETS)
+                raise Locked(f"set {sid!r} is locked", resource=KIND)
         return set_ids
 
     def set_locked(self, scope: Scope, set_id: str, locked: bool) -> None:
@@ -168,7 +167,7 @@ class SetService:
 
     def _start(self, scope: Scope, doc: dict[str, Any], job_type: str, params: dict[str, Any], desc: str) -> str:
         if doc.get("locked"):
-            raise Locked(f"set {doc['id']!r} is locked", details=_SETS)
+            raise Locked(f"set {doc['id']!r} is locked", resource=KIND)
         row = self.jobs.submit(scope, job_type, params, description=desc, asset_type=KIND, asset_id=doc["id"])
         return str(row["id"])
 
@@ -210,21 +209,12 @@ class SetService:
             raise InvalidArgument(f"give {k} distinct subset names")
         for name in names:
             if self.repo.id_for_name(scope, KIND, name) is not None:
-                raise Conflict(f"a set named {name!r} already exists", details=_SETS)
+                raise Conflict(f"a set named {name!r} already exists", resource=KIND)
         subset_ids = [new_id() for _ in names]
         params = {"set_id": doc["id"], "spec": percentages_or_sections, "names": names, "ids": subset_ids,
                   "seed": int(seed)}  # fmt: skip
         job_id = self._start(scope, doc, "split_sets", params, f"split set {doc['name']} into {k}")
         return job_id, subset_ids
-
-    def zip(self, scope: Scope, set_id: str) -> tuple[str, str]:
-        doc = self.get(scope, set_id)
-        zip_id = new_id()
-        row = self.jobs.submit(
-            scope, "zipping", {"set_id": doc["id"], "set_owner": doc["owner"], "zip_id": zip_id},
-            description=f"zip set {doc['name']}", asset_type=KIND, asset_id=doc["id"],
-        )  # fmt: skip
-        return str(row["id"]), zip_id
 
     # ------------------------------------------------------------------ membership writes (in jobs)
 
@@ -262,143 +252,74 @@ class SetService:
             ctx.progress(100.0 * min(len(ids), start + MEMBERSHIP_CHUNK) / max(1, len(ids)))
         return changed
 
+    def _job_set(self, ctx: JobContext) -> dict[str, Any]:
+        return self._own(ctx.scope, ctx.params["set_id"])
 
-def _set_doc(ctx: JobContext) -> dict[str, Any]:
-    return ctx.runtime.sets._own(ctx.scope, ctx.params["set_id"])
+    def with_status(self, ctx: JobContext, doc: dict[str, Any], status: str) -> None:
+        self._patch(ctx.scope, doc, status=status, job_id=ctx.id)
 
+    @contextmanager
+    def status_while(self, ctx: JobContext, doc: dict[str, Any], status: str) -> Iterator[None]:
+        """Show ``status`` on the set while the block runs, then ``ready`` again (also after a failure)."""
+        self.with_status(ctx, doc, status)
+        try:
+            yield
+        finally:
+            self.with_status(ctx, doc, SetStatus.READY)
 
-def _with_status(ctx: JobContext, doc: dict[str, Any], status: str) -> None:
-    ctx.runtime.sets._patch(ctx.scope, doc, status=status, job_id=ctx.id)
+    def _addition_job(self, ctx: JobContext) -> dict[str, Any]:
+        doc = self._job_set(ctx)
+        with self.status_while(ctx, doc, SetStatus.BEING_POPULATED):
+            ids = self.assets.resolve_ids(
+                ctx.scope, doc["assets_type"], ctx.params.get("ids"), ctx.params.get("search")
+            )
+            limit = ctx.params.get("limit")
+            if limit is not None and len(ids) > limit:
+                ids = sorted(random.Random(42).sample(sorted(ids), limit))
+            ctx.stage(f"adding {len(ids)} assets")
+            added = self.change_membership(ctx, doc, ids, add=True)
+        return {"requested": len(ids), "added": added}
 
+    def _removal_job(self, ctx: JobContext) -> dict[str, Any]:
+        doc = self._job_set(ctx)
+        with self.status_while(ctx, doc, SetStatus.MOVING_ASSETS):
+            ids = self.assets.resolve_ids(ctx.scope, doc["assets_type"], ctx.params.get("ids"), None)
+            if ctx.params.get("search") is not None:
+                # the search selects among the set's members: search within the set, not the whole asset type
+                ids = list(
+                    dict.fromkeys([*ids, *self.within(ctx.scope, doc["id"], ctx.params["search"], ids_only=True)])
+                )
+            ctx.stage(f"removing {len(ids)} assets")
+            removed = self.change_membership(ctx, doc, ids, add=False)
+        return {"requested": len(ids), "removed": removed}
 
-@contextmanager
-def _status_while(ctx: JobContext, doc: dict[str, Any], status: str) -> Iterator[None]:
-    """Show ``status`` on the set while the block runs, then ``ready`` again (also after a failure)."""
-    _with_status(ctx, doc, status)
-    try:
-        yield
-    finally:
-        _with_status(ctx, doc, SetStatus.READY)
+    def _deletion_job(self, ctx: JobContext) -> dict[str, Any]:
+        doc = self._job_set(ctx)
+        self.with_status(ctx, doc, SetStatus.BEING_DELETED)
+        members = self.within(ctx.scope, doc["id"], None, ids_only=True)
+        ctx.stage(f"removing the set from {len(members)} assets")
+        self.change_membership(ctx, doc, members, add=False)
+        with self.repo.catalog.write() as conn:
+            self.repo.release_name(conn, ctx.scope, KIND, doc["name"])
+            self.repo.delete_in(conn, ctx.scope, KIND, [doc["id"]])
+        self.assets.written(ctx.scope, KIND)
+        return {"deleted": doc["id"], "members_released": len(members)}
 
-
-@job_handler("set_addition")
-def set_addition_job(ctx: JobContext) -> dict[str, Any]:
-    sets = ctx.runtime.sets
-    doc = _set_doc(ctx)
-    with _status_while(ctx, doc, SetStatus.BEING_POPULATED):
-        ids = sets.assets.resolve_ids(ctx.scope, doc["assets_type"], ctx.params.get("ids"), ctx.params.get("search"))
-        limit = ctx.params.get("limit")
-        if limit is not None and len(ids) > limit:
-            ids = sorted(random.Random(42).sample(sorted(ids), limit))
-        ctx.stage(f"adding {len(ids)} assets")
-        added = sets.change_membership(ctx, doc, ids, add=True)
-    return {"requested": len(ids), "added": added}
-
-
-@job_handler("set_removal")
-def set_removal_job(ctx: JobContext) -> dict[str, Any]:
-    sets = ctx.runtime.sets
-    doc = _set_doc(ctx)
-    with _status_while(ctx, doc, SetStatus.MOVING_ASSETS):
-        ids = sets.assets.resolve_ids(ctx.scope, doc["assets_type"], ctx.params.get("ids"), None)
-        if ctx.params.get("search") is not None:
-            # the search selects among the set's members: search within the set, not the whole asset type
-            ids = list(dict.fromkeys([*ids, *sets.within(ctx.scope, doc["id"], ctx.params["search"], ids_only=True)]))
-        ctx.stage(f"removing {len(ids)} assets")
-        removed = sets.change_membership(ctx, doc, ids, add=False)
-    return {"requested": len(ids), "removed": removed}
-
-
-@job_handler("set_deletion")
-def set_deletion_job(ctx: JobContext) -> dict[str, Any]:
-    sets = ctx.runtime.sets
-    doc = _set_doc(ctx)
-    _with_status(ctx, doc, SetStatus.BEING_DELETED)
-    members = sets.within(ctx.scope, doc["id"], None, ids_only=True)
-    ctx.stage(f"removing the set from {len(members)} assets")
-    sets.change_membership(ctx, doc, members, add=False)
-    with sets.repo.catalog.write() as conn:
-        sets.repo.release_name(conn, ctx.scope, KIND, doc["name"])
-        sets.repo.delete_in(conn, ctx.scope, KIND, [doc["id"]])
-    sets.assets.written(ctx.scope, KIND)
-    return {"deleted": doc["id"], "members_released": len(members)}
-
-
-@job_handler("split_sets")
-def split_sets_job(ctx: JobContext) -> dict[str, Any]:
-    sets = ctx.runtime.sets
-    doc = _set_doc(ctx)
-    members = sets.within(ctx.scope, doc["id"], None, ids_only=True)
-    sizes = split_sizes(len(members), ctx.params["spec"])
-    parts = split_ids(members, sizes, ctx.params["seed"])
-    result = []
-    for name, sid, part in zip(ctx.params["names"], ctx.params["ids"], parts, strict=True):
-        if sets.repo.id_for_name(ctx.scope, KIND, name) == sid:
-            created_id = sid  # made by an earlier attempt of this job
-        else:
-            created_id, _ = sets.create(
-                ctx.scope, name, doc["assets_type"], origin=doc["id"], set_id=sid, raise_if_set_exists=True,
-                tags=[SetTags.AUTOMATICALLY_GENERATED],
-            )  # fmt: skip
-        ctx.stage(f"filling {name} with {len(part)} assets")
-        sets.change_membership(ctx, sets.get(ctx.scope, created_id), part, add=True)
-        result.append({"id": created_id, "name": name, "count": len(part)})
-    return {"subsets": result}
-
-
-def _safe_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in name).strip(" .")
-    return cleaned or "set"
-
-
-@job_handler("zipping")
-def zipping_job(ctx: JobContext) -> dict[str, Any]:
-    rt = ctx.runtime
-    owner_scope = Scope.of(ctx.params["set_owner"], username=ctx.scope.username)
-    doc = rt.sets.get(owner_scope, ctx.params["set_id"])
-    if doc["owner"] != ctx.scope.org_id:  # a shared set's status belongs to its owner: leave it alone
-        return _zip(ctx, owner_scope, doc)
-    with _status_while(ctx, doc, SetStatus.BEING_ZIPPED):
-        return _zip(ctx, owner_scope, doc)
-
-
-def _zip(ctx: JobContext, owner_scope: Scope, doc: dict[str, Any]) -> dict[str, Any]:
-    rt = ctx.runtime
-    folder = _safe_name(doc["name"])
-    members = rt.sets.within(owner_scope, doc["id"], None, ids_only=False)
-    ctx.stage(f"zipping {len(members)} assets")
-    annotation_ids = sorted({a for m in members for a in (m.get("annotations") or []) if isinstance(a, str)})
-    annotations = rt.assets.get_many(owner_scope, "annotations", annotation_ids) if annotation_ids else {}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "set.zip"
-        with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
-            manifest = {"set_id": doc["id"], "name": doc["name"], "assets_type": doc["assets_type"],
-                        "count": len(members), "version": doc.get("version"), "created_at": now_iso(),
-                        "assets": []}  # fmt: skip
-            for i, member in enumerate(members):
-                entry: dict[str, Any] = {"id": member["id"], "metadata": f"{folder}/metadata/{member['id']}.json"}
-                if doc["assets_type"] == "images":
-                    try:
-                        data = rt.images.read_original(member)
-                        ext = file_extension(member["format"])
-                        name = f"{folder}/assets/{member['id']}.{ext}"
-                        compress = zipfile.ZIP_STORED if ext == "jpg" else zipfile.ZIP_DEFLATED
-                        zf.writestr(name, data, compress_type=compress)
-                        entry["file"] = name
-                    except ServiceError as e:
-                        ctx.note(f"{member['id']}: file not included: {e.message}")
-                zf.writestr(entry["metadata"], json.dumps(member, indent=1, default=str), zipfile.ZIP_DEFLATED)
-                for ann_id in member.get("annotations") or []:
-                    if ann_id in annotations:
-                        zf.writestr(f"{folder}/annotations/{ann_id}.json", json.dumps(annotations[ann_id], default=str))
-                manifest["assets"].append(entry)
-                ctx.progress(95.0 * (i + 1) / max(1, len(members)))
-            zf.writestr("manifest.json", json.dumps(manifest, indent=1))
-        key = f"zipfiles/{ctx.params['zip_id']}.zip"
-        rt.blobs.put_file(key, path, "application/zip")
-        size = path.stat().st_size
-    zip_doc = {"id": ctx.params["zip_id"], "name": f"{folder}.zip", "set_id": doc["id"], "count": len(members),
-               "size": size, "object_access": {"key": key, "filename": f"{folder}.zip"},
-               "timestamp": time.time()}  # fmt: skip
-    rt.assets.put(ctx.scope, "zipfiles", [zip_doc])
-    return {"zip_id": ctx.params["zip_id"], "count": len(members), "size": size}
+    def _split_job(self, ctx: JobContext) -> dict[str, Any]:
+        doc = self._job_set(ctx)
+        members = self.within(ctx.scope, doc["id"], None, ids_only=True)
+        sizes = split_sizes(len(members), ctx.params["spec"])
+        parts = split_ids(members, sizes, ctx.params["seed"])
+        result = []
+        for name, sid, part in zip(ctx.params["names"], ctx.params["ids"], parts, strict=True):
+            if self.repo.id_for_name(ctx.scope, KIND, name) == sid:
+                created_id = sid  # made by an earlier attempt of this job
+            else:
+                created_id, _ = self.create(
+                    ctx.scope, name, doc["assets_type"], origin=doc["id"], set_id=sid, raise_if_set_exists=True,
+                    tags=[SetTags.AUTOMATICALLY_GENERATED],
+                )  # fmt: skip
+            ctx.stage(f"filling {name} with {len(part)} assets")
+            self.change_membership(ctx, self.get(ctx.scope, created_id), part, add=True)
+            result.append({"id": created_id, "name": name, "count": len(part)})
+        return {"subsets": result}

@@ -7,7 +7,11 @@ a user cannot make the server read arbitrary files.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -16,6 +20,17 @@ import httpx
 
 from scenebase.services.errors import Forbidden, InvalidArgument, NotFound, PayloadTooLarge, Unavailable
 from scenebase.settings import Settings
+from scenebase.storage.scope import Scope
+
+
+@dataclass
+class Source:
+    """A referenced file, readable locally: the file itself (``file://``) or a temporary download."""
+
+    path: Path
+    size: int
+    name: str
+    content_type: str | None = None
 
 
 class SourceReader:
@@ -23,7 +38,7 @@ class SourceReader:
         self.settings = settings
         self._s3: Any = None
 
-    def check(self, ref: str) -> str:
+    def check(self, scope: Scope, ref: str) -> str:
         """Validate a reference without reading it (scheme and, for files, the allowed roots)."""
         scheme = urlparse(ref).scheme.lower()
         if scheme in ("http", "https", "s3"):
@@ -40,7 +55,22 @@ class SourceReader:
             raise Forbidden(f"{ref!r} is outside the folders this server may read (SCENEBASE_ALLOWED_FILE_ROOTS)")
         return path
 
-    def read(self, ref: str) -> bytes:
+    @contextlib.contextmanager
+    def open(self, scope: Scope, ref: str) -> Iterator[Source]:
+        name = ref.rstrip("/").rsplit("/", 1)[-1] or ref
+        if urlparse(ref).scheme.lower() == "file":
+            path = self._file_path(ref)
+            if not path.is_file():
+                raise NotFound(f"{ref!r} does not exist")
+            yield Source(path, path.stat().st_size, name)
+            return
+        data = self.read(scope, ref)
+        with tempfile.TemporaryDirectory(prefix="scenebase-fetch-") as tmp:
+            path = Path(tmp) / "source"
+            path.write_bytes(data)
+            yield Source(path, len(data), name)
+
+    def read(self, scope: Scope, ref: str) -> bytes:
         scheme = urlparse(ref).scheme.lower()
         limit = self.settings.max_file_bytes
         if scheme == "file":

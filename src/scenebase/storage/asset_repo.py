@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from scenebase.domain.metadata import index_terms, merge
 from scenebase.domain.search import COLUMN_FIELDS, ExistsFilter, Query, QueryError, RangeFilter, ValuesFilter
 from scenebase.domain.timeutil import to_epoch
-from scenebase.storage.catalog import Catalog
+from scenebase.storage.catalog import Catalog, ConcurrentWrite
 from scenebase.storage.scope import Scope
 from scenebase.storage.tables import asset_terms, assets, names
 
@@ -102,8 +102,10 @@ def _column_cond(f: ValuesFilter | RangeFilter) -> ColumnElement[bool]:
 
 
 class AssetRepo:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, never_indexed: dict[str, frozenset[str]] | None = None) -> None:
         self.catalog = catalog
+        #: per asset type, top-level fields stored but kept out of the term index (e.g. vectors, point bounds)
+        self.never_indexed = dict(never_indexed or {})
 
     # ------------------------------------------------------------------ writes
 
@@ -154,6 +156,7 @@ class AssetRepo:
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate ids in one write")
         existing = self.get_for_update(conn, scope, asset_type, ids)
+        skip = self.never_indexed.get(asset_type, frozenset())
         now = time.time()
         final: list[dict[str, Any]] = []
         new_rows: list[dict[str, Any]] = []
@@ -196,7 +199,7 @@ class AssetRepo:
             except IntegrityError as e:
                 raise ConcurrentWrite("another request wrote one of these ids at the same time; retry") from e
             for (pk, _id), r in zip(inserted, new_rows, strict=True):
-                term_rows.extend(self._terms(pk, scope.org_id, asset_type, r["doc"]))
+                term_rows.extend(self._terms(pk, scope.org_id, asset_type, r["doc"], skip))
         if changed:
             for part in _chunks([pk for pk, _ in changed]):
                 conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
@@ -206,14 +209,14 @@ class AssetRepo:
                     .where(A.c.pk == pk)
                     .values(doc=stored, timestamp=to_epoch(stored["timestamp"]), updated_at=now)
                 )
-                term_rows.extend(self._terms(pk, scope.org_id, asset_type, stored))
+                term_rows.extend(self._terms(pk, scope.org_id, asset_type, stored, skip))
         if term_rows:
             _insert_terms(conn, term_rows)
         return final
 
     @staticmethod
-    def _terms(pk: int, owner: str, asset_type: str, doc: dict[str, Any]) -> list[TermRow]:
-        return [(pk, owner, asset_type, f, s, n) for f, s, n in index_terms(doc)]
+    def _terms(pk: int, owner: str, asset_type: str, doc: dict[str, Any], skip: frozenset[str]) -> list[TermRow]:
+        return [(pk, owner, asset_type, f, s, n) for f, s, n in index_terms(doc, skip)]
 
     def delete(self, scope: Scope, asset_type: str, ids: Sequence[str]) -> int:
         with self.catalog.write() as conn:
@@ -541,10 +544,6 @@ def _iso(epoch: float | None) -> str | None:
     from scenebase.domain.timeutil import to_iso
 
     return None if epoch is None else to_iso(epoch)
-
-
-class ConcurrentWrite(Exception):
-    """Two writers created the same id at once; the loser retries."""
 
 
 __all__ = ["MAX_RESULT_WINDOW", "AssetRepo", "ConcurrentWrite", "NameTaken", "WriteMode"]

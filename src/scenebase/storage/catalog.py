@@ -8,18 +8,53 @@ with deferred transactions so they never wait for a writer (WAL mode).
 
 from __future__ import annotations
 
+import logging
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+log = logging.getLogger("scenebase.catalog")
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: PostgreSQL SQLSTATEs of a transaction that lost a race and can simply run again
+_RETRYABLE_SQLSTATES = {"40001": "serialization failure", "40P01": "deadlock", "55P03": "lock not available"}
+
+
+class ConcurrentWrite(Exception):
+    """A write collided with a concurrent one (e.g. both created the same id); running it again resolves it."""
+
+
+def write_conflict(exc: BaseException) -> tuple[int, str] | None:
+    """``(http_status, text)`` when ``exc`` is a write conflict rather than a bug: 503 for a busy catalog
+    (locked SQLite file, PostgreSQL deadlock / serialization failure), 409 for a duplicate key; else None."""
+    if isinstance(exc, ConcurrentWrite):
+        return 409, str(exc) or "a concurrent write changed the same records"
+    if isinstance(exc, IntegrityError):
+        return 409, "a concurrent write created the same record"
+    if isinstance(exc, DBAPIError):
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+        if sqlstate in _RETRYABLE_SQLSTATES:
+            return 503, f"the catalog is busy ({_RETRYABLE_SQLSTATES[sqlstate]})"
+        text = str(getattr(exc, "orig", exc)).lower()
+        if "database is locked" in text or "database is busy" in text:
+            return 503, "the catalog is busy (database is locked)"
+    return None
+
+
+def _retryable(exc: BaseException) -> bool:
+    conflict = write_conflict(exc)
+    return conflict is not None
 
 
 def _sqlalchemy_url(url: str) -> str:
@@ -77,6 +112,21 @@ class Catalog:
     def write(self) -> Iterator[Connection]:
         with self._write_engine.begin() as conn:
             yield conn
+
+    def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 4) -> T:
+        """Run ``fn`` in a write transaction; when it loses a race with a concurrent writer (see
+        :func:`write_conflict`), run it again in a new transaction, up to ``attempts`` times. ``fn`` must not
+        have effects outside the transaction."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write() as conn:
+                    return fn(conn)
+            except (DBAPIError, ConcurrentWrite) as exc:
+                if attempt == attempts or not _retryable(exc):
+                    raise
+                log.info("write conflict (attempt %d of %d), retrying: %s", attempt, attempts, type(exc).__name__)
+                time.sleep(0.01 * 2**attempt * (0.5 + random.random()))
+        raise AssertionError("unreachable")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

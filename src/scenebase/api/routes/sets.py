@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from scenebase.api.deps import get_principal, get_runtime, requires
+from scenebase.api.responses import content_disposition
 from scenebase.api.routing import SlashAgnosticRouter
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
@@ -165,7 +166,7 @@ def list_assets_meta(
 def zip_all_assets(
     set_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
-    job_id, zip_id = rt.sets.zip(p.scope, set_id)
+    job_id, zip_id = rt.zips.zip(p.scope, set_id)
     return {"job_id": job_id, "zip_id": zip_id}
 
 
@@ -186,5 +187,5 @@ def zip_file(
         for start in range(0, size, chunk):
             yield rt.blobs.open_range(key, start, chunk)
 
-    headers = {"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{doc["name"]}"'}
+    headers = {"Content-Length": str(size), "Content-Disposition": content_disposition("attachment", doc["name"])}
     return StreamingResponse(pieces(), media_type="application/zip", headers=headers)

@@ -1,0 +1,193 @@
+"""``/v1/{asset_type}/...`` for every media kind (images, videos, lidars): batch upload, the original file (with
+HTTP byte ranges, so a browser can seek in a video) and thumbnails/renditions."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from scenebase.api.deps import get_principal, get_runtime, requires
+from scenebase.api.responses import content_disposition, parse_range
+from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.domain.roles import Permission
+from scenebase.runtime import Runtime
+from scenebase.services.errors import InvalidArgument, NotFound, PayloadTooLarge, ServiceError
+from scenebase.services.identity import Principal
+from scenebase.services.ingest import IncomingItem, IngestResult, item_error
+from scenebase.services.kinds import AssetKind, StreamMedia
+
+router = SlashAgnosticRouter(prefix="/v1", tags=["media"])
+#: JSON parts (the manifest) of an upload may be this large
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+
+
+def _media_kind(rt: Runtime, asset_type: str) -> AssetKind:
+    if asset_type not in rt.kinds:
+        raise NotFound(f"no media routes for {asset_type!r}; media types: {rt.kinds.asset_types()}")
+    return rt.kinds.get(asset_type)
+
+
+async def _manifest(form: FormData) -> dict[str, Any]:
+    raw = form.get("manifest")
+    if raw is None:
+        raise InvalidArgument("missing 'manifest' part")
+    if isinstance(raw, UploadFile):
+        raw = (await raw.read()).decode()
+    try:
+        manifest = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise InvalidArgument(f"manifest is not valid JSON: {e}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("items"), list):
+        raise InvalidArgument("manifest must be an object with an 'items' list")
+    return manifest
+
+
+def _items(
+    form: FormData, manifest: dict[str, Any], kind: AssetKind, max_bytes: int
+) -> tuple[list[IncomingItem], list[dict[str, Any]]]:
+    """Manifest items with their file parts (left spooled, not read); items whose part is too large become errors."""
+    raw_items = manifest["items"]
+    if not 1 <= len(raw_items) <= kind.max_batch:
+        raise InvalidArgument(f"a batch holds 1 to {kind.max_batch} {kind.asset_type}, got {len(raw_items)}")
+    items: list[IncomingItem] = []
+    errors: list[dict[str, Any]] = []
+    for i, it in enumerate(raw_items):
+        if not isinstance(it, dict):
+            raise InvalidArgument(f"items[{i}] must be an object")
+        meta = it.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise InvalidArgument(f"items[{i}].metadata must be an object")
+        name = str(it.get("name") or it.get("url") or it.get("uri") or meta.get("id") or f"item {i}")
+        media = None
+        if it.get("file") is not None:
+            part = form.get(str(it["file"]))
+            if not isinstance(part, UploadFile):
+                raise InvalidArgument(f"items[{i}]: no file part named {it['file']!r}")
+            size = part.size if part.size is not None else 0
+            if size > max_bytes:
+                errors.append(
+                    item_error(i, name, PayloadTooLarge(f"the file is {size} bytes; the limit is {max_bytes}"))
+                )
+                continue
+            media = StreamMedia(part.file, name, size)
+        items.append(IncomingItem(i, name, meta, media, it.get("url"), it.get("uri")))
+    return items, errors
+
+
+def _answer(result: IngestResult, rejected: list[dict[str, Any]], total: int) -> Response:
+    errors = sorted([*rejected, *result.errors], key=lambda e: e["index"])
+    ids: list[str | None] = [None] * total
+    for item_id, err_free_index in zip(result.ids, _indexes(total, rejected), strict=True):
+        ids[err_free_index] = item_id
+    job_ids = result.job_ids
+    body = {"ids": ids, "errors": errors, "job_id": job_ids[0] if job_ids else None, "job_ids": job_ids}
+    if not errors:
+        status = 200
+    elif any(i is not None for i in ids):
+        status = 207
+    else:
+        statuses = [e["status"] for e in errors]
+        status = max(set(statuses), key=statuses.count)
+        first = errors[0]
+        payload = {"error": {"code": first["code"], "message": f"{first['name']}: {first['error']}",
+                             "details": errors, "resource": None}}  # fmt: skip
+        return Response(json.dumps(payload), status_code=status, media_type="application/json")
+    return Response(json.dumps(body), status_code=status, media_type="application/json")
+
+
+def _indexes(total: int, rejected: list[dict[str, Any]]) -> list[int]:
+    """Input positions of the items that went on to ingestion (those not rejected while parsing)."""
+    gone = {e["index"] for e in rejected}
+    return [i for i in range(total) if i not in gone]
+
+
+@router.post("/{asset_type}/add/", dependencies=[requires(Permission.INGEST)])
+async def add_media(
+    asset_type: str, request: Request, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> Response:
+    """Multipart batch upload of one media type: a ``manifest`` JSON part ``{"items": [{"file"|"url"|"uri",
+    "name", "metadata"}], "set_ids", "overwrite", ...options}`` and one file part per uploaded item. Answers 200
+    when every item was ingested, 207 with per-item ``errors`` when some were not, and the most common item error
+    when none was. Options: images ``thumbnailize_at_ingest`` + ``thumbnail_presets``; see each kind."""
+    kind = _media_kind(rt, asset_type)
+    form = await request.form(
+        max_files=kind.max_batch + 1, max_fields=kind.max_batch + 10, max_part_size=MAX_MANIFEST_BYTES
+    )
+    try:
+        manifest = await _manifest(form)
+        items, rejected = _items(form, manifest, kind, rt.settings.max_file_bytes)
+        set_ids = manifest.get("set_ids") or []
+        if isinstance(set_ids, str):
+            set_ids = [set_ids]
+        if not isinstance(set_ids, list) or not all(isinstance(s, str) for s in set_ids):
+            raise InvalidArgument("set_ids must be a list of set ids")
+        options = {k: v for k, v in manifest.items() if k not in ("items", "set_ids", "overwrite")}
+        # ingestion is blocking work (probing, blob and catalog writes): keep it off the event loop
+        result = await run_in_threadpool(
+            rt.ingest.ingest, p.scope, asset_type, items, list(set_ids), bool(manifest.get("overwrite", True)), options
+        )
+    finally:
+        await form.close()
+    return _answer(result, rejected, len(manifest["items"]))
+
+
+@router.get("/{asset_type}/{asset_id}/file", dependencies=[requires(Permission.READ)])
+def media_file(
+    asset_type: str,
+    asset_id: str,
+    request: Request,
+    p: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
+) -> Response:
+    """The original file (uploaded, or read from its URL/URI). Uploaded files answer ``Range: bytes=a-b``
+    requests with 206 and ``Content-Range`` (``Accept-Ranges: bytes``), so players can seek."""
+    _media_kind(rt, asset_type)
+    original = rt.media.original_info(p.scope, asset_type, asset_id)
+    headers = {"Content-Disposition": content_disposition("inline", original.filename)}
+    if original.key is not None:
+        headers["Accept-Ranges"] = "bytes"
+        wanted = parse_range(request.headers.get("range"), original.size)
+        if wanted is not None:
+            start, end = wanted
+            headers["Content-Range"] = f"bytes {start}-{end}/{original.size}"
+            headers["Content-Length"] = str(end - start + 1)
+            pieces = rt.media.read_range(original, start, end)
+            return StreamingResponse(pieces, status_code=206, media_type=original.content_type, headers=headers)
+        headers["Content-Length"] = str(original.size)
+        return StreamingResponse(rt.media.stream_blob(original.key), media_type=original.content_type, headers=headers)
+    stack = contextlib.ExitStack()
+    try:
+        media = stack.enter_context(rt.media.open_original(p.scope, original.doc))
+        fh = stack.enter_context(media.open())
+    except BaseException:
+        stack.close()
+        raise
+    headers["Content-Length"] = str(media.size)
+
+    def referenced() -> Iterator[bytes]:
+        with stack:
+            while chunk := fh.read(1024 * 1024):
+                yield chunk
+
+    return StreamingResponse(referenced(), media_type=original.content_type, headers=headers)
+
+
+@router.get("/{asset_type}/{asset_id}/thumbnail/{tag}", dependencies=[requires(Permission.READ)])
+def media_thumbnail(
+    asset_type: str, asset_id: str, tag: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> Response:
+    """A thumbnail or rendition; presets (images: tiny, small, full_size_png) are made on first request and cached."""
+    _media_kind(rt, asset_type)
+    try:
+        data, content_type = rt.media.thumbnail(p.scope, asset_type, asset_id, tag)
+    except ServiceError as e:
+        e.resource = e.resource or asset_type
+        raise
+    return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})

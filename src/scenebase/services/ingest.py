@@ -1,0 +1,231 @@
+"""One ingest path for every media kind: validate, read the source, probe, write the blob, one transaction,
+clean up on failure, follow-up jobs.
+
+A batch is a list of items, each an uploaded file (spooled by the HTTP server, never read whole into memory
+here) or a reference (``http(s)://`` URL, ``s3://`` or ``file://`` URI, read when needed). Bad items are reported
+by index and name and the rest of the batch is still ingested; the good items are written in one transaction, so
+a batch is never half written, and blobs written for a batch whose transaction fails are removed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from scenebase.domain.ids import new_id, standardize_id
+from scenebase.services.assets import AssetService, normalize_timestamp
+from scenebase.services.errors import InvalidArgument, ServiceError, UnsupportedMedia
+from scenebase.services.jobs import JobService
+from scenebase.services.kinds import AssetKind, FileMedia, KindRegistry, Media, MediaError
+from scenebase.services.sets import SetService
+from scenebase.services.sources import SourceReader
+from scenebase.storage.blobs import BlobStore
+from scenebase.storage.scope import Scope
+
+log = logging.getLogger("scenebase.ingest")
+
+
+@dataclass
+class IncomingItem:
+    """One item of an upload batch: exactly one of an uploaded file (``media``), ``url`` or ``uri``. A reference
+    whose bytes the caller already fetched carries both the reference and ``media`` (``prefetched``)."""
+
+    index: int
+    name: str
+    meta: dict[str, Any]
+    media: Media | None = None
+    url: str | None = None
+    uri: str | None = None
+    prefetched: bool = False
+
+
+@dataclass
+class IngestResult:
+    ids: list[str | None] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Prepared:
+    position: int
+    doc: dict[str, Any]
+    media: Media | None  # set for uploads: the blob still has to be written
+    content_type: str
+
+
+def item_error(index: int, name: str, error: ServiceError) -> dict[str, Any]:
+    return {"index": index, "name": name, "code": error.code, "error": error.message, "status": error.http_status}
+
+
+class IngestService:
+    def __init__(
+        self,
+        assets: AssetService,
+        blobs: BlobStore,
+        sources: SourceReader,
+        sets: SetService,
+        jobs: JobService,
+        kinds: KindRegistry,
+    ) -> None:
+        self.assets = assets
+        self.blobs = blobs
+        self.sources = sources
+        self.sets = sets
+        self.jobs = jobs
+        self.kinds = kinds
+
+    def ingest(
+        self,
+        scope: Scope,
+        asset_type: str,
+        items: list[IncomingItem],
+        set_ids: list[str],
+        overwrite: bool = True,
+        options: dict[str, Any] | None = None,
+    ) -> IngestResult:
+        """Ingest a batch of one asset type into ``set_ids`` (sets of that type, unlocked, the caller's own).
+        ``options`` are kind-specific follow-ups (e.g. ``thumbnailize_at_ingest``)."""
+        kind = self.kinds.get(asset_type)
+        set_ids = self.sets.check_writable(scope, [standardize_id(s) for s in set_ids], asset_type)
+        writable = set(set_ids)
+        result = IngestResult(ids=[None] * len(items))
+        prepared: list[_Prepared] = []
+        seen: set[str] = set()
+        for pos, item in enumerate(items):
+            try:
+                prepared.append(self._prepare(scope, kind, pos, item, set_ids, writable, seen))
+            except ServiceError as e:
+                result.errors.append(item_error(item.index, item.name, e))
+        if prepared:
+            written = self._write(scope, kind, prepared, overwrite, result)
+            result.job_ids = self._follow_up(scope, kind, written, options or {})
+        return result
+
+    # ------------------------------------------------------------------ one item
+
+    def _prepare(
+        self,
+        scope: Scope,
+        kind: AssetKind,
+        pos: int,
+        item: IncomingItem,
+        set_ids: list[str],
+        writable: set[str],
+        seen: set[str],
+    ) -> _Prepared:
+        meta = kind.validate(item.meta)
+        meta["timestamp"] = normalize_timestamp(meta.get("timestamp"))
+        item_sets = [s for s in meta.get("sets") or [] if s not in writable]
+        if item_sets:  # per-item sets get the same checks as the batch's sets (own, same type, unlocked)
+            self.sets.check_writable(scope, item_sets, kind.asset_type)
+            writable.update(item_sets)
+        uploaded = item.media is not None and not item.prefetched
+        if sum(x is not None for x in (None if item.prefetched else item.media, item.url, item.uri)) != 1:
+            raise InvalidArgument(f"give exactly one of {kind.noun} path/bytes, url and uri")
+        with self._local_media(scope, item) as media:
+            if media.size == 0:
+                raise UnsupportedMedia("empty file")
+            try:
+                probed = kind.probe(media, meta)
+            except MediaError as e:
+                raise UnsupportedMedia(e.problem) from None
+        meta.setdefault("id", new_id())
+        if meta["id"] in seen:
+            raise InvalidArgument(f"id {meta['id']!r} appears twice in this batch")
+        seen.add(meta["id"])
+        if uploaded:
+            access: dict[str, Any] = {"filename": item.name}
+        else:
+            ref = str(item.url or item.uri)
+            access = {"url": ref} if item.url else {"uri": ref}
+            access["filename"] = ref.rstrip("/").rsplit("/", 1)[-1]
+        access.update(content_type=probed.content_type, extension=probed.extension)
+        doc = {
+            **meta,
+            **probed.fields,
+            "media_type": kind.media_type,
+            "object_access": access,
+            "thumbnails": {},
+            "sets": sorted(set(meta.get("sets", [])) | set(set_ids)),
+        }
+        return _Prepared(pos, doc, item.media if uploaded else None, probed.content_type)
+
+    @contextlib.contextmanager
+    def _local_media(self, scope: Scope, item: IncomingItem) -> Iterator[Media]:
+        if item.media is not None:
+            yield item.media
+            return
+        ref = self.sources.check(scope, str(item.url or item.uri))
+        with self.sources.open(scope, ref) as source:
+            yield FileMedia(source.path, item.name)
+
+    # ------------------------------------------------------------------ the batch
+
+    def _write(
+        self, scope: Scope, kind: AssetKind, prepared: list[_Prepared], overwrite: bool, result: IngestResult
+    ) -> list[dict[str, Any]]:
+        asset_type = kind.asset_type
+        existing = self.assets.get_many(scope, asset_type, [p.doc["id"] for p in prepared])
+        writes: list[dict[str, Any]] = []
+        merge_only: list[dict[str, Any]] = []
+        new_blobs: list[str] = []
+        old_blobs: list[str] = []
+        try:
+            for p in prepared:
+                doc = p.doc
+                old = existing.get(doc["id"])
+                if old is not None and old.get("owner") != scope.org_id:
+                    old = None  # a shared organization's asset: ours is a separate document
+                if old is not None and not overwrite:
+                    patch = {k: doc[k] for k in kind.merge_on_no_overwrite if k in doc}
+                    merge_only.append({"id": doc["id"], "timestamp": old["timestamp"], **patch})
+                    continue
+                if p.media is not None:
+                    key = f"{asset_type}/{new_id()}.{doc['object_access']['extension']}"
+                    with p.media.open() as stream:
+                        self.blobs.put_stream(key, stream, p.content_type)
+                    new_blobs.append(key)
+                    doc["object_access"]["key"] = key
+                if old is not None:
+                    old_blobs.extend(_blob_keys(old))
+                writes.append(doc)
+
+            def write(conn: Any) -> list[dict[str, Any]]:
+                # set membership survives a re-upload: unioned with the stored list under the write's row lock
+                stored = self.assets.put_in(conn, scope, asset_type, writes, "replace", keep_lists=("sets",))
+                return stored + self.assets.put_in(conn, scope, asset_type, merge_only, "merge")
+
+            stored = self.assets.repo.catalog.write_retrying(write)  # one transaction: all of the batch or nothing
+            self.assets.written(scope, asset_type)
+        except BaseException:
+            for key in new_blobs:
+                self.blobs.delete(key)
+            raise
+        for key in old_blobs:
+            self.blobs.delete(key)
+        stored_ids = {d["id"] for d in stored}
+        for p in prepared:
+            if p.doc["id"] in stored_ids:
+                result.ids[p.position] = p.doc["id"]
+        return writes
+
+    def _follow_up(
+        self, scope: Scope, kind: AssetKind, written: list[dict[str, Any]], options: dict[str, Any]
+    ) -> list[str]:
+        job_ids = []
+        for job in kind.after_ingest(written, options):
+            row = self.jobs.submit(scope, job.job_type, job.params, description=job.description,
+                                   asset_type=kind.asset_type)  # fmt: skip
+            job_ids.append(str(row["id"]))
+        return job_ids
+
+
+def _blob_keys(doc: dict[str, Any]) -> list[str]:
+    """Every blob an asset document points at: its original and its thumbnails/renditions."""
+    keys = [str((doc.get("object_access") or {}).get("key") or "")]
+    keys += [str(t.get("key") or "") for t in (doc.get("thumbnails") or {}).values() if isinstance(t, dict)]
+    return [k for k in keys if k]

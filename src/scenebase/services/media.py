@@ -1,0 +1,185 @@
+"""Reading stored media of every kind: originals (whole, as streams, or byte ranges), and thumbnails/renditions
+made on request, cached as blobs under ``thumbnails.<tag>`` and made once under concurrency."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from scenebase.domain.ids import new_id
+from scenebase.services.assets import AssetService
+from scenebase.services.errors import NotFound, RangeNotSatisfiable, UnsupportedMedia
+from scenebase.services.kinds import FileMedia, KindRegistry, Media, MediaError, Rendition
+from scenebase.services.sources import SourceReader
+from scenebase.storage.blobs import BlobNotFound, BlobStore
+from scenebase.storage.scope import Scope
+
+
+@dataclass
+class Original:
+    """A stored original, ready to be served: ``size`` bytes of ``content_type``, opened on demand."""
+
+    doc: dict[str, Any]
+    size: int
+    content_type: str
+    filename: str
+    key: str | None
+    ref: str | None
+
+
+class MediaService:
+    def __init__(self, assets: AssetService, blobs: BlobStore, sources: SourceReader, kinds: KindRegistry) -> None:
+        self.assets = assets
+        self.blobs = blobs
+        self.sources = sources
+        self.kinds = kinds
+        # on-the-fly thumbnails: concurrent first requests for one (asset, tag) make and store it once
+        self._thumb_locks = [threading.Lock() for _ in range(64)]
+
+    # ------------------------------------------------------------------ originals
+
+    @contextlib.contextmanager
+    def open_original(self, scope: Scope, doc: dict[str, Any]) -> Iterator[Media]:
+        """The original file of ``doc`` as local :class:`Media` (a blob of this store, or its URL/URI read now)."""
+        access = doc.get("object_access") or {}
+        name = str(access.get("filename") or doc["id"])
+        if access.get("key"):
+            try:
+                with self.blobs.local_path(access["key"]) as path:
+                    yield FileMedia(path, name)
+                    return
+            except BlobNotFound:
+                raise NotFound(f"the file of {doc['id']!r} is missing from the blob store") from None
+        ref = access.get("url") or access.get("uri")
+        if not ref:
+            raise NotFound(f"{doc['id']!r} has no file")
+        with self.sources.open(scope, ref) as source:
+            yield FileMedia(source.path, name)
+
+    def original_info(self, scope: Scope, asset_type: str, asset_id: str) -> Original:
+        kind = self.kinds.get(asset_type)
+        doc = self.assets.get(scope, asset_type, asset_id)
+        access = doc.get("object_access") or {}
+        key = access.get("key")
+        size = -1
+        if key:
+            try:
+                size = self.blobs.size(key)
+            except BlobNotFound:
+                raise NotFound(f"the file of {asset_type} {doc['id']!r} is missing from the blob store") from None
+        filename = str(access.get("filename") or doc["id"])
+        return Original(doc, size, kind.content_type(doc), filename, key, access.get("url") or access.get("uri"))
+
+    def read_range(self, original: Original, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``start..end`` (inclusive) of a stored blob, in pieces of at most 1 MiB."""
+        if original.key is None:
+            raise RangeNotSatisfiable("byte ranges are served for uploaded files only")
+        if not 0 <= start <= end < original.size:
+            raise RangeNotSatisfiable(f"range {start}-{end} is outside the file's {original.size} bytes")
+        piece = 1024 * 1024
+        pos = start
+        while pos <= end:
+            n = min(piece, end - pos + 1)
+            yield self.blobs.open_range(original.key, pos, n)
+            pos += n
+
+    def stream_blob(self, key: str) -> Iterator[bytes]:
+        with contextlib.closing(self.blobs.open(key)) as fh:
+            while chunk := fh.read(1024 * 1024):
+                yield chunk
+
+    # ------------------------------------------------------------------ thumbnails and renditions
+
+    def _cached(self, doc: dict[str, Any], tag: str) -> tuple[bytes, str] | None:
+        thumb = (doc.get("thumbnails") or {}).get(tag)
+        if thumb and thumb.get("key"):
+            try:
+                return self.blobs.get(thumb["key"]), str(thumb.get("content_type") or _legacy_type(thumb))
+            except BlobNotFound:
+                pass
+        return None
+
+    def thumbnail(self, scope: Scope, asset_type: str, asset_id: str, tag: str) -> tuple[bytes, str]:
+        """A thumbnail: stored ones are served; presets are made on first request and cached."""
+        kind = self.kinds.get(asset_type)
+        doc = self.assets.get(scope, asset_type, asset_id)
+        cached = self._cached(doc, tag)
+        if cached is not None:
+            return cached
+        if tag not in kind.thumbnail_presets:
+            raise NotFound(
+                f"{kind.noun} {asset_id!r} has no thumbnail {tag!r}; presets: {sorted(kind.thumbnail_presets)}",
+                resource=asset_type,
+            )
+        if doc["owner"] != scope.org_id:
+            # a reader of a shared organization gets the thumbnail but never writes into the owner's data
+            rendition = self.render(scope, asset_type, doc, {tag: None})[tag]
+            return rendition.data, rendition.content_type
+        with self._thumb_locks[hash((doc["owner"], asset_type, doc["id"], tag)) % len(self._thumb_locks)]:
+            doc = self.assets.get(scope, asset_type, asset_id)  # a concurrent request may have made it meanwhile
+            cached = self._cached(doc, tag)
+            if cached is not None:
+                return cached
+            rendition = self.make_thumbnails(scope, asset_type, doc, {tag: None})[tag]
+        return rendition.data, rendition.content_type
+
+    def render(
+        self, scope: Scope, asset_type: str, doc: dict[str, Any], tags: dict[str, tuple[int, ...] | None]
+    ) -> dict[str, Rendition]:
+        """Make renditions ``tag -> shape`` (None: the kind's preset of that name) of one asset, without storing."""
+        kind = self.kinds.get(asset_type)
+        out: dict[str, Rendition] = {}
+        with self.open_original(scope, doc) as media:
+            for tag, shape in tags.items():
+                try:
+                    out[tag] = kind.thumbnail(media, doc, tag, shape)
+                except MediaError as e:
+                    raise UnsupportedMedia(f"{doc['id']}: {e.problem}", resource=asset_type) from None
+        return out
+
+    def make_thumbnails(
+        self, scope: Scope, asset_type: str, doc: dict[str, Any], tags: dict[str, tuple[int, ...] | None]
+    ) -> dict[str, Rendition]:
+        """Make and store renditions of one asset of the caller's organization."""
+        out = self.render(scope, asset_type, doc, tags)
+        self.store_renditions(scope, asset_type, doc, out)
+        return out
+
+    def store_renditions(
+        self, scope: Scope, asset_type: str, doc: dict[str, Any], renditions: dict[str, Rendition]
+    ) -> dict[str, dict[str, Any]]:
+        """Write renditions as blobs and record them under ``thumbnails.<tag>`` of the asset's document."""
+        if doc["owner"] != scope.org_id:
+            raise NotFound(f"{asset_type} {doc['id']!r} belongs to another organization", resource=asset_type)
+        entries: dict[str, dict[str, Any]] = {}
+        written: list[str] = []
+        try:
+            for tag, r in renditions.items():
+                key = f"thumbnails/{new_id()}.{r.extension}"
+                self.blobs.put(key, r.data, r.content_type)
+                written.append(key)
+                entry: dict[str, Any] = {"filename": f"{doc['id']}_{tag}.{r.extension}", "key": key,
+                                         "format": r.format, "content_type": r.content_type, "size": len(r.data),
+                                         **r.extra}  # fmt: skip
+                if r.width is not None and r.height is not None:
+                    entry["resolution"] = {"height": r.height, "width": r.width}
+                entries[tag] = entry
+            old = doc.get("thumbnails") or {}
+            patch = {"id": doc["id"], "timestamp": doc["timestamp"], "thumbnails": entries}
+            self.assets.put(scope, asset_type, [patch], mode="merge")
+        except BaseException:
+            for key in written:
+                self.blobs.delete(key)
+            raise
+        for tag in entries:
+            if old.get(tag, {}).get("key"):
+                self.blobs.delete(old[tag]["key"])
+        return entries
+
+
+def _legacy_type(thumb: dict[str, Any]) -> str:
+    """Content type of a thumbnail entry written before entries carried one (images: JPEG or PNG)."""
+    return "image/png" if str(thumb.get("format", "JPEG")).upper() == "PNG" else "image/jpeg"

@@ -1,0 +1,138 @@
+"""Zipping a set (FACTS 5.7): ``manifest.json``, ``<set>/assets/`` (the originals of media kinds),
+``<set>/metadata/`` and ``<set>/annotations/``, built in a job that reads the members in batches.
+
+The manifest and the zip always agree: a member whose file cannot be read is listed under ``missing_files`` with
+the reason, its entry has no ``file``, and the job's result names it (the client warns about it).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scenebase.constants import SetStatus
+from scenebase.domain.ids import new_id
+from scenebase.domain.timeutil import now_iso
+from scenebase.services.assets import AssetService
+from scenebase.services.errors import ServiceError
+from scenebase.services.jobs import JobContext, JobRegistry, JobService
+from scenebase.services.kinds import KindRegistry
+from scenebase.services.media import MediaService
+from scenebase.services.sets import KIND, SetService
+from scenebase.storage.blobs import BlobStore
+from scenebase.storage.scope import Scope
+
+#: members read per catalog query while zipping
+ZIP_BATCH = 500
+#: extensions whose content is compressed already: stored as they are
+_STORED = frozenset({"jpg", "jpeg", "mp4", "webm", "mov", "mkv", "avi", "gz", "npz", "zip", "mcap"})
+
+
+def safe_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in name).strip(" .")
+    return cleaned or "set"
+
+
+class ZipService:
+    JOB_TYPES: ClassVar[tuple[str, ...]] = ("zipping",)
+
+    def __init__(
+        self,
+        assets: AssetService,
+        sets: SetService,
+        media: MediaService,
+        kinds: KindRegistry,
+        blobs: BlobStore,
+        jobs: JobService,
+    ) -> None:
+        self.assets = assets
+        self.sets = sets
+        self.media = media
+        self.kinds = kinds
+        self.blobs = blobs
+        self.jobs = jobs
+
+    def register_jobs(self, registry: JobRegistry) -> None:
+        registry.register("zipping", self._zip_job)
+
+    def zip(self, scope: Scope, set_id: str) -> tuple[str, str]:
+        doc = self.sets.get(scope, set_id)
+        zip_id = new_id()
+        row = self.jobs.submit(
+            scope, "zipping", {"set_id": doc["id"], "set_owner": doc["owner"], "zip_id": zip_id},
+            description=f"zip set {doc['name']}", asset_type=KIND, asset_id=doc["id"],
+        )  # fmt: skip
+        return str(row["id"]), zip_id
+
+    def _zip_job(self, ctx: JobContext) -> dict[str, Any]:
+        owner_scope = Scope.of(ctx.params["set_owner"], username=ctx.scope.username)
+        doc = self.sets.get(owner_scope, ctx.params["set_id"])
+        if doc["owner"] != ctx.scope.org_id:  # a shared set's status belongs to its owner: leave it alone
+            return self._zip(ctx, owner_scope, doc)
+        with self.sets.status_while(ctx, doc, SetStatus.BEING_ZIPPED):
+            return self._zip(ctx, owner_scope, doc)
+
+    def _zip(self, ctx: JobContext, owner_scope: Scope, doc: dict[str, Any]) -> dict[str, Any]:
+        folder = safe_name(doc["name"])
+        asset_type = doc["assets_type"]
+        kind = self.kinds.get(asset_type) if asset_type in self.kinds else None
+        member_filter = {"filters": [{"field": "sets", "values": [doc["id"]]}]}
+        total = self.assets.count(owner_scope, asset_type, member_filter)
+        ctx.stage(f"zipping {total} assets")
+        entries: list[dict[str, Any]] = []
+        missing: list[dict[str, str]] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "set.zip"
+            with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
+                for batch in self.assets.scan(owner_scope, asset_type, member_filter, ids_only=False):
+                    annotation_ids = sorted(
+                        {a for m in batch for a in (m.get("annotations") or []) if isinstance(a, str)}
+                    )
+                    annotations = (
+                        self.assets.get_many(owner_scope, "annotations", annotation_ids) if annotation_ids else {}
+                    )
+                    for member in batch:
+                        entry: dict[str, Any] = {
+                            "id": member["id"],
+                            "metadata": f"{folder}/metadata/{member['id']}.json",
+                        }
+                        if kind is not None:
+                            name = f"{folder}/assets/{kind.zip_member_name(member)}"
+                            try:
+                                with self.media.open_original(owner_scope, member) as media, media.local_path() as src:
+                                    ext = name.rsplit(".", 1)[-1].lower()
+                                    compress = zipfile.ZIP_STORED if ext in _STORED else zipfile.ZIP_DEFLATED
+                                    zf.write(src, name, compress_type=compress)
+                                entry["file"] = name
+                            except ServiceError as e:
+                                missing.append({"id": member["id"], "error": e.message})
+                                ctx.note(f"{member['id']}: file not included: {e.message}")
+                        zf.writestr(entry["metadata"], json.dumps(member, indent=1, default=str), zipfile.ZIP_DEFLATED)
+                        for ann_id in member.get("annotations") or []:
+                            if ann_id in annotations:
+                                arc = f"{folder}/annotations/{ann_id}.json"
+                                zf.writestr(arc, json.dumps(annotations[ann_id], default=str))
+                        entries.append(entry)
+                        ctx.progress(95.0 * len(entries) / max(1, total))
+                manifest = {"set_id": doc["id"], "name": doc["name"], "assets_type": asset_type,
+                            "count": len(entries), "files": sum(1 for e in entries if "file" in e),
+                            "missing_files": missing, "version": doc.get("version"), "created_at": now_iso(),
+                            "assets": entries}  # fmt: skip
+                zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+            key = f"zipfiles/{ctx.params['zip_id']}.zip"
+            self.blobs.put_file(key, path, "application/zip")
+            size = path.stat().st_size
+        zip_doc = {"id": ctx.params["zip_id"], "name": f"{folder}.zip", "set_id": doc["id"], "count": len(entries),
+                   "size": size, "missing_files": missing,
+                   "object_access": {"key": key, "filename": f"{folder}.zip", "content_type": "application/zip"},
+                   "timestamp": time.time()}  # fmt: skip
+        self.assets.put(ctx.scope, "zipfiles", [zip_doc])
+        result: dict[str, Any] = {"zip_id": ctx.params["zip_id"], "count": len(entries), "size": size}
+        if missing:
+            result["failed"] = [m["id"] for m in missing]
+            result["missing_files"] = missing
+        return result
