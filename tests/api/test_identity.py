@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from scenebase import __version__
 from scenebase.clients import SceneEngineClient
+from scenebase.domain.ids import new_token
 from scenebase.errors import InvalidAuthorization, SceneBaseError
+from scenebase.services.identity import token_hint
+from scenebase.storage.identity_repo import DuplicateError
+from scenebase.storage.scope import Scope
 from scenebase.testing import ADMIN_TOKEN, InProcessServer
 
 
@@ -42,7 +50,8 @@ def test_token_as_header_or_query_and_bad_tokens(server: InProcessServer) -> Non
 
 def test_user_lifecycle(admin: SceneEngineClient, server: InProcessServer) -> None:
     org = admin.add_organization("Acme Robotics")
-    assert org == {"id": "acme_robotics", "name": "Acme Robotics"}
+    assert org["name"] == "Acme Robotics"
+    assert re.fullmatch(r"acme_robotics_[0-9a-f]{12}", org["id"]), org  # readable, but not derivable from the name
     user = admin.add_user("ana@acme.io", "ana", "data_provider", org["id"])
     assert user["username"] == "ana" and user["role"] == "data_provider" and user["organization_id"] == org["id"]
     assert user["email"] == "ana@acme.io"
@@ -217,3 +226,132 @@ def test_with_auth_and_artifact_path(server: InProcessServer, tmp_path: object) 
     target = f"{tmp_path}/out/nested"
     c.update_artifact_path(target)
     assert c.artifacts_path == target
+
+
+# -- issue 8: superadmins, organization deletion, token hints ---------------------------------------
+
+
+def _refused(call: Callable[[], object], status: int) -> str:
+    with pytest.raises(InvalidAuthorization) as e:
+        call()
+    assert e.value.status_code == status, e.value
+    return e.value.message
+
+
+def test_org_admin_cannot_demote_change_or_delete_a_superadmin(
+    admin: SceneEngineClient, server: InProcessServer
+) -> None:
+    # an admin of the superadmin's own organization sees it in its listing, and must still not touch it
+    rogue = server.client(admin.add_user("r@d", "rogue", "admin", "default")["token"])
+    assert "admin" in {u["username"] for u in rogue.list_users()}
+    for call in (
+        lambda: rogue.modify_user("admin", role="data_user"),
+        lambda: rogue.modify_user("admin", email="rogue@evil.io"),
+        lambda: rogue.modify_user("admin", organization_id="default"),
+        lambda: rogue.delete_user("admin"),
+    ):
+        assert "only a superadmin" in _refused(call, 403)
+    me = admin.whoami()  # the superadmin's token still works and it is still superadmin
+    assert me["role"] == "superadmin"
+    assert {u["username"]: u for u in admin.list_users()}["admin"]["email"] is None
+    # an admin of another organization does not even learn that the superadmin exists
+    other = admin.add_organization("Other")["id"]
+    outsider = server.client(admin.add_user("o@o", "outsider", "admin", other)["token"])
+    assert _refused(lambda: outsider.delete_user("admin"), 404) == "user 'admin' not found"
+
+
+def test_the_last_superadmin_cannot_be_demoted_or_deleted(admin: SceneEngineClient, server: InProcessServer) -> None:
+    assert "last superadmin" in _refused(lambda: admin.modify_user("admin", role="admin"), 409)
+    root2 = server.client(admin.add_user("r@r", "root2", "superadmin", "default")["token"])
+    admin.modify_user("admin", role="admin")  # allowed: root2 remains
+    assert admin.whoami()["role"] == "admin"
+    assert "last superadmin" in _refused(lambda: root2.modify_user("root2", role="data_user"), 409)
+    assert root2.whoami()["role"] == "superadmin"
+    root2.modify_user("admin", role="superadmin")
+    root2.delete_user("admin")  # two superadmins: one may go
+    assert server.runtime.identity.repo.count_superadmins() == 1
+    assert "cannot delete itself" in _refused(lambda: root2.delete_user("root2"), 409)
+
+
+def test_an_organization_that_holds_data_is_not_deleted(admin: SceneEngineClient, server: InProcessServer) -> None:
+    rt = server.runtime
+    org = admin.add_organization("Doomed")["id"]
+    owner = server.client(admin.add_user("d@d", "doomed-admin", "admin", org)["token"])
+    owner.add_ownership(owner=org, access="default")
+    scope = Scope.of(org, username="doomed-admin")
+    rt.assets.put(scope, "images", [{"id": "img_1"}, {"id": "img_2"}])
+    rt.assets.put(scope, "sessions", [{"id": "s1"}])
+    rt.queue.stop_workers()  # the submitted job stays queued: an unfinished job
+    pending = rt.jobs.submit(scope, "integration_test", {"duration": 0.0, "steps": 1})
+    finished = rt.jobs.repo.create(scope, "finished-job", job_type="integration_test", status="finished")
+
+    refusal = _refused(lambda: admin.delete_organization(org), 409)
+    for held in ("2 images", "1 sessions", "1 unfinished jobs", "1 users", "nothing was deleted"):
+        assert held in refusal, refusal
+    with pytest.raises(InvalidAuthorization) as e:
+        admin.delete_organization(org)
+    assert e.value.details == {"holdings": {"images": 2, "sessions": 1, "users": 1, "unfinished jobs": 1}}
+    assert owner.whoami()["organization_id"] == org  # nothing changed
+    assert len(rt.assets.get_many(scope, "images", ["img_1", "img_2"])) == 2
+
+    # empty it step by step: each refusal names only what is left
+    rt.assets.repo.delete(scope, "images", ["img_1", "img_2"])
+    rt.assets.repo.delete(scope, "sessions", ["s1"])
+    rt.jobs.cancel(scope, pending["id"], "test")
+    assert _refused(lambda: admin.delete_organization(org), 409).startswith(
+        f"organization {org!r} still holds 1 users:"
+    )
+    admin.delete_user("doomed-admin")
+    admin.delete_organization(org)
+
+    assert org not in {o["id"] for o in admin.list_organizations()}
+    # finished jobs and grants went with it; the id stays issued
+    assert rt.jobs.repo.system_get(finished["id"]) is None and rt.jobs.repo.system_get(pending["id"]) is None
+    assert admin.list_ownerships() == []
+    assert rt.identity.repo.organization_id_issued(org)
+    assert _refused(lambda: admin.delete_organization(org), 404) == f"organization {org!r} not found"
+
+
+def test_a_new_organization_with_a_deleted_ones_name_sees_none_of_its_data(
+    admin: SceneEngineClient, server: InProcessServer
+) -> None:
+    rt = server.runtime
+    old = admin.add_organization("Phoenix")["id"]
+    admin.delete_organization(old)
+    # a straggler write for the deleted organization (a job that outlived it) lands under the old id
+    rt.assets.put(Scope.of(old, username="ghost"), "images", [{"id": "ghost_image"}])
+    rt.jobs.repo.create(Scope.of(old, username="ghost"), "ghost-job", status="finished")
+
+    new = admin.add_organization("Phoenix")["id"]
+    assert new != old
+    newcomer = server.client(admin.add_user("n@p", "phoenix-admin", "admin", new)["token"])
+    http = server.http()
+    tok = {"token": newcomer.auth_token}
+    assert http.post("/v1/images/", params=tok, json={}).json() == []
+    assert http.get("/v1/jobs/", params=tok).json() == []
+    assert http.get("/v1/jobs/ghost-job", params=tok).status_code == 404
+    # ids are never issued twice, even when asked for directly
+    with pytest.raises(DuplicateError) as e:
+        rt.identity.repo.add_organization(old, "Phoenix II")
+    assert e.value.field == "id"
+
+
+def test_token_hints_never_hold_secret_characters() -> None:
+    generated = new_token("acme_robotics_0123456789ab", "ana.smith")
+    assert token_hint(generated, "acme_robotics_0123456789ab", "ana.smith") == "acmerobo-anasmith-…"
+    for operator_token in ("s3cretAdminToken", "my-secret-words-here", "ab-cdefghij", "default-adminXsecret"):
+        hint = token_hint(operator_token, "default", "admin")
+        assert hint == "…", (operator_token, hint)
+    # a token that happens to start with the user's public prefix shows only that prefix
+    assert token_hint("default-admin-s3cret", "default", "admin") == "default-admin-…"
+
+
+def test_dashless_operator_token_is_not_leaked_to_organization_admins(tmp_path: Path) -> None:
+    secret = "Zq8vN2kLp4Rt7Wx1Yc5Hb"
+    with InProcessServer(tmp_path / "data", admin_token=secret) as srv:
+        root = srv.client(secret)
+        org_admin = srv.client(root.add_user("a@d", "default-admin", "admin", "default")["token"])
+        shown = {u["username"]: u["token"] for u in org_admin.list_users()}
+    assert shown["admin"] == "…"
+    assert not any(secret[i : i + 3] in shown["admin"] for i in range(len(secret) - 2))
+    assert shown["default-admin"].startswith("default-default") and shown["default-admin"].endswith("-…")

@@ -116,3 +116,40 @@ def test_reaper_aborts_after_the_last_attempt(server: InProcessServer, admin: Sc
     assert any("ghost:2 stopped renewing its lease after 1 attempt(s); aborted" in n for n in job.notes)
     with pytest.raises(JobError, match="lease"):
         job.wait(timeout=5)
+
+
+def test_client_routes_cannot_drive_a_server_job(server: InProcessServer, admin: SceneEngineClient) -> None:
+    """Issue 8.18: ``PUT run`` on a server-queued job used to leave it running forever, with no lease."""
+    http = server.http()
+    tok = {"token": admin.auth_token}
+    server.runtime.queue.stop_workers()
+    job_id = admin.run_integration_test(duration=0.05, steps=1)
+    for route, extra in (
+        ("run", {}),
+        ("progress", {"progress": 50}),
+        ("stage", {"stage": "hijacked"}),
+        ("finish", {}),
+        ("abort", {"error_string": "x"}),
+    ):
+        r = http.put(f"/v1/jobs/{route}/{job_id}", params={**tok, **extra})
+        assert r.status_code == 409, (route, r.text)
+        assert "run by the server" in r.json()["error"]["message"] and "cancel" in r.json()["error"]["message"]
+    row = server.runtime.jobs.repo.system_get(job_id)
+    assert row is not None and row["status"] == "queued" and row["stage"] is None and row["progress"] == 0.0
+    # a worker still picks it up and finishes it
+    server.runtime.queue.start_workers(1)
+    job = admin.get_job(job_id).wait(timeout=20)
+    assert job.status == "finished" and job.result["attempt"] == 1
+
+
+def test_a_running_server_job_is_not_taken_over_but_can_be_cancelled(
+    server: InProcessServer, admin: SceneEngineClient
+) -> None:
+    job = admin.get_job(admin.run_integration_test(duration=30, steps=300))
+    _until(lambda: admin.get_job(job.id).status == "running")
+    r = server.http().put(f"/v1/jobs/finish/{job.id}", params={"token": admin.auth_token})
+    assert r.status_code == 409
+    row = server.runtime.jobs.repo.system_get(job.id)
+    assert row is not None and row["status"] == "running" and row["lease_expires_at"] is not None
+    job.cancel()
+    assert job.status == "aborted"

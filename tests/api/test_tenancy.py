@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Mapping
 
 from PIL import Image
 
@@ -12,6 +13,7 @@ from scenebase.domain.roles import Role
 from scenebase.services.ingest import IncomingItem
 from scenebase.services.kinds import BytesMedia
 from scenebase.storage.scope import Scope
+from scenebase.testing import ADMIN_TOKEN
 
 from .conftest import World
 
@@ -139,3 +141,58 @@ def test_ids_in_bodies_do_not_cross_organizations(world: World) -> None:
         assert job.result["failed"] == [res["image_id"]]
     doc = world.server.runtime.assets.get(Scope.of(world.a.id), "images", res["image_id"])
     assert doc["thumbnails"] == {} and "mean_brightness" not in doc.get("aux", {})
+
+
+def test_org_b_admin_cannot_probe_org_a_usernames_or_ids(world: World) -> None:
+    """Issue 8.16: answers about another organization's users and ids read exactly like answers about nothing."""
+    http = world.server.http()
+    tok = {"token": world.b.tokens["admin"]}
+    admin = world.client(ADMIN_TOKEN)
+    deleted = admin.add_organization("Gone")["id"]
+    admin.delete_organization(deleted)
+
+    def answer(method: str, url: str, probed: str, body: Mapping[str, object] | None = None) -> tuple[int, str]:
+        resp = http.request(method, url, params=tok, json=body)
+        assert resp.status_code < 500, resp.text
+        message = resp.json()["error"]["message"] if resp.status_code >= 400 else "ok"
+        return resp.status_code, message.replace(probed, "<probed>")
+
+    # usernames: A's users and the superadmin (org "default") against a name nobody has
+    b_user = world.b.usernames["data_user"]
+    for method, body in (("PUT", {"email": "x@y"}), ("PUT", {"role": "admin"}), ("DELETE", None)):
+        seen = {
+            answer(method, f"/identity_manager/user/{name}", name, body)
+            for name in (world.a.usernames["admin"], world.a.usernames["data_user"], "admin", "nobody_at_all")
+        }
+        assert seen == {(404, "user '<probed>' not found")}, (method, body, seen)
+    # a taken username cannot be hidden (usernames are global), but it reads the same whoever has it
+    taken = (world.a.usernames["data_user"], b_user, "admin")
+    body = {"role": "data_user", "organization_id": world.b.id}
+    seen = {answer("POST", "/identity_manager/user", name, {**body, "username": name}) for name in taken}
+    assert seen == {(409, "user '<probed>' already exists")}
+
+    # organization ids: A's, a deleted one's and one that never existed
+    def org_probes(org_id: str) -> list[tuple[int, str]]:
+        new_user = {"username": "probe", "role": "data_user", "organization_id": org_id}
+        return [
+            answer("POST", "/identity_manager/user", org_id, new_user),
+            answer("PUT", f"/identity_manager/user/{b_user}", org_id, {"organization_id": org_id}),
+            answer("DELETE", "/identity_manager/ownership", org_id, {"owner": world.b.id, "access": org_id}),
+            answer("POST", "/identity_manager/ownership", org_id, {"owner": org_id, "access": world.b.id}),
+            answer("PUT", f"/identity_manager/organization/{org_id}", org_id, {"organization_name": "x"}),
+            answer("DELETE", f"/identity_manager/organization/{org_id}", org_id),
+        ]
+
+    baseline = org_probes("never_existed_0123456789ab")
+    assert [status for status, _ in baseline] == [404, 404, 404, 403, 403, 403]
+    assert baseline[0] == (404, "organization '<probed>' not found")
+    assert org_probes(world.a.id) == baseline
+    assert org_probes(deleted) == baseline
+    # sharing needs the other organization's id, which its name does not give away: 48 random bits follow it
+    assert re.fullmatch(r"org_a_[0-9a-f]{12}", world.a.id)
+    for guess in ("org_a", "Org A", "org_a_000000000000"):
+        assert answer("POST", "/identity_manager/ownership", guess, {"owner": world.b.id, "access": guess}) == (
+            404,
+            "organization '<probed>' not found",
+        )
+    assert world.client(world.b.tokens["admin"]).list_organizations() == [{"name": "Org B", "id": world.b.id}]

@@ -18,17 +18,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, insert, inspect, select
 
 from scenebase.storage.catalog import MIGRATIONS_DIR, Catalog
-from scenebase.storage.identity_repo import DuplicateError, IdentityRepo
+from scenebase.storage.identity_repo import DuplicateError, IdentityRepo, LastSuperadminError, OrganizationNotEmpty
 from scenebase.storage.job_repo import ABORTED, FINISHED, QUEUED, RUNNING, JobRepo
 from scenebase.storage.scope import Scope
-from scenebase.storage.tables import jobs, metadata
+from scenebase.storage.tables import asset_terms, assets, jobs, metadata
 from servers import PostgresServer
 
 T = TypeVar("T")
@@ -304,6 +306,152 @@ def test_ownerships(identity: IdentityRepo) -> None:
     assert identity.delete_organization("o2") is True
     assert identity.list_ownerships() == []
     assert identity.orgs_granting_access_to("o1") == set()
+
+
+# -- organizations: deletion, id registry, superadmins (issue 8) -----------------------------------
+
+
+def test_organization_ids_are_never_issued_twice(identity: IdentityRepo) -> None:
+    identity.add_organization("o1", "Alpha")
+    assert identity.delete_organization("o1") is True
+    assert identity.organization_id_issued("o1") and not identity.organization_id_issued("o2")
+    with pytest.raises(DuplicateError) as e:
+        identity.add_organization("o1", "Alpha")
+    assert e.value.field == "id"
+    # the name is free again, under a new id
+    assert identity.add_organization("o2", "Alpha") == {"id": "o2", "name": "Alpha"}
+    with pytest.raises(DuplicateError) as e:
+        identity.add_organization("o3", "Alpha")
+    assert e.value.field == "name"
+    assert identity.get_organization("o3") is None and not identity.organization_id_issued("o3")
+
+
+def test_an_organization_that_holds_rows_is_not_deleted(identity: IdentityRepo, db: Catalog) -> None:
+    identity.add_organization("o1", "Alpha")
+    identity.add_organization("o2", "Beta")
+    _add_user(identity, "bob", "o1")
+    jobs_repo = JobRepo(db)
+    o1 = Scope.of("o1")
+    jobs_repo.create(o1, "queued-job")
+    jobs_repo.create(o1, "done-job", status=FINISHED)
+    jobs_repo.create(Scope.of("o2"), "other-job")
+    now = time.time()
+    with db.write() as c:
+        for pk, asset_type in ((1, "images"), (2, "images"), (3, "videos")):
+            c.execute(
+                insert(assets).values(
+                    pk=pk, owner="o1", asset_type=asset_type, id=f"a{pk}", timestamp=now, doc={}, created_at=now,
+                    updated_at=now,
+                )
+            )  # fmt: skip
+            c.execute(insert(asset_terms).values(asset_pk=pk, owner="o1", asset_type=asset_type, field="f", vstr="v"))
+    identity.add_ownership("w1", "o1", "o2", "admin")
+    identity.add_ownership("w2", "o2", "o1", "admin")
+
+    expected = {"images": 2, "videos": 1, "users": 1, "unfinished jobs": 1}
+    assert identity.holdings("o1") == expected
+    with pytest.raises(OrganizationNotEmpty) as e:
+        identity.delete_organization("o1")
+    assert e.value.holdings == expected
+    assert e.value.summary() == "2 images, 1 videos, 1 unfinished jobs, 1 users"
+    assert identity.get_organization("o1") is not None
+    assert {j["id"] for j in jobs_repo.list_jobs(o1)} == {"queued-job", "done-job"}
+    assert len(identity.list_ownerships()) == 2
+
+    with db.write() as c:
+        c.execute(delete(assets).where(assets.c.owner == "o1"))  # asset_terms rows stay behind: derived, not held
+    jobs_repo.update(o1, "queued-job", status=ABORTED)
+    identity.delete_user("bob")
+    assert identity.holdings("o1") == {}
+    assert identity.delete_organization("o1") is True
+    # finished jobs, derived rows and grants in both directions went with it; other organizations' rows stayed
+    assert jobs_repo.list_jobs(o1) == []
+    assert identity.list_ownerships() == []
+    with db.read() as c:
+        assert c.execute(select(func.count()).select_from(asset_terms)).scalar_one() == 0
+    assert jobs_repo.get(Scope.of("o2"), "other-job") is not None
+
+
+def test_a_table_added_later_keeps_its_organization_alive(identity: IdentityRepo, db: Catalog) -> None:
+    """No list to update: any table with an ``owner`` column counts (here a stand-in for a future one)."""
+    future = Table("future_vectors", metadata, Column("id", Integer, primary_key=True), Column("owner", String(64)))
+    try:
+        with db.write() as c:
+            future.create(c)
+            c.execute(insert(future).values(id=1, owner="o1"))
+        identity.add_organization("o1", "Alpha")
+        with pytest.raises(OrganizationNotEmpty) as e:
+            identity.delete_organization("o1")
+        assert e.value.holdings == {"future_vectors": 1}
+    finally:
+        metadata.remove(future)
+        with db.write() as c:
+            future.drop(c)
+
+
+def test_the_last_superadmin_stays(identity: IdentityRepo) -> None:
+    identity.add_organization("o1", "Alpha")
+    _add_user(identity, "root", "o1", role="superadmin")
+    _add_user(identity, "bob", "o1", role="admin")
+    for change in (lambda: identity.update_user("root", role="admin"), lambda: identity.delete_user("root")):
+        with pytest.raises(LastSuperadminError):
+            change()
+    root = identity.get_user("root")
+    assert root is not None and root["role"] == "superadmin"
+    assert identity.update_user("root", email="new@example.com", role="superadmin") is True  # not a demotion
+    assert identity.update_user("bob", role="superadmin") is True
+    assert identity.update_user("root", role="admin") is True
+    assert identity.count_superadmins() == 1
+
+
+def test_two_superadmins_demoting_each_other_at_once_leave_one(identity: IdentityRepo) -> None:
+    identity.add_organization("o1", "Alpha")
+    names = [f"root{i}" for i in range(THREADS)]
+    for name in names:
+        _add_user(identity, name, "o1", role="superadmin")
+
+    def demote(i: int) -> bool:
+        try:
+            return identity.update_user(names[i], role="admin")
+        except LastSuperadminError:
+            return False
+
+    assert sum(_all_at_once(demote)) == THREADS - 1
+    assert identity.count_superadmins() == 1
+
+
+def test_migration_0004_fixes_hints_and_marks_client_jobs(catalog: Catalog) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with catalog.write() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+    now = time.time()
+    with catalog.write() as c:
+        old = Table("jobs", MetaData(), autoload_with=c)  # the jobs table as revision 0003 left it
+        c.execute(sa.text("INSERT INTO organizations (id, name, created_at) VALUES ('default', 'default', 1.0)"))
+        for username, hint in (("admin", "s3cret…"), ("ana", "default-ana-…"), ("eve", "my-secret-…")):
+            c.execute(
+                sa.text(
+                    "INSERT INTO users (username, role, organization_id, token_hash, token_hint, created_at)"
+                    " VALUES (:u, 'admin', 'default', :h, :hint, 1.0)"
+                ),
+                {"u": username, "h": username * 8, "hint": hint},
+            )
+        base = {"owner": "default", "status": QUEUED, "progress": 0.0, "notes": [], "tags": [], "attempts": 0,
+                "max_attempts": 1, "created_at": now, "updated_at": now}  # fmt: skip
+        c.execute(insert(old).values(id="server-job", params={}, **base))
+        c.execute(insert(old).values(id="client-job", **base))  # params omitted: SQL NULL
+        c.execute(insert(old).values(id="client-job-2", params=None, **base))  # JSON null
+    catalog.migrate()
+
+    identity = IdentityRepo(catalog)
+    hints = {u["username"]: u["token_hint"] for u in identity.list_users()}
+    assert hints == {"admin": "…", "ana": "default-ana-…", "eve": "…"}
+    assert identity.organization_id_issued("default")
+    repo = JobRepo(catalog)
+    driven = {j["id"]: j["driven_by"] for j in repo.list_jobs(Scope.of("default"))}
+    assert driven == {"server-job": "server", "client-job": "client", "client-job-2": "client"}
 
 
 # -- jobs: records, scopes, notes ------------------------------------------------------------------

@@ -15,8 +15,11 @@ BUILT: dict[str, tuple[str, str]] = {
     "get_job": ("works", "`Job` with status/progress/stage/notes and `wait()`"),
     "add_user": ("works", "token returned once; stored hashed"),
     "modify_user": ("works", ""),
-    "list_users": ("partial", "tokens are stored hashed, so `token` shows only its public prefix"),
-    "add_organization": ("works", "superadmin only"),
+    "list_users": (
+        "partial",
+        "tokens are stored hashed, so `token` shows only its public `<org>-<user>-…` prefix (`…` for an operator's)",
+    ),
+    "add_organization": ("works", "superadmin only; the id is the name plus 12 random hex characters"),
     "list_organizations": ("works", "superadmin sees all, others their own"),
     "modify_organization": ("works", "superadmin only"),
     "list_ownerships": ("works", "plus `add_ownership` / `revoke_ownership`"),

@@ -79,6 +79,7 @@ class SceneEngineClient(SetsMixin, ImagesMixin, SearchMixin, ClientCore, SeedSur
         return list(self._request("GET", "/identity_manager/user", error=InvalidAuthorization))
 
     def add_organization(self, organization_name: str) -> dict[str, Any]:
+        """Create an organization (superadmin): ``{"id", "name"}``; the id is the name plus a random suffix."""
         body = {"organization_name": organization_name}
         return dict(self._request("POST", "/identity_manager/organization", json=body, error=InvalidAuthorization))
 
@@ -94,7 +95,13 @@ class SceneEngineClient(SetsMixin, ImagesMixin, SearchMixin, ClientCore, SeedSur
         )
 
     def delete_organization(self, organization_id: str) -> None:
-        """Delete an organization that has no users left (superadmin). Not in the seed."""
+        """Delete an organization that holds nothing any more (superadmin). Not in the seed.
+
+        Refused with InvalidAuthorization (409, nothing deleted) while the organization has users, assets of
+        any type or queued/running jobs; the message and ``details["holdings"]`` count what is left. Its
+        finished jobs and the ownerships granted by or to it go with it. Its id is never issued again, so a
+        new organization of the same name gets a new id and none of the old one's data.
+        """
         self._request(
             "DELETE",
             f"/identity_manager/organization/{quote(organization_id, safe='')}",

@@ -26,11 +26,16 @@ def new_id() -> str:
     return str(uuid.uuid4()).replace("-", "_")
 
 
+def token_prefix(org_id: str, username: str) -> str:
+    """The public ``<org prefix>-<user prefix>`` that starts a personal token of this user."""
+    org_part = "".join(c for c in org_id.lower() if c.isalnum())[:8] or "org"
+    user_part = "".join(c for c in username.lower() if c.isalnum())[:8] or "user"
+    return f"{org_part}-{user_part}"
+
+
 def new_token(org_id: str, username: str) -> str:
     """A personal token ``<org prefix>-<user prefix>-<secret>`` (FACTS 13).
 
     The first two parts only partition client caches; the secret carries 256 bits of entropy.
     """
-    org_part = "".join(c for c in org_id.lower() if c.isalnum())[:8] or "org"
-    user_part = "".join(c for c in username.lower() if c.isalnum())[:8] or "user"
-    return f"{org_part}-{user_part}-{secrets.token_urlsafe(32).replace('-', 'x')}"
+    return f"{token_prefix(org_id, username)}-{secrets.token_urlsafe(32).replace('-', 'x')}"

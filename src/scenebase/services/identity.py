@@ -3,30 +3,47 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from scenebase.domain.ids import new_id, new_token, standardize_id
+from scenebase.domain.ids import new_id, new_token, standardize_id, token_prefix
 from scenebase.domain.roles import Role, parse_role
 from scenebase.services.errors import Conflict, Forbidden, InvalidArgument, NotFound, Unauthenticated
-from scenebase.storage.identity_repo import DuplicateError, IdentityRepo
+from scenebase.storage.identity_repo import DuplicateError, IdentityRepo, LastSuperadminError, OrganizationNotEmpty
 from scenebase.storage.scope import Scope
 
 DEFAULT_ORG = "default"
 ADMIN_USER = "admin"
 #: how long an authenticated token is remembered in this process (revocations take at most this long)
 AUTH_CACHE_SECONDS = 5.0
+#: hint of a token that does not start with its user's public prefix (operator-given tokens)
+UNKNOWN_HINT = "…"
+#: random hex characters that end every organization id: 48 bits, so ids can be neither guessed nor reused
+ORG_ID_SUFFIX_BYTES = 6
+_ORG_ID_LENGTH = 64  # organizations.id
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _hint(token: str) -> str:
-    parts = token.split("-")
-    return "-".join(parts[:2]) + "-…" if len(parts) > 2 else token[:6] + "…"
+def token_hint(token: str, org_id: str, username: str) -> str:
+    """What listings show of a token: its public ``<org>-<user>`` prefix, never a character of the secret.
+
+    An operator-given token (``SCENEBASE_ADMIN_TOKEN``) may have any shape, ``my-secret-words`` included, so
+    its characters are never shown unless they are exactly the prefix that :func:`new_token` would have used.
+    """
+    prefix = token_prefix(org_id, username)
+    return f"{prefix}-{UNKNOWN_HINT}" if token.startswith(prefix + "-") else UNKNOWN_HINT
+
+
+def new_organization_id(name: str) -> str:
+    """``<standardized name>_<12 random hex>``: readable, but neither derivable from the name nor reusable."""
+    suffix = secrets.token_hex(ORG_ID_SUFFIX_BYTES)
+    return f"{standardize_id(name)[: _ORG_ID_LENGTH - len(suffix) - 1]}_{suffix}"
 
 
 @dataclass(frozen=True)
@@ -63,7 +80,8 @@ class IdentityService:
         except DuplicateError:
             return None  # another server bootstrapped first
         token = admin_token or new_token(DEFAULT_ORG, ADMIN_USER)
-        self.repo.add_user(ADMIN_USER, None, Role.SUPERADMIN.value, DEFAULT_ORG, hash_token(token), _hint(token))
+        hint = token_hint(token, DEFAULT_ORG, ADMIN_USER)
+        self.repo.add_user(ADMIN_USER, None, Role.SUPERADMIN.value, DEFAULT_ORG, hash_token(token), hint)
         return None if admin_token else token
 
     def authenticate(self, token: str | None) -> Principal:
@@ -109,13 +127,13 @@ class IdentityService:
         name = (name or "").strip()
         if not name:
             raise InvalidArgument("organization_name must be a non-empty string")
-        org_id = standardize_id(name)
-        if self.repo.get_organization(org_id) is not None:
-            org_id = f"{org_id}_{new_id()[:8]}"
-        try:
-            return self.repo.add_organization(org_id, name)
-        except DuplicateError:
-            raise Conflict(f"organization {name!r} already exists") from None
+        for _ in range(3):
+            try:
+                return self.repo.add_organization(new_organization_id(name), name)
+            except DuplicateError as e:
+                if e.field == "name":
+                    raise Conflict(f"organization {name!r} already exists") from None
+        raise Conflict(f"could not issue a fresh id for organization {name!r}; try again")
 
     def list_organizations(self, actor: Principal) -> list[dict[str, Any]]:
         only = None if actor.is_superadmin else {actor.org_id}
@@ -132,12 +150,22 @@ class IdentityService:
         self.clear_auth_cache()
 
     def delete_organization(self, actor: Principal, org_id: str) -> None:
+        """Delete an organization that holds nothing any more; its id is never issued again.
+
+        Refused (409, nothing deleted) while it has users, assets of any type or unfinished jobs: see
+        ``IdentityRepo.delete_organization`` for what goes with it (grants, finished jobs).
+        """
         self._visible_org(actor, org_id)
         if org_id == actor.org_id:
             raise Conflict("an organization cannot delete itself")
-        if self.repo.count_users(org_id):
-            raise Conflict(f"organization {org_id!r} still has users; delete or move them first")
-        self.repo.delete_organization(org_id)
+        try:
+            self.repo.delete_organization(org_id)
+        except OrganizationNotEmpty as e:
+            raise Conflict(
+                f"organization {org_id!r} still holds {e.summary()}: delete them (cancel or wait for unfinished"
+                " jobs) before deleting the organization; nothing was deleted",
+                details={"holdings": e.holdings},
+            ) from None
         self.clear_auth_cache()
 
     # ---- users ----
@@ -145,6 +173,10 @@ class IdentityService:
     def _check_role_grant(self, actor: Principal, role: Role) -> None:
         if role is Role.SUPERADMIN and not actor.is_superadmin:
             raise Forbidden("only a superadmin can grant the superadmin role")
+
+    def _check_may_change(self, actor: Principal, user: dict[str, Any], verb: str) -> None:
+        if user["role"] == Role.SUPERADMIN.value and not actor.is_superadmin:
+            raise Forbidden(f"only a superadmin can {verb} superadmin {user['username']!r}")
 
     def _visible_user(self, actor: Principal, username: str) -> dict[str, Any]:
         user = self.repo.get_user(username)
@@ -163,8 +195,13 @@ class IdentityService:
         self._visible_org(actor, org_id)
         token = new_token(org_id, username)
         try:
-            self.repo.add_user(username, email, role_.value, org_id, hash_token(token), _hint(token))
+            hint = token_hint(token, org_id, username)
+            self.repo.add_user(username, email, role_.value, org_id, hash_token(token), hint)
         except DuplicateError:
+            if self.repo.get_organization(org_id) is None:  # deleted meanwhile: the foreign key refused the row
+                raise NotFound(f"organization {org_id!r} not found") from None
+            # usernames are unique across organizations: the clash cannot be hidden, but it names nobody's
+            # organization and reads the same whoever holds the name
             raise Conflict(f"user {username!r} already exists") from None
         return {
             "username": username,
@@ -177,7 +214,8 @@ class IdentityService:
     def modify_user(
         self, actor: Principal, username: str, email: str | None, role: str | None, org_id: str | None
     ) -> None:
-        self._visible_user(actor, username)
+        user = self._visible_user(actor, username)
+        self._check_may_change(actor, user, "change")
         values: dict[str, Any] = {}
         if email is not None:
             values["email"] = email
@@ -194,14 +232,23 @@ class IdentityService:
             self._visible_org(actor, org_id)
             values["organization_id"] = org_id
         if values:
-            self.repo.update_user(username, **values)
+            try:
+                self.repo.update_user(username, **values)
+            except LastSuperadminError:
+                raise Conflict(
+                    f"{username!r} is the last superadmin: make another user superadmin before changing its role"
+                ) from None
             self.clear_auth_cache()
 
     def delete_user(self, actor: Principal, username: str) -> None:
-        self._visible_user(actor, username)
+        user = self._visible_user(actor, username)
+        self._check_may_change(actor, user, "delete")
         if username == actor.username:
             raise Conflict("a user cannot delete itself")
-        self.repo.delete_user(username)
+        try:
+            self.repo.delete_user(username)
+        except LastSuperadminError:
+            raise Conflict(f"{username!r} is the last superadmin and cannot be deleted") from None
         self.clear_auth_cache()
 
     def list_users(self, actor: Principal) -> list[dict[str, Any]]:

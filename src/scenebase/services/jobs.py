@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from scenebase.constants import JobConstants
 from scenebase.domain.ids import new_id
 from scenebase.services.errors import Conflict, InvalidArgument, NotFound, ServiceError
-from scenebase.storage.job_repo import ABORTED, FINISHED, QUEUED, RUNNING, TERMINAL, JobRepo
+from scenebase.storage.job_repo import ABORTED, CLIENT_DRIVEN, FINISHED, QUEUED, RUNNING, TERMINAL, JobRepo
 from scenebase.storage.scope import Scope
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ class JobService:
         if job_type is not None and job_type not in JobConstants.VALID_JOB_TYPES:
             raise InvalidArgument(f"invalid job type {job_type!r}")
         notes = fields.pop("notes", None)
-        row = self.repo.create(scope, new_id(), **fields)
+        row = self.repo.create(scope, new_id(), **fields, driven_by=CLIENT_DRIVEN)
         if notes:
             self.repo.append_note(scope, row["id"], str(notes))
         return row
@@ -224,10 +224,19 @@ class JobService:
         return row
 
     def set_fields(self, scope: Scope, job_id: str, **values: Any) -> dict[str, Any]:
-        """Client-driven updates (progress, stage, status). Finished/aborted jobs are frozen."""
+        """Client-driven updates (progress, stage, status). Finished/aborted jobs are frozen.
+
+        Only records created with :meth:`create_record` take them: a queued server job moved to ``running`` here
+        would hold no lease, so no worker would ever claim it and no reaper would ever release it.
+        """
         row = self.get(scope, job_id)
         if row["owner"] != scope.org_id:
             raise NotFound(f"job {job_id!r} not found")
+        if row["driven_by"] != CLIENT_DRIVEN:
+            raise Conflict(
+                f"job {job_id!r} ({row['job_type']}) is run by the server, not driven by its client: it can only be"
+                f" read or cancelled (PUT /v1/jobs/cancel/{job_id})"
+            )
         if row["status"] in TERMINAL:
             raise Conflict(f"job {job_id!r} is already {row['status']}")
         if "progress" in values:

@@ -13,6 +13,8 @@ from scenebase.storage.tables import jobs
 
 QUEUED, RUNNING, FINISHED, ABORTED = "queued", "running", "finished", "aborted"
 TERMINAL = (FINISHED, ABORTED)
+#: who moves a job through its states: a worker under a lease, or the caller through the client routes
+SERVER_DRIVEN, CLIENT_DRIVEN = "server", "client"
 
 
 def _note(text: str) -> str:
@@ -29,6 +31,7 @@ class JobRepo:
             "id": job_id,
             "owner": scope.org_id,
             "user": scope.username,
+            "driven_by": SERVER_DRIVEN,
             "status": QUEUED,
             "progress": 0.0,
             "notes": [],

@@ -2,7 +2,8 @@
 ``tests/contract/test_catalog.py`` checks that the two never drift apart.
 
 Times are stored as float UNIX epochs (UTC): portable between SQLite and PostgreSQL and cheap to compare.
-Every data table has an ``owner`` column (organization id) that the repositories always filter on.
+Every data table has an ``owner`` column (organization id) that the repositories always filter on. Its rows
+also keep the organization from being deleted, unless ``identity_repo.GOES_WITH_ORGANIZATION`` says they go with it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,16 @@ organizations = Table(
     Column("created_at", Float, nullable=False),
 )
 
+#: Every organization id ever issued, kept after the organization is deleted: an id is never given out twice,
+#: so data an organization left behind can never surface in a newer one.
+organization_ids = Table(
+    "organization_ids",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+)
+
 users = Table(
     "users",
     metadata,
@@ -46,7 +57,7 @@ users = Table(
     Column("organization_id", String(64), ForeignKey("organizations.id"), nullable=False, index=True),
     # sha256 of the personal token; the token itself is shown once, at creation.
     Column("token_hash", String(64), nullable=False, unique=True),
-    # first two dash-separated parts of the token, to recognise it in listings
+    # "<org prefix>-<user prefix>-…" of a generated token, or "…": never a character of the secret
     Column("token_hint", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
 )
@@ -70,6 +81,9 @@ jobs = Table(
     Column("owner", String(64), nullable=False),
     Column("user", String(128), nullable=True),
     Column("job_type", String(64), nullable=True),
+    # "server": queued for a worker, which claims it under a lease; "client": a record the caller drives through
+    # the /v1/jobs run/progress/finish routes. The client routes refuse server jobs (they would hold no lease).
+    Column("driven_by", String(16), nullable=False, server_default="server"),
     Column("status", String(16), nullable=False),
     Column("progress", Float, nullable=False, default=0.0),
     Column("description", Text, nullable=True),

@@ -1,4 +1,8 @@
-"""``/v1/jobs``: read, drive and cancel jobs (AssetManager job routes, FACTS 8.2)."""
+"""``/v1/jobs``: read, drive and cancel jobs (AssetManager job routes, FACTS 8.2).
+
+The driving routes (run, progress, stage, finish, abort) take only records made with ``POST /v1/jobs/add/``;
+jobs the server queued belong to its workers and can be read and cancelled.
+"""
 
 from __future__ import annotations
 
@@ -117,6 +121,7 @@ def append_note(
 
 @router.put("/run/{job_id}", dependencies=[requires(Permission.CURATE)])
 def run_job(job_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+    """Mark a client-driven job record running. Jobs the server queued answer 409: their workers hold leases."""
     return job_document(rt.jobs.set_fields(p.scope, job_id, status=RUNNING, started_at=time.time()))
 
 
