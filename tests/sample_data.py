@@ -21,8 +21,10 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def missing_reason(relative: str = "") -> str:
-    shown = f"../shared/data/{relative}" if relative else "../shared/data"
-    return f"needs ../shared/data ({shown}, looked for {SHARED_DATA / relative}): not present beside this checkout"
+    """The skip reason: names the folder (and the file, when one is meant) and where it was looked for."""
+    path = SHARED_DATA / relative if relative else SHARED_DATA
+    what = f"{relative}, looked for {path}" if relative else f"looked for {path}"
+    return f"needs ../shared/data ({what}): not present beside this checkout"
 
 
 def require_shared_data(relative: str = "") -> Path:

@@ -15,6 +15,7 @@ import pytest
 from fastapi.routing import APIRoute
 from starlette.testclient import TestClient
 
+from sample_data import SHARED_DATA, missing_reason, require_shared_data
 from scenebase.api.app import iter_api_routes
 from scenebase.api.deps import route_permission
 from scenebase.clients.method_status import status_table
@@ -254,3 +255,9 @@ def test_typed_responses_keep_every_field_the_services_return(api: TestClient) -
     job = api.get(f"/v1/jobs/{job_id}", headers={}, params={"token": ADMIN_TOKEN}).json()
     assert set(job) >= {"id", "status", "progress", "notes", "asset_id", "owner", "attempts", "created_at"}
     assert (job["id"], job["tags"], job["asset_id"]) == (job_id, ["t"], "undefined")
+
+
+def test_sample_data_helpers_skip_naming_the_folder() -> None:
+    assert missing_reason() == f"needs ../shared/data (looked for {SHARED_DATA}): not present beside this checkout"
+    with pytest.raises(pytest.skip.Exception, match=r"needs ../shared/data \(no/such/file.png, looked for "):
+        require_shared_data("no/such/file.png")
