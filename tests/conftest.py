@@ -1,4 +1,8 @@
-"""Shared fixtures. Real servers (PostgreSQL, SeaweedFS, Redis) start once per test session, on demand."""
+"""Shared fixtures. Real servers (PostgreSQL, SeaweedFS, Redis) start once per test session, on demand.
+
+Sample data from ``../shared/data``: see ``tests/sample_data.py`` (the ``shared_data`` fixture below, or
+``require_shared_data`` / ``needs_shared_data``); such tests skip, naming the folder, on a clone without it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-# Make ``tests/servers.py`` importable as ``servers`` without turning tests/ into a package.
+# Make ``tests/servers.py`` and ``tests/sample_data.py`` importable by name without turning tests/ into a package.
 if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
+from sample_data import require_shared_data
 from servers import (
     PostgresServer,
     RedisServer,
@@ -20,6 +25,12 @@ from servers import (
     start_redis,
     start_seaweedfs,
 )
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The sample-data folder ``../shared/data``; the test skips when it is absent."""
+    return require_shared_data()
 
 
 @pytest.fixture(scope="session")

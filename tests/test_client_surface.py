@@ -1,11 +1,18 @@
-"""The client has every seed method with the seed's parameters and defaults; missing ones say so."""
+"""The client has every seed method with the seed's parameters and defaults; missing ones say so.
+
+The seed's signatures come from the committed facts file ``tests/data/seed_methods.json`` (so this runs on a
+clone without ../shared); where the seed itself is beside the checkout, a test checks that the facts file is
+what ``scripts/seed_facts.py`` makes from it.
+"""
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
-import re
+import json
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -13,16 +20,22 @@ from scenebase.clients import SceneEngineClient
 from scenebase.clients._seed_surface import SeedSurface
 from scenebase.clients.method_status import BUILT, method_status, seed_methods
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "scenebox_client_api.txt"
+REPO = Path(__file__).resolve().parents[1]
+FACTS = REPO / "tests" / "data" / "seed_methods.json"
+SEED = REPO.parent / "shared" / "seed" / "scenebox_client_api.txt"
 
 
 def _seed_signatures() -> dict[str, str]:
-    sigs: dict[str, str] = {}
-    for line in SEED.read_text().splitlines():
-        m = re.fullmatch(r"([a-z_]+)\((.*)\)", line)
-        if m:
-            sigs.setdefault(m.group(1), m.group(2))
-    return sigs
+    methods: dict[str, str] = json.loads(FACTS.read_text())["methods"]
+    return methods
+
+
+def _facts_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("seed_facts", REPO / "scripts" / "seed_facts.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _params(sig_text: str) -> list[tuple[str, object]]:
@@ -38,8 +51,16 @@ def _params(sig_text: str) -> list[tuple[str, object]]:
     return out
 
 
-def test_seed_is_present() -> None:
-    assert SEED.is_file(), "tests read the seed from ../shared/seed"
+def test_facts_file_matches_the_seed() -> None:
+    if not SEED.is_file():
+        pytest.skip(f"needs ../shared/seed (looked for {SEED}): not present beside this checkout")
+    script = _facts_script()
+    assert FACTS.read_text() == script.render(script.facts(SEED)), "regenerate with: python scripts/seed_facts.py"
+
+
+def test_facts_script_reads_signature_lines_only() -> None:
+    text = "Intro text(with parens)\nwhoami()\n  indented(x)\nget_job(job_id)\nget_job(other)\nadd(a, b=[1, 2])\n"
+    assert _facts_script().seed_signatures(text) == {"whoami": "", "get_job": "job_id", "add": "a, b=[1, 2]"}
 
 
 def test_every_seed_method_has_the_seed_signature() -> None:

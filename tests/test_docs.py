@@ -1,11 +1,26 @@
-"""The README and docs say what the code does: generated tables must be current."""
+"""The README and docs say what the code does: generated tables must be current; the README's first command
+works on a stock Python; the API docs work offline and describe and type every route."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
+from fastapi.routing import APIRoute
+from starlette.testclient import TestClient
+
+from sample_data import SHARED_DATA, missing_reason, require_shared_data
+from scenebase.api.app import iter_api_routes
+from scenebase.api.deps import route_permission
 from scenebase.clients.method_status import status_table
 from scenebase.settings import Settings, config_table
+from scenebase.testing import ADMIN_TOKEN, InProcessServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,3 +49,215 @@ def test_every_setting_is_documented() -> None:
 def test_benchmarks_documented() -> None:
     doc = (REPO / "docs" / "benchmarks.md").read_text()
     assert "whoami" in doc and "2026" in doc
+
+
+# ------------------------------------------------------------------------------------------- README first command
+
+
+def _first_bash_block(readme: str) -> list[str]:
+    match = re.search(r"```bash\n(.*?)```", readme, re.S)
+    assert match, "the README starts with a bash block"
+    return [line.strip() for line in match.group(1).splitlines()]
+
+
+def test_readme_first_command_installs_into_a_virtual_environment() -> None:
+    """Stock Debian/Ubuntu refuses `pip install` outside a venv (PEP 668): the first command must not need it."""
+    lines = _first_bash_block((REPO / "README.md").read_text())
+    commands = [line for line in lines if line and not line.startswith("#")]
+    first = commands[0]
+    assert not any(re.match(r"(sudo )?pip3? install", c) for c in commands), "a bare `pip install` is refused"
+    assert first.startswith("bash scripts/serve.sh ") and "--data-dir" in first, first
+    script = (REPO / "scripts" / "serve.sh").read_text()
+    assert '"$PY" -m venv .venv' in script
+    assert ".venv/bin/python -m pip install -q -e ." in script
+    assert 'exec .venv/bin/scenebase serve "$@"' in script
+    assert "python3-venv" in script  # Debian's stock Python lacks venv's pip bootstrap
+
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+# a stand-in interpreter: `-m venv DIR` makes a venv whose python records pip calls and installs a scenebase stub
+[ "$1 $2" = "-m venv" ] || exit 1
+mkdir -p "$3/bin"
+cat > "$3/bin/python" <<'PY'
+#!/usr/bin/env bash
+here="$(cd "$(dirname "$0")" && pwd)"
+echo "$*" >> "$here/../../pip-calls.log"
+printf '#!/usr/bin/env bash\\necho "scenebase $*"\\n' > "$here/scenebase"
+chmod +x "$here/scenebase"
+PY
+chmod +x "$3/bin/python"
+"""
+
+
+def test_serve_script_creates_the_venv_installs_once_and_passes_arguments(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "serve.sh", repo / "scripts" / "serve.sh")
+    shutil.copy(REPO / "pyproject.toml", repo / "pyproject.toml")
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    env = {**os.environ, "PYTHON": str(fake)}
+
+    def serve(*args: str) -> str:
+        done = subprocess.run(
+            ["bash", "scripts/serve.sh", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def pip_calls() -> list[str]:
+        return (repo / "pip-calls.log").read_text().splitlines()
+
+    assert serve("--data-dir", "./d", "--port", "9") == "scenebase serve --data-dir ./d --port 9"
+    assert pip_calls() == ["-m pip install -q -e ."]
+    assert serve("--data-dir", "./d") == "scenebase serve --data-dir ./d"
+    assert len(pip_calls()) == 1, "installed again although pyproject.toml did not change"
+    stamp = repo / ".venv" / ".scenebase-installed"
+    os.utime(stamp, (stamp.stat().st_mtime - 60,) * 2)  # pyproject.toml is now newer than the last install
+    serve()
+    assert len(pip_calls()) == 2
+
+
+# ---------------------------------------------------------------------------------------------------- API docs
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    with InProcessServer(tmp_path_factory.mktemp("docs"), workers=0) as server:
+        yield server.http()
+
+
+@pytest.fixture(scope="module")
+def spec(api: TestClient) -> dict[str, Any]:
+    doc: dict[str, Any] = api.get("/openapi.json").json()
+    return doc
+
+
+def _asset_urls(html: str) -> list[str]:
+    attributes = re.findall(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']""", html)
+    return attributes + re.findall(r"url:\s*'([^']+)'", html)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_every_asset_from_this_server(api: TestClient, page: str) -> None:
+    resp = api.get(page)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
+    assert not re.findall(r"https?://", resp.text), "the page must not reference another host (CDN, fonts)"
+    urls = _asset_urls(resp.text)
+    assert "/openapi.json" in urls
+    assert any(u.endswith(".js") for u in urls), urls
+    for url in urls:
+        asset = api.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 100, url
+    script = next(u for u in urls if u.endswith(".js"))
+    assert ("SwaggerUIBundle" if page == "/docs" else "Redoc") in api.get(script).text
+
+
+def test_swagger_ui_parameters_send_nothing_elsewhere(api: TestClient) -> None:
+    assert '"validatorUrl": null' in api.get("/docs").text  # else the spec goes to validator.swagger.io
+
+
+def _operations(spec: dict[str, Any]) -> Iterator[tuple[APIRoute, str, dict[str, Any]]]:
+    for route in iter_api_routes():
+        if not route.include_in_schema:
+            continue
+        for method in sorted(route.methods):
+            yield route, method, spec["paths"][route.path][method.lower()]
+
+
+def test_token_schemes_are_declared_and_applied_to_every_protected_route(spec: dict[str, Any]) -> None:
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"] == {"type": "http", "scheme": "bearer", "description": ANY_TEXT}
+    assert (schemes["token_query"]["type"], schemes["token_query"]["in"], schemes["token_query"]["name"]) == (
+        "apiKey",
+        "query",
+        "token",
+    )
+    checked = 0
+    for route, method, op in _operations(spec):
+        if route_permission(route.dependencies) is None:
+            assert "security" not in op, f"{method} {route.path} needs no token"
+            continue
+        assert op.get("security") == [{"bearer": []}, {"token_query": []}], f"{method} {route.path}"
+        checked += 1
+    assert checked > 20
+
+
+class _AnyText:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other.strip())
+
+
+ANY_TEXT: Any = _AnyText()
+
+#: routes of modules being rewritten by others (images.py: the lead; assets.py: "searchlang") that had no
+#: description when this test was written; remove an entry when its route gets one (the test says when)
+UNDESCRIBED_ELSEWHERE = {
+    "scenebase.api.routes.images.compress_images",
+    "scenebase.api.routes.images.image_properties_enrichment",
+    "scenebase.api.routes.assets.get_metadata",
+}
+
+
+def test_every_route_has_a_summary_and_a_description(spec: dict[str, Any]) -> None:
+    missing, now_described = [], []
+    for route, method, op in _operations(spec):
+        name = f"{route.endpoint.__module__}.{route.endpoint.__name__}"
+        assert op.get("summary", "").strip(), f"{method} {route.path} has no summary"
+        described = bool(op.get("description", "").strip())
+        if name in UNDESCRIBED_ELSEWHERE:
+            if described:
+                now_described.append(name)
+        elif not described:
+            missing.append(f"{method} {route.path} ({name}): give the route function a docstring")
+    assert not missing, "\n".join(missing)
+    assert not now_described, f"described now, remove from UNDESCRIBED_ELSEWHERE: {now_described}"
+
+
+TYPED_MODULES = {f"scenebase.api.routes.{m}" for m in ("identity", "jobs", "status", "maintenance", "sets")}
+
+
+def test_response_bodies_of_typed_modules_reference_models(spec: dict[str, Any]) -> None:
+    checked = 0
+    for route, method, op in _operations(spec):
+        if route.endpoint.__module__ not in TYPED_MODULES:
+            continue
+        content = op["responses"]["200"]["content"]
+        if "application/zip" in content:
+            continue
+        schema = content["application/json"]["schema"]
+        ref = schema.get("$ref") or schema.get("items", {}).get("$ref")
+        assert ref and ref.startswith("#/components/schemas/"), f"{method} {route.path}: untyped {schema}"
+        assert spec["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"], ref
+        checked += 1
+    assert checked >= 40
+
+
+def test_errors_are_documented_as_the_envelope(spec: dict[str, Any]) -> None:
+    for route, method, op in _operations(spec):
+        for status in ("4XX", "5XX"):
+            assert op["responses"][status]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorEnvelope"
+            }, f"{method} {route.path}"
+        assert "422" not in op["responses"], f"{method} {route.path}: FastAPI's own 422 body is never sent"
+    envelope = spec["components"]["schemas"]["ErrorBody"]
+    assert set(envelope["properties"]) == {"code", "message", "details"}
+
+
+def test_typed_responses_keep_every_field_the_services_return(api: TestClient) -> None:
+    """Response models must not filter fields out: the seed client reads whole documents."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    me = api.get("/auth", headers=headers).json()
+    assert set(me) == {"version", "build_host", "token", "username", "role", "organization", "organization_id"}
+    job_id = api.post("/v1/jobs/add/", json={"description": "by hand", "tags": ["t"]}, headers=headers).json()["job_id"]
+    job = api.get(f"/v1/jobs/{job_id}", headers={}, params={"token": ADMIN_TOKEN}).json()
+    assert set(job) >= {"id", "status", "progress", "notes", "asset_id", "owner", "attempts", "created_at"}
+    assert (job["id"], job["tags"], job["asset_id"]) == (job_id, ["t"], "undefined")
+
+
+def test_sample_data_helpers_skip_naming_the_folder() -> None:
+    assert missing_reason() == f"needs ../shared/data (looked for {SHARED_DATA}): not present beside this checkout"
+    with pytest.raises(pytest.skip.Exception, match=r"needs ../shared/data \(no/such/file.png, looked for "):
+        require_shared_data("no/such/file.png")

@@ -123,4 +123,8 @@ class ServerUnavailableError(SceneBaseError):
     """The server could not be reached."""
 
 
+class NotAScenebaseServerError(ServerUnavailableError):
+    """The URL answers, but not as a scenebase server (another web server, or a wrong path such as ``/docs``)."""
+
+
 __all__ = [name for name in dir() if name.endswith(("Error", "Exception", "Authorization"))]

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from sample_data import SHARED_DATA, needs_shared_data
 from scenebase.clients import SceneEngineClient
 from scenebase.errors import (
     AssetError,
@@ -37,7 +38,7 @@ from scenebase.testing import InProcessServer
 
 from .conftest import World
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA  # tests reading it are marked @needs_shared_data: they skip on a clone without ../shared
 PANOPTIC_DIR = DATA / "coco" / "panopticapi" / "panoptic_examples"  # two RGB PNGs, 640x427 and 640x360
 KITTI_DIR = DATA / "pointcloud" / "datumaro_kitti_raw" / "IMAGE_00" / "data"  # three RGBA PNGs (two identical)
 COCO_A = DATA / "coco" / "datumaro" / "coco_instances" / "images" / "train" / "a.jpg"  # JPEG 10x5
@@ -150,6 +151,7 @@ def rooted_server(tmp_path: Path, file_root: Path) -> Iterator[InProcessServer]:
 # ---------------------------------------------------------------------------------------------------------- real data
 
 
+@needs_shared_data
 @pytest.mark.parametrize("folder", [PANOPTIC_DIR, KITTI_DIR], ids=["coco-panoptic-png", "kitti-rgba-png"])
 def test_real_folder_ingested_with_id_map_and_probed_like_pillow(
     server: InProcessServer, admin: SceneEngineClient, image_set: str, folder: Path
@@ -175,6 +177,7 @@ def test_real_folder_ingested_with_id_map_and_probed_like_pillow(
     assert blob_contents(server) == sorted(p.read_bytes() for p in files)
 
 
+@needs_shared_data
 def test_real_jpegs_and_pngs_via_add_images_paths(
     server: InProcessServer, admin: SceneEngineClient, image_set: str
 ) -> None:
@@ -228,6 +231,7 @@ BAD_REASONS = {
 }
 
 
+@needs_shared_data
 def test_mixed_folder_good_files_ingested_bad_files_reported_by_name(
     server: InProcessServer,
     admin: SceneEngineClient,
@@ -372,6 +376,7 @@ def test_errors_of_a_second_upload_chunk_keep_their_input_index(
     assert len(blob_keys(server)) == 128
 
 
+@needs_shared_data
 def test_unreadable_local_file_is_reported_as_unreadable_not_as_empty(
     server: InProcessServer, admin: SceneEngineClient, image_set: str, tmp_path: Path
 ) -> None:
@@ -522,6 +527,7 @@ def test_file_uris_are_forbidden_without_configured_roots(
     assert_nothing_stored(server, admin)
 
 
+@needs_shared_data
 @pytest.mark.s3
 def test_s3_uri_is_referenced_and_read_from_the_store(
     seaweedfs_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -789,6 +795,7 @@ def test_normalize_thumbnail_colors_preprocess_stretches_the_thumbnail(admin: Sc
     assert "sharpen" in info.value.message
 
 
+@needs_shared_data
 def test_thumbnails_of_real_images_never_upscale(admin: SceneEngineClient, image_set: str) -> None:
     ids = admin.add_images([Image(id="a", image_path=str(COCO_A)), Image(id="p", image_path=str(PREVIEW)),
                             Image(id="k", image_path=str(KITTI_DIR / "0000000002.png"))], image_set)  # fmt: skip
@@ -799,6 +806,7 @@ def test_thumbnails_of_real_images_never_upscale(admin: SceneEngineClient, image
     assert pillow_info(admin.get_image_bytes("k", "full_size_png")) == (912, 514, "PNG")
 
 
+@needs_shared_data
 def test_compress_images_custom_shape_and_presets(
     server: InProcessServer, admin: SceneEngineClient, big_jpeg: bytes
 ) -> None:
@@ -846,6 +854,7 @@ def test_compress_images_bad_arguments(admin: SceneEngineClient, big_jpeg: bytes
     assert info.value.status_code == 400
 
 
+@needs_shared_data
 def test_thumbnailize_at_ingest(server: InProcessServer, admin: SceneEngineClient, image_set: str) -> None:
     data = encode(800, 600, seed=14)
     image_id = admin.add_image(image_bytes=data, id="eager", thumbnailize_at_ingest=True)
@@ -868,6 +877,7 @@ def test_thumbnailize_at_ingest(server: InProcessServer, admin: SceneEngineClien
 # --------------------------------------------------------------------------------------------------------- properties
 
 
+@needs_shared_data
 def test_image_properties_enrichment_matches_the_library_and_is_range_searchable(
     admin: SceneEngineClient, image_set: str
 ) -> None:

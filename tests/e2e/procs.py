@@ -31,7 +31,8 @@ HOST = "127.0.0.1"
 ADMIN_TOKEN = "default-admin-e2e-token"
 STARTUP_TIMEOUT_S = 30.0
 STOP_GRACE_S = 15.0
-TOKEN_LINE = re.compile(r"created superadmin 'admin' in organization 'default'; token: (\S+)")
+#: the first start's admin token: one line framed by lines of "=" (printed to stderr, after the startup log)
+TOKEN_BLOCK = re.compile(r"^(=+)\nscenebase admin token \(shown once\): (\S+)\n(=+)$", re.M)
 
 
 def subprocess_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -78,6 +79,9 @@ class ScenebaseProcess:
 
     def stdout(self) -> str:
         return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
 
     def log_tail(self, lines: int = 60) -> str:
         return (

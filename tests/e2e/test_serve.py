@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from procs import ADMIN_TOKEN, TOKEN_LINE, Launcher, ScenebaseProcess, client, envelope, wait_job
+from procs import (
+    ADMIN_TOKEN,
+    TOKEN_BLOCK,
+    Launcher,
+    ScenebaseProcess,
+    client,
+    envelope,
+    subprocess_env,
+    wait_for,
+    wait_job,
+)
 
 from scenebase.errors import InvalidAuthorization, JobError
 
@@ -74,7 +86,7 @@ def test_data_survives_restart(launcher: Launcher, tmp_path: Path) -> None:
     assert first.stop() == 0, first.log_tail()
 
     second = launcher.serve(data, ENV)
-    assert "token:" not in second.stdout()
+    assert "admin token" not in second.stdout() + second.stderr()
     with client(second, user["token"]) as alice:
         me = alice.whoami()
         assert (me["username"], me["organization_id"]) == ("alice", org_id)
@@ -89,23 +101,62 @@ def test_data_survives_restart(launcher: Launcher, tmp_path: Path) -> None:
         assert users["alice"]["organization_id"] == org_id
 
 
-def test_generated_admin_token_is_printed_once(launcher: Launcher, tmp_path: Path) -> None:
+def test_generated_admin_token_is_printed_once_framed_after_the_startup_log(launcher: Launcher, tmp_path: Path) -> None:
     data = tmp_path / "data"
     first = launcher.serve(data)  # no SCENEBASE_ADMIN_TOKEN
-    printed = TOKEN_LINE.findall(first.stdout())
-    assert len(printed) == 1, first.log_tail()
-    token = printed[0]
+    wait_for("the admin token block", lambda: bool(TOKEN_BLOCK.search(first.stderr())), 10.0, first)
+    err = first.stderr()
+    [(top, token, bottom)] = TOKEN_BLOCK.findall(err)
+    assert len(top) == len(bottom) >= 40
+    block = TOKEN_BLOCK.search(err)
+    assert block is not None
+    # alone: after uvicorn's startup lines, with blank lines around the frame and no log text on its lines
+    assert err.index("Uvicorn running on") < block.start()
+    assert err[block.start() - 2 : block.start()] == "\n\n"
+    assert err.count(token) == 1
+    after = err[block.end() :]
+    assert f"scenebase admin create-token --username admin --data-dir {data.resolve()}" in after
+    assert token not in first.stdout(), "the token is printed once, in the framed block on stderr"
     with client(first, token) as admin:
         me = admin.whoami()
         assert (me["username"], me["role"], me["organization_id"]) == ("admin", "superadmin", "default")
-    assert token not in first.stderr_path.read_text(), "the token must be printed once, on stdout only"
     assert first.stop() == 0, first.log_tail()
 
     second = launcher.serve(data)
-    assert "created superadmin" not in second.stdout(), second.stdout()
-    assert "token:" not in second.stdout(), second.stdout()
-    assert token not in second.stderr_path.read_text()
     with client(second, token) as admin:
+        assert admin.whoami()["username"] == "admin"
+    assert "admin token" not in second.stdout() + second.stderr()
+    assert token not in second.stdout() + second.stderr()
+
+
+def test_tokens_in_query_strings_never_reach_the_logs(launcher: Launcher, tmp_path: Path) -> None:
+    server = launcher.serve(tmp_path / "data", ENV)
+    with httpx.Client(base_url=server.url, timeout=10.0) as http:
+        assert http.get("/auth", params={"token": ADMIN_TOKEN}).status_code == 200
+        assert http.get("/auth", params={"x": "1", "token": "wrong-secret-token"}).status_code == 401
+        assert http.get("/status", params={"X-Amz-Signature": "deadbeefcafe"}).status_code == 200
+    wait_for("the access log lines", lambda: server.stdout().count("GET /auth?") == 2, 10.0, server)
+    assert server.stop() == 0
+    logs = server.stdout() + server.stderr()
+    for secret in (ADMIN_TOKEN, "wrong-secret-token", "deadbeefcafe"):
+        assert secret not in logs, secret
+    assert '"GET /auth?token=REDACTED HTTP/1.1" 200' in logs
+    assert '"GET /auth?x=1&token=REDACTED HTTP/1.1" 401' in logs
+    assert "/status?X-Amz-Signature=REDACTED" in logs
+
+
+def test_admin_create_token_recovers_access_while_the_server_runs(launcher: Launcher, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = launcher.serve(data)  # generated admin token: printed, and here "lost"
+    done = subprocess.run(
+        [sys.executable, "-m", "scenebase.cli.main", "admin", "create-token", "--username", "admin",
+         "--data-dir", str(data)],
+        env=subprocess_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert done.stdout == token + "\n"
+    with client(server, token) as admin:
         assert admin.whoami()["username"] == "admin"
 
 
@@ -124,6 +175,8 @@ def test_openapi_docs_and_error_envelope(launcher: Launcher, tmp_path: Path) -> 
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")
         assert "openapi.json" in page.text
+        assert "cdn." not in page.text
+        assert http.get("/docs/static/swagger-ui-bundle.js").status_code == 200
 
         unknown = http.get("/no/such/route")
         assert unknown.status_code == 404

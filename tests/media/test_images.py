@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
+from sample_data import SHARED_DATA, needs_shared_data
 from scenebase.media import images as mi
 from scenebase.media.images import (
     PROPERTY_NAMES,
@@ -31,7 +32,7 @@ from scenebase.media.images import (
     probe_image,
 )
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 WEIGHTS = (0.2989, 0.5870, 0.1140)
 
 # (path under DATA, width, height, format, mode) as listed in MANIFEST.md
@@ -50,7 +51,7 @@ REAL_IMAGES = [
     ("timeseries/comma2k19_segment/preview.png", 1164, 874, "PNG", "RGB"),
 ]
 
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"sample data not found at {DATA}")
+needs_data = needs_shared_data
 
 
 def all_real_images() -> list[Path]:

@@ -9,8 +9,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from scenebase import __version__
+from scenebase.api.docs import install_offline_docs
 from scenebase.api.errors import install_error_handlers
 from scenebase.api.routes import assets, identity, images, jobs, maintenance, media, sets, status
+from scenebase.api.schemas.common import ERROR_RESPONSES
 from scenebase.runtime import Runtime
 
 # specific routers first: the generic /v1/{asset_type}/... routes come last
@@ -25,8 +27,18 @@ ROUTERS = [
     assets.router,
 ]
 
-DESCRIPTION = """scenebase API. Authenticate with `Authorization: Bearer <token>` (or `?token=<token>`).
-Every error is `{"error": {"code", "message", "details"}}`."""
+DESCRIPTION = """scenebase API: perception data (images, videos, LIDAR, ROS recordings), sets and jobs.
+
+**Authentication**: every route except `GET /status` needs a personal token, as `Authorization: Bearer <token>`
+or as the query parameter `?token=<token>` (press *Authorize* to try routes out here). A token belongs to one
+user in one organization; the role of that user decides which routes it may call (see docs/permissions.md).
+
+**Errors** always have one shape, `{"error": {"code", "message", "details", "resource"}}`, where `code` is one
+of `invalid_argument`, `unauthenticated`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`, `locked`,
+`payload_too_large`, `unsupported_media`, `range_not_satisfiable`, `too_many_requests`, `unavailable`, `busy`,
+`internal`, and `resource` names what the error is about (an asset type, `sets`, `jobs`, `search`, ...).
+
+**Jobs**: routes that start long work answer a `job_id`; follow it with `GET /v1/jobs/{job_id}`."""
 
 
 def create_app(runtime: Runtime, manage_runtime: bool = False) -> FastAPI:
@@ -42,9 +54,18 @@ def create_app(runtime: Runtime, manage_runtime: bool = False) -> FastAPI:
             if manage_runtime:
                 runtime.stop()
 
-    app = FastAPI(title="scenebase", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="scenebase",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+        docs_url=None,  # served offline by install_offline_docs
+        redoc_url=None,
+    )
     app.state.runtime = runtime
     install_error_handlers(app)
+    install_offline_docs(app)
     for r in ROUTERS:
         app.include_router(r)
     return app

@@ -10,11 +10,26 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
 from scenebase.domain.roles import Permission, allows
 from scenebase.runtime import Runtime
 from scenebase.services.errors import Forbidden
 from scenebase.services.identity import Principal
+
+# Declared for /openapi.json only (Swagger UI's "Authorize" and generated clients): with auto_error=False they
+# never answer by themselves, and _token_from below still decides which token a request carries.
+bearer_token = HTTPBearer(
+    scheme_name="bearer",
+    description="A personal token: `Authorization: Bearer <token>`.",
+    auto_error=False,
+)
+query_token = APIKeyQuery(
+    name="token",
+    scheme_name="token_query",
+    description="The same token as `?token=<token>`, for links that cannot carry a header (downloads, media).",
+    auto_error=False,
+)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -41,7 +56,11 @@ def get_principal(request: Request) -> Principal:
 
 
 def requires(permission: Permission) -> Any:
-    def check(principal: Principal = Depends(get_principal)) -> Principal:
+    def check(
+        principal: Principal = Depends(get_principal),
+        _bearer: HTTPAuthorizationCredentials | None = Depends(bearer_token),
+        _query: str | None = Depends(query_token),
+    ) -> Principal:
         if not allows(principal.role, permission):
             raise Forbidden(f"role {principal.role.value!r} lacks permission {permission.value!r}")
         return principal

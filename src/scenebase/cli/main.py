@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 import threading
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,10 @@ def _settings(args: argparse.Namespace) -> Any:
             "port": getattr(args, "port", None),
             "processes": getattr(args, "processes", None),
             "catalog_url": args.catalog_url,
-            "blob_url": args.blob_url,
-            "queue_url": args.queue_url,
-            "workers": args.workers,
-            "log_level": args.log_level,
+            "blob_url": getattr(args, "blob_url", None),
+            "queue_url": getattr(args, "queue_url", None),
+            "workers": getattr(args, "workers", None),
+            "log_level": getattr(args, "log_level", None),
         }.items()
         if v is not None
     }
@@ -54,16 +56,62 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _configure_logging(level: str) -> None:
+    from scenebase.api.log_redaction import redact_root_handlers
+
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    redact_root_handlers()
+
+
+def admin_token_block(token: str, settings: Any) -> str:
+    """The first start's admin token, framed on its own so that no log line runs into it."""
+    rule = "=" * 78
+    where = "--catalog-url URL" if settings.catalog_url else f"--data-dir {settings.data_dir.resolve()}"
+    return (
+        f"\n{rule}\nscenebase admin token (shown once): {token}\n{rule}\n"
+        "Superadmin 'admin' of organization 'default' was created; the catalog keeps only the token's hash.\n"
+        f"Lost it? On this machine: scenebase admin create-token --username admin {where}\n\n"
+    )
+
+
+def _announce(token: str | None, settings: Any, serving: Callable[[], bool], stop: threading.Event) -> None:
+    """Print a generated admin token (the catalog keeps only its hash) once ``serving()`` says the server has
+    started, so that the block comes after the startup log lines, not among them."""
+    if not token:
+        return
+
+    def wait_and_print() -> None:
+        while not stop.wait(0.05):
+            if serving():
+                sys.stderr.write(admin_token_block(token, settings))
+                sys.stderr.flush()
+                return
+
+    threading.Thread(target=wait_and_print, name="admin-token", daemon=True).start()
+
+
+def _answers_status(settings: Any) -> Callable[[], bool]:
+    """For several processes, whose startup this process cannot see: true once one of them answers /status."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}/status"
+
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    return check
 
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from scenebase.api.app import create_app
+    from scenebase.api.log_redaction import uvicorn_log_config
     from scenebase.runtime import Runtime
 
     settings = _settings(args)
@@ -72,27 +120,33 @@ def serve(args: argparse.Namespace) -> int:
     processes = max(1, settings.processes)
     # migrate and bootstrap here, once, even when worker processes serve the requests
     token = runtime.start(workers=None if processes == 1 else 0, reaper=processes == 1)
-    if token:
-        # printed once: the catalog keeps only its hash
-        print(f"scenebase: created superadmin 'admin' in organization 'default'; token: {token}", flush=True)
     where = f"http://{settings.host}:{settings.port}"
     print(f"scenebase {__version__} serving on {where} with {processes} process(es) (data: {settings.data_dir})")
     # uvicorn shuts down gracefully on SIGTERM, then restores this handler and re-raises the signal: with the
     # default handler the process would die there, before runtime.stop() lets in-flight jobs finish.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    log_level = settings.log_level.lower()
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "log_config": uvicorn_log_config(),
+    }
+    stop_announcing = threading.Event()
     try:
         if processes == 1:
-            uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_level=log_level)
+            server = uvicorn.Server(uvicorn.Config(create_app(runtime), **common))
+            _announce(token, settings, lambda: bool(server.started), stop_announcing)
+            server.run()
+            if not server.started:
+                return 3  # uvicorn's startup failure (e.g. the port is taken); it logged why
         else:
             # each process builds its own runtime (workers, reaper) from the same settings, passed by environment
             runtime.stop()
             os.environ.update(settings_environment(settings))
-            uvicorn.run(
-                "scenebase.api.app:app_from_environment", factory=True, workers=processes,
-                host=settings.host, port=settings.port, log_level=log_level,
-            )  # fmt: skip
+            _announce(token, settings, _answers_status(settings), stop_announcing)
+            uvicorn.run("scenebase.api.app:app_from_environment", factory=True, workers=processes, **common)
     finally:
+        stop_announcing.set()
         runtime.stop()
     return 0
 
@@ -142,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     p_docs = sub.add_parser("docs", help="print a generated docs table")
     p_docs.add_argument("what", choices=["config", "methods", "permissions"])
     p_docs.set_defaults(func=docs)
+
+    from scenebase.cli.admin import add_admin_parser
+
+    add_admin_parser(sub)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

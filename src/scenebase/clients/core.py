@@ -11,12 +11,16 @@ import threading
 from typing import Any
 from urllib.parse import quote
 
+import httpx
+
 from scenebase import __version__
 from scenebase.clients.http import HttpSession
 from scenebase.clients.job import Job
 from scenebase.clients.kv_store import KVStore
 from scenebase.errors import (
     InvalidArgumentsError,
+    NotAScenebaseServerError,
+    ServerUnavailableError,
     VersionError,
 )
 
@@ -79,7 +83,7 @@ class ClientCore:
     def _server_status(self) -> dict[str, Any]:
         with self._status_lock:
             if self._status is None:
-                status = self._http.json("GET", "/status")
+                status = self._fetch_status()
                 supported = status.get("supported_version")
                 if supported and _version_tuple(__version__) < _version_tuple(str(supported)):
                     raise VersionError(
@@ -89,6 +93,31 @@ class ClientCore:
                 if self.asset_manager_url is None:
                     self.asset_manager_url = status.get("asset_manager_url")
             return self._status
+
+    def _fetch_status(self) -> dict[str, Any]:
+        """``GET /status``, checked to come from a scenebase server: anything else (another web server's page,
+        a base URL that points at ``/docs``) raises an error that says so instead of surfacing its HTML."""
+        root = self._http.root_url
+        try:
+            resp = self._http.client.get("/status")
+        except httpx.TransportError as e:
+            raise ServerUnavailableError(f"cannot reach scenebase at {root}: {e}") from e
+        content_type = resp.headers.get("content-type", "").split(";")[0].strip() or "without a content type"
+        body: Any = None
+        if content_type == "application/json":
+            try:
+                body = resp.json()
+            except ValueError:
+                body = None
+        answered = f"GET /status answered {resp.status_code} {content_type}"
+        if resp.status_code == 200 and isinstance(body, dict) and {"version", "api_url"} <= body.keys():
+            return body
+        if resp.status_code >= 500:
+            # a scenebase server (or a proxy in front of it) that is failing, not necessarily a wrong URL
+            raise ServerUnavailableError(f"scenebase at {root} is unavailable: {answered}", resp.status_code)
+        if resp.status_code == 200 and content_type == "application/json":
+            answered += " without scenebase's version fields"
+        raise NotAScenebaseServerError(f"no scenebase server at {root}: {answered}", resp.status_code, "not_scenebase")
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         self._server_status()

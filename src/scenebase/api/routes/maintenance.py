@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.common import JobStarted
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.identity import Principal
@@ -17,13 +18,13 @@ router = SlashAgnosticRouter(prefix="/v1/maintenance", tags=["maintenance"])
 
 
 class IntegrationTest(BaseModel):
-    duration: float = Field(1.0, ge=0, le=3600)
-    steps: int = Field(10, ge=1, le=10_000)
-    fail: bool = False
-    fail_message: str | None = None
+    duration: float = Field(1.0, ge=0, le=3600, description="Seconds the job sleeps in all.")
+    steps: int = Field(10, ge=1, le=10_000, description="Progress reports over that time.")
+    fail: bool = Field(False, description="Abort at the end instead of finishing (tests error reporting).")
+    fail_message: str | None = Field(None, description="The abort message when `fail` is true.")
 
 
-@router.post("/integration_test/", dependencies=[requires(Permission.DIAGNOSTICS)])
+@router.post("/integration_test/", response_model=JobStarted, dependencies=[requires(Permission.DIAGNOSTICS)])
 def integration_test(
     body: IntegrationTest, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:

@@ -12,6 +12,16 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.responses import content_disposition
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.common import JobStarted
+from scenebase.api.schemas.sets import (
+    SetCreated,
+    SetLock,
+    SetMemberIds,
+    SetMembers,
+    SetStatus,
+    SplitStarted,
+    ZipStarted,
+)
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.errors import InvalidArgument, NotFound
@@ -47,7 +57,7 @@ class SplitBody(BaseModel):
     random_seed: int = 42
 
 
-@router.post("/sets/add/", dependencies=[requires(Permission.CURATE)])
+@router.post("/sets/add/", response_model=SetCreated, dependencies=[requires(Permission.CURATE)])
 def add_set(body: NewSet, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
     """Create a set; an existing name answers its id with ``created: false`` (409 with raise_if_set_exists)."""
     set_id, created = rt.sets.create(
@@ -66,29 +76,33 @@ def add_set(body: NewSet, p: Principal = Depends(get_principal), rt: Runtime = D
     return {"id": set_id, "created": created}
 
 
-@router.put("/sets/{set_id}/lock", dependencies=[requires(Permission.CURATE)])
+@router.put("/sets/{set_id}/lock", response_model=SetLock, dependencies=[requires(Permission.CURATE)])
 def lock(set_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+    """Lock the set: jobs that change its members are refused until it is unlocked."""
     rt.sets.set_locked(p.scope, set_id, True)
     return {"locked": True}
 
 
-@router.delete("/sets/{set_id}/lock", dependencies=[requires(Permission.CURATE)])
+@router.delete("/sets/{set_id}/lock", response_model=SetLock, dependencies=[requires(Permission.CURATE)])
 def unlock(set_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+    """Unlock the set."""
     rt.sets.set_locked(p.scope, set_id, False)
     return {"locked": False}
 
 
-@router.get("/sets/{set_id}/lock", dependencies=[requires(Permission.READ)])
+@router.get("/sets/{set_id}/lock", response_model=SetLock, dependencies=[requires(Permission.READ)])
 def is_locked(set_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+    """Whether the set is locked."""
     return {"locked": rt.sets.is_locked(p.scope, set_id)}
 
 
-@router.get("/sets/{set_id}/status/", dependencies=[requires(Permission.READ)])
+@router.get("/sets/{set_id}/status/", response_model=SetStatus, dependencies=[requires(Permission.READ)])
 def status(set_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+    """Name, asset type, state, lock and member count of a set."""
     return rt.sets.status(p.scope, set_id)
 
 
-@router.delete("/sets/delete_set/{set_id}", dependencies=[requires(Permission.DELETE)])
+@router.delete("/sets/delete_set/{set_id}", response_model=JobStarted, dependencies=[requires(Permission.DELETE)])
 def delete_set(
     set_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -96,10 +110,11 @@ def delete_set(
     return {"job_id": rt.sets.delete(p.scope, set_id)}
 
 
-@router.post("/sets/split_sets/", dependencies=[requires(Permission.CURATE)])
+@router.post("/sets/split_sets/", response_model=SplitStarted, dependencies=[requires(Permission.CURATE)])
 def split_sets(
     body: SplitBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
+    """Split a set into new subsets (a job): `sections` equal parts or `percentages`, shuffled with `random_seed`."""
     if (body.sections is None) == (body.percentages is None):
         raise InvalidArgument("give exactly one of 'sections' and 'percentages'")
     spec: Any = body.sections if body.sections is not None else body.percentages
@@ -107,7 +122,7 @@ def split_sets(
     return {"job_id": job_id, "subset_ids": subset_ids}
 
 
-@router.post("/sets/{set_id}/add_assets_query/", dependencies=[requires(Permission.CURATE)])
+@router.post("/sets/{set_id}/add_assets_query/", response_model=JobStarted, dependencies=[requires(Permission.CURATE)])
 def add_assets_query(
     set_id: str,
     search: dict[str, Any] | None = Body(None),
@@ -115,62 +130,78 @@ def add_assets_query(
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
+    """Add the assets matching the search body (a job); `limit` takes a seeded random sample of them."""
     return {"job_id": rt.sets.add_assets(p.scope, set_id, None, search or {}, limit)}
 
 
-@router.post("/sets/{set_id}/add_assets_list/", dependencies=[requires(Permission.CURATE)])
+@router.post("/sets/{set_id}/add_assets_list/", response_model=JobStarted, dependencies=[requires(Permission.CURATE)])
 def add_assets_list(
     set_id: str, body: AssetList, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
+    """Add assets by id to the set (a job)."""
     return {"job_id": rt.sets.add_assets(p.scope, set_id, body.asset_list, None, None)}
 
 
-@router.post("/sets/{set_id}/remove_assets_query/", dependencies=[requires(Permission.CURATE)])
+@router.post(
+    "/sets/{set_id}/remove_assets_query/", response_model=JobStarted, dependencies=[requires(Permission.CURATE)]
+)
 def remove_assets_query(
     set_id: str,
     search: dict[str, Any] | None = Body(None),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
+    """Remove the set's members matching the search body (a job)."""
     return {"job_id": rt.sets.remove_assets(p.scope, set_id, None, search or {})}
 
 
-@router.post("/sets/{set_id}/remove_assets_list/", dependencies=[requires(Permission.CURATE)])
+@router.post(
+    "/sets/{set_id}/remove_assets_list/", response_model=JobStarted, dependencies=[requires(Permission.CURATE)]
+)
 def remove_assets_list(
     set_id: str, body: AssetList, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
+    """Remove assets by id from the set (a job)."""
     return {"job_id": rt.sets.remove_assets(p.scope, set_id, body.asset_list, None)}
 
 
-@router.post("/sets/{set_id}/list_assets/", dependencies=[requires(Permission.READ)])
+@router.post("/sets/{set_id}/list_assets/", response_model=SetMemberIds, dependencies=[requires(Permission.READ)])
 def list_assets(
     set_id: str,
     search: dict[str, Any] | None = Body(None),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
+    """Ids of the set's members matching the search body (all members without one)."""
     return {"results": rt.sets.within(p.scope, set_id, search, ids_only=True)}
 
 
-@router.post("/sets/{set_id}/list_assets_meta/", dependencies=[requires(Permission.READ)])
+@router.post("/sets/{set_id}/list_assets_meta/", response_model=SetMembers, dependencies=[requires(Permission.READ)])
 def list_assets_meta(
     set_id: str,
     search: dict[str, Any] | None = Body(None),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
+    """Metadata of the set's members matching the search body (all without one)."""
     return {"results": rt.sets.within(p.scope, set_id, search, ids_only=False)}
 
 
-@router.post("/sets/{set_id}/zip_all_assets/", dependencies=[requires(Permission.CURATE)])
+@router.post("/sets/{set_id}/zip_all_assets/", response_model=ZipStarted, dependencies=[requires(Permission.CURATE)])
 def zip_all_assets(
     set_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
+    """Zip the set's files and metadata (a job) into a zipfile asset."""
     job_id, zip_id = rt.zips.zip(p.scope, set_id)
     return {"job_id": job_id, "zip_id": zip_id}
 
 
-@router.get("/zipfiles/{zip_id}/file", dependencies=[requires(Permission.READ)])
+@router.get(
+    "/zipfiles/{zip_id}/file",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "The zip file."}},
+    dependencies=[requires(Permission.READ)],
+)
 def zip_file(
     zip_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> StreamingResponse:

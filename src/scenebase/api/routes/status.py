@@ -6,11 +6,12 @@ import socket
 from typing import Any
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from scenebase import SUPPORTED_CLIENT_VERSION, __version__
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.status import CacheCleared, ServerStatus, TokenIdentity
 from scenebase.domain.roles import Permission, allows
 from scenebase.runtime import Runtime
 from scenebase.services.errors import Forbidden
@@ -19,7 +20,7 @@ from scenebase.services.identity import Principal
 router = SlashAgnosticRouter(tags=["status"])
 
 
-@router.get("/status")
+@router.get("/status", response_model=ServerStatus)
 def status(runtime: Runtime = Depends(get_runtime)) -> dict[str, Any]:
     """Server version and URLs. No token needed."""
     api = runtime.settings.resolved_api_url()
@@ -32,7 +33,7 @@ def status(runtime: Runtime = Depends(get_runtime)) -> dict[str, Any]:
     }
 
 
-@router.get("/auth", dependencies=[requires(Permission.READ)])
+@router.get("/auth", response_model=TokenIdentity, dependencies=[requires(Permission.READ)])
 def auth(principal: Principal = Depends(get_principal)) -> dict[str, Any]:
     """Who the token belongs to (the client's ``whoami``)."""
     return {
@@ -47,13 +48,15 @@ def auth(principal: Principal = Depends(get_principal)) -> dict[str, Any]:
 
 
 class ClearCacheBody(BaseModel):
-    partitions: list[str] | None = None
+    partitions: list[str] | None = Field(
+        default=None, description="Cache partitions to clear; left out or `*`: all (and the token cache)."
+    )
 
 
-@router.post("/clear_cache", dependencies=[requires(Permission.READ)])
+@router.post("/clear_cache", response_model=CacheCleared, dependencies=[requires(Permission.READ)])
 def clear_cache(
     body: ClearCacheBody | None = None,
-    all_organizations: bool = Query(False),
+    all_organizations: bool = Query(False, description="Clear every organization's caches (admins only)."),
     principal: Principal = Depends(get_principal),
     runtime: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
