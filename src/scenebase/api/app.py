@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from scenebase import __version__
 from scenebase.api.errors import install_error_handlers
 from scenebase.api.routes import assets, identity, images, jobs, maintenance, sets, status
+from scenebase.api.warning_headers import WarningHeaderMiddleware
 from scenebase.runtime import Runtime
 
 # specific routers first: the generic /v1/{asset_type}/... routes come last
@@ -36,6 +37,7 @@ def create_app(runtime: Runtime, manage_runtime: bool = False) -> FastAPI:
     app = FastAPI(title="scenebase", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(WarningHeaderMiddleware)  # search warnings as X-Scenebase-Warning headers
     for r in ROUTERS:
         app.include_router(r)
     return app

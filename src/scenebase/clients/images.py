@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -15,8 +14,9 @@ from urllib.parse import quote
 from tqdm.auto import tqdm
 
 from scenebase.clients.core import ClientCore
+from scenebase.clients.encoding import encode_json, iso_utc
 from scenebase.domain.ids import standardize_id
-from scenebase.errors import AssetError, InvalidArgumentsError, JobError, SceneBaseError
+from scenebase.errors import AssetError, InvalidArgumentsError, InvalidTimeError, JobError, SceneBaseError
 from scenebase.models.assets import Image
 
 log = logging.getLogger("scenebase.client")
@@ -29,10 +29,14 @@ _MAGIC = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 
-def _iso(ts: datetime | str | None) -> str | None:
-    if ts is None or isinstance(ts, str):
+def _wire_time(ts: datetime | str | None, position: int) -> str | None:
+    """The image's timestamp as the client's encoder writes times (a naive datetime is refused, by image)."""
+    if not isinstance(ts, datetime):
         return ts
-    return ts.isoformat()
+    try:
+        return iso_utc(ts)
+    except InvalidTimeError as e:
+        raise InvalidTimeError(f"image #{position}: timestamp: {e.message}") from None
 
 
 def _set_list(set_id: str | Sequence[str] | None) -> list[str]:
@@ -69,7 +73,7 @@ class ImagesMixin(ClientCore):
         meta: dict[str, Any] = {
             "id": img.id,
             "sensor": img.sensor,
-            "timestamp": _iso(img.timestamp),
+            "timestamp": _wire_time(img.timestamp, position),
             "session_uid": img.session_uid,
             "aux": img.aux_metadata,
             "tags": img.tags,
@@ -123,7 +127,7 @@ class ImagesMixin(ClientCore):
             "thumbnailize_at_ingest": bool(thumbnail_presets),
             "thumbnail_presets": thumbnail_presets or [],
         }
-        files.insert(0, ("manifest", (None, json.dumps(manifest), "application/json")))
+        files.insert(0, ("manifest", (None, encode_json(manifest), "application/json")))
         try:
             body = dict(self._request("POST", "/v1/images/add/", files=files, error=AssetError))
         except SceneBaseError as e:
