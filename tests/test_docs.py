@@ -18,7 +18,18 @@ from starlette.testclient import TestClient
 from sample_data import SHARED_DATA, missing_reason, require_shared_data
 from scenebase.api.app import iter_api_routes
 from scenebase.api.deps import route_permission
+from scenebase.clients import SceneEngineClient
+from scenebase.clients import search as search_client
 from scenebase.clients.method_status import status_table
+from scenebase.domain.search import (
+    EXISTS_KEYS,
+    FILTER_KEYS,
+    KNOWN_KEYS,
+    MISPLACED_KEYS,
+    RANGE_KEYS,
+    TIME_RANGE_KEYS,
+)
+from scenebase.services.assets import SUMMARY_KEYS, SUMMARY_KEYS_NOT_BUILT
 from scenebase.settings import Settings, config_table
 from scenebase.testing import ADMIN_TOKEN, InProcessServer
 
@@ -195,8 +206,6 @@ ANY_TEXT: Any = _AnyText()
 #: routes of modules being rewritten by others (images.py: the lead; assets.py: "searchlang") that had no
 #: description when this test was written; remove an entry when its route gets one (the test says when)
 UNDESCRIBED_ELSEWHERE = {
-    "scenebase.api.routes.images.compress_images",
-    "scenebase.api.routes.images.image_properties_enrichment",
     "scenebase.api.routes.assets.get_metadata",
 }
 
@@ -243,7 +252,7 @@ def test_errors_are_documented_as_the_envelope(spec: dict[str, Any]) -> None:
             }, f"{method} {route.path}"
         assert "422" not in op["responses"], f"{method} {route.path}: FastAPI's own 422 body is never sent"
     envelope = spec["components"]["schemas"]["ErrorBody"]
-    assert set(envelope["properties"]) == {"code", "message", "details"}
+    assert set(envelope["properties"]) == {"code", "message", "details", "resource"}
 
 
 def test_typed_responses_keep_every_field_the_services_return(api: TestClient) -> None:
@@ -261,3 +270,21 @@ def test_sample_data_helpers_skip_naming_the_folder() -> None:
     assert missing_reason() == f"needs ../shared/data (looked for {SHARED_DATA}): not present beside this checkout"
     with pytest.raises(pytest.skip.Exception, match=r"needs ../shared/data \(no/such/file.png, looked for "):
         require_shared_data("no/such/file.png")
+
+
+def test_search_reference_names_every_key_of_the_language() -> None:
+    doc = (REPO / "docs" / "search.md").read_text()
+    keys = KNOWN_KEYS | FILTER_KEYS | EXISTS_KEYS | RANGE_KEYS | TIME_RANGE_KEYS | SUMMARY_KEYS | SUMMARY_KEYS_NOT_BUILT
+    for key in sorted(keys | set(MISPLACED_KEYS)):
+        assert f"`{key}`" in doc, f"docs/search.md does not mention `{key}`"
+    for needle in ("X-Scenebase-Warning", "last_warnings", "InvalidTimeError", "searchable_field_statistics"):
+        assert needle in doc, needle
+    assert "(docs/search.md)" in (REPO / "README.md").read_text()
+
+
+def test_search_docstrings_link_the_reference_not_the_spec() -> None:
+    for method in (SceneEngineClient.search_assets, SceneEngineClient.search_meta, SceneEngineClient.summary_meta,
+                   SceneEngineClient.search_within_set, SceneEngineClient.get_searchable_field_statistics):  # fmt: skip
+        doc = method.__doc__ or ""
+        assert "docs/search.md" in doc and "FACTS" not in doc, method.__name__
+    assert "FACTS" not in (search_client.__doc__ or "") and "docs/search.md" in (search_client.__doc__ or "")

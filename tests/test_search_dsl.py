@@ -1,4 +1,4 @@
-"""The search query language (FACTS 3) and the metadata write/index rules it searches (FACTS 1.5).
+"""The search query language (docs/search.md) and the metadata write/index rules it searches (FACTS 1.5).
 
 ``parse_query`` must accept every documented form and reject everything else with a ``QueryError`` whose
 message names the offending part; ``merge`` and ``index_terms`` are pure functions checked on examples.
@@ -14,12 +14,16 @@ import pytest
 
 from scenebase.domain.metadata import MAX_TERM_LENGTH, MAX_TERMS_PER_DOC, index_terms, merge, project
 from scenebase.domain.search import (
+    KNOWN_KEYS,
     ExistsFilter,
+    KnownFields,
     Query,
     QueryError,
     RangeFilter,
     ValuesFilter,
     parse_query,
+    query_fields,
+    unknown_field_warnings,
 )
 from scenebase.domain.timeutil import to_epoch
 
@@ -229,6 +233,138 @@ def test_parse_does_not_modify_its_input() -> None:
     before = copy.deepcopy(raw)
     parse_query(raw)
     assert raw == before
+
+
+# --------------------------------------------------------------------------------------------- misspellings
+
+VALID = "['exists_filters', 'filters', 'ranges', 'source_selected_fields', 'time_range']"
+
+
+@pytest.mark.parametrize(
+    ("key", "needle"),
+    [
+        ("filter", "did you mean 'filters'?"),
+        ("FILTERS", "did you mean 'filters'?"),
+        ("range", "did you mean 'ranges'?"),
+        ("time_ranges", "did you mean 'time_range'?"),
+        ("timerange", "did you mean 'time_range'?"),
+        ("exist_filters", "did you mean 'exists_filters'?"),
+        ("selected_fields", "did you mean 'source_selected_fields'?"),
+        ("size", "'size' is a query parameter"),
+        ("offsets", "did you mean 'offset'? 'offset' is a query parameter"),
+        ("sort_order", "'sort_order' is a query parameter"),
+        ("scan", "'scan' is a query parameter"),
+        ("search", "wraps a query only in a summary request"),
+        ("end_time", 'belongs inside "time_range"'),
+    ],
+)
+def test_near_miss_top_level_keys_say_what_was_meant(key: str, needle: str) -> None:
+    with pytest.raises(QueryError) as info:
+        parse_query({key: ["x"]})
+    message = str(info.value)
+    assert repr(key) in message and needle in message and VALID in message, message
+    # the same with a field lookup that does not know the key
+    with pytest.raises(QueryError, match=r"did you mean|query parameter|summary request|time_range"):
+        parse_query({key: ["x"]}, is_field=lambda name: False)
+
+
+def test_a_near_miss_key_that_is_a_known_field_is_a_shorthand() -> None:
+    asked: list[str] = []
+
+    def is_field(name: str) -> bool:
+        asked.append(name)
+        return name == "filter"
+
+    q = parse_query({"sensor": ["a"], "filter": ["polarizer"], "weather": "rain"}, is_field=is_field)
+    assert ValuesFilter("filter", ("polarizer",), (), False) in q.values and len(q.values) == 3
+    assert asked == ["filter"]  # only near misses are looked up
+
+
+@pytest.mark.parametrize("key", ["sensor", "sets", "tags", "fields", "exists", "time", "weather", "aux.filters"])
+def test_ordinary_field_names_stay_shorthand_filters(key: str) -> None:
+    assert parse_query({key: ["x"]}).values[0].field == key
+
+
+@pytest.mark.parametrize(
+    ("raw", "needles"),
+    [
+        ({"filters": [{"field": "a", "value": ["x"]}]}, ["filters[0]", "['value']", "did you mean 'values'?"]),
+        ({"filters": [{"field": "a", "values": ["x"], "filterout": True}]}, ["did you mean 'filter_out'?"]),
+        ({"filters": [{"key": "a", "values": ["x"]}]}, ["did you mean 'field'?"]),
+        ({"exists_filters": [{"field": "a", "not": True}]}, ["exists_filters[0]", "did you mean 'filter_out'?"]),
+        ({"ranges": [{"field": "a", "gte": 1, "lte": 2}]}, ["ranges[0]", "did you mean 'min' or 'max'?", "inclusive"]),
+        ({"ranges": [{"field": "a", "minimum": 1}]}, ["did you mean 'min'?"]),
+        ({"time_range": {"start": 1, "end_time": 2}}, ["time_range", "did you mean 'start_time'?"]),
+        ({"filters": [{"field": "a", "values": ["x"], "op": "eq"}]}, ["['op']; a filter has"]),  # no guess
+    ],
+)
+def test_unknown_inner_keys_suggest_the_key_meant(raw: Any, needles: list[str]) -> None:
+    with pytest.raises(QueryError) as info:
+        parse_query(raw)
+    for needle in needles:
+        assert needle in str(info.value), (needle, str(info.value))
+
+
+# --------------------------------------------------------------------------------------------- known fields
+
+FIELDS = KnownFields.of(["sensor", "user", "tags", "aux.weather", "aux.speed", "aux.wind_speed",
+                         "annotations_meta.provider", "annotations_meta.type", "session_aux.road"])  # fmt: skip
+
+
+def test_known_fields_cover_exact_names_parents_and_platform_fields() -> None:
+    for name in ("sensor", "aux.speed", "aux", "annotations_meta", "id", "timestamp", "sets", "owner"):
+        assert FIELDS.has(name), name
+    for name in ("sensr", "aux.spee", "au", "aux.speed.max", "weather", "annotations"):
+        assert not FIELDS.has(name), name
+    assert not KnownFields().has("sensor") and KnownFields().has("id")
+
+
+@pytest.mark.parametrize(
+    ("name", "closest"),
+    [
+        ("sensr", ["sensor"]),
+        ("Sensor", ["sensor"]),
+        ("weather", ["aux.weather"]),
+        ("road", ["session_aux.road"]),
+        ("speeed", ["aux.speed"]),
+        ("aux.wether", ["aux.weather"]),
+        ("provider", ["annotations_meta.provider"]),
+        ("annotation_meta", ["annotations_meta", "annotations_meta.type", "annotations_meta.provider"]),
+        ("zzz", []),
+    ],
+)
+def test_closest_known_fields(name: str, closest: list[str]) -> None:
+    assert FIELDS.closest(name) == closest
+
+
+def test_unknown_field_warnings() -> None:
+    q = parse_query(
+        {
+            "sensr": ["a"],
+            "filters": [{"field": "sensor", "values": ["a"]}],
+            "exists_filters": [{"field": "aux"}],
+            "ranges": [{"field": "sensr", "min": 1}, {"field": "speeed", "max": 3}],
+            "time_range": {"start_time": T0},
+            "source_selected_fields": ["zzz", "id"],
+        }
+    )
+    fields = query_fields(q)
+    assert fields == ["sensr", "sensor", "aux", "speeed", "timestamp", "zzz", "id"]
+    assert unknown_field_warnings(fields, FIELDS, "images") == [
+        "no images asset has a field 'sensr'; closest known fields: 'sensor'",
+        "no images asset has a field 'speeed'; closest known fields: 'aux.speed'",
+        "no images asset has a field 'zzz'; GET /v1/images/meta/searchable_field_statistics/ lists the known fields",
+    ]
+    # a type without assets: nothing to compare with, nothing reported
+    assert unknown_field_warnings(fields, KnownFields(), "images") == []
+
+
+def test_reserved_keys_are_never_looked_up_as_fields() -> None:
+    def is_field(name: str) -> bool:
+        raise AssertionError(f"looked up {name!r}")
+
+    for key in KNOWN_KEYS:
+        assert parse_query({key: None}, is_field=is_field).is_empty
 
 
 # --------------------------------------------------------------------------------------------- merge (FACTS 1.5)

@@ -741,6 +741,16 @@ def test_field_statistics_of_mixed_fields(fresh: tuple[AssetRepo, str]) -> None:
     assert stats["aux.code"]["count"] == 4
 
 
+@pytest.mark.parametrize("scope_name", list(SCOPES))
+def test_field_names_are_the_field_statistics_keys(world: World, scope_name: str) -> None:
+    scope = SCOPES[scope_name]
+    names = world.repo.field_names(scope, TYPE)
+    assert names == list(world.repo.field_statistics(scope, TYPE))
+    assert {"sensor", "aux.weather", "annotations_meta.provider"} <= set(names)
+    assert world.repo.field_names(scope, "videos") == []
+    assert world.repo.field_names(Scope.of("org_nobody"), TYPE) == []
+
+
 # ------------------------------------------------------------------------------------------------ tenancy
 
 

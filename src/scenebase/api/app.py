@@ -13,6 +13,7 @@ from scenebase.api.docs import install_offline_docs
 from scenebase.api.errors import install_error_handlers
 from scenebase.api.routes import assets, identity, images, jobs, maintenance, media, sets, status
 from scenebase.api.schemas.common import ERROR_RESPONSES
+from scenebase.api.warning_headers import WarningHeaderMiddleware
 from scenebase.runtime import Runtime
 
 # specific routers first: the generic /v1/{asset_type}/... routes come last
@@ -66,6 +67,7 @@ def create_app(runtime: Runtime, manage_runtime: bool = False) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     install_offline_docs(app)
+    app.add_middleware(WarningHeaderMiddleware)  # search warnings as X-Scenebase-Warning headers
     for r in ROUTERS:
         app.include_router(r)
     return app

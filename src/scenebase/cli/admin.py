@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from scenebase.domain.ids import new_token
 from scenebase.domain.roles import Role
-from scenebase.services.identity import AUTH_CACHE_SECONDS, DEFAULT_ORG, _hint, hash_token
+from scenebase.services.identity import AUTH_CACHE_SECONDS, DEFAULT_ORG, hash_token, token_hint
 from scenebase.storage.catalog import Catalog
 from scenebase.storage.identity_repo import DuplicateError, IdentityRepo
 
@@ -69,7 +69,9 @@ def issue_token(repo: IdentityRepo, username: str) -> tuple[str, dict[str, Any]]
         known = ", ".join(u["username"] for u in repo.list_users()[:20]) or "none"
         raise AdminCommandError(f"no user {username!r} in this catalog; users: {known}")
     token = new_token(user["organization_id"], username)
-    repo.update_user(username, token_hash=hash_token(token), token_hint=_hint(token))
+    repo.update_user(
+        username, token_hash=hash_token(token), token_hint=token_hint(token, user["organization_id"], username)
+    )
     return token, user
 
 
@@ -79,7 +81,9 @@ def create_superadmin(repo: IdentityRepo, username: str, org_id: str) -> str:
         raise AdminCommandError(f"no organization {org_id!r} in this catalog (--organization takes an id)")
     token = new_token(org_id, username)
     try:
-        repo.add_user(username, None, Role.SUPERADMIN.value, org_id, hash_token(token), _hint(token))
+        repo.add_user(
+            username, None, Role.SUPERADMIN.value, org_id, hash_token(token), token_hint(token, org_id, username)
+        )
     except DuplicateError:
         raise AdminCommandError(f"user {username!r} exists; give it a new token with --username {username}") from None
     return token

@@ -1,10 +1,13 @@
 """The client's core: construction, URL resolution, version check, requests, jobs and web-app links.
 
 The constructor opens no connection; the first request checks ``/status`` for a compatible server version.
+Server warnings (``X-Scenebase-Warning`` headers, e.g. a search on a field no asset has) are logged at WARNING
+on the ``scenebase.client`` logger and kept in ``last_warnings``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -25,6 +28,8 @@ from scenebase.errors import (
 )
 
 log = logging.getLogger("scenebase.client")
+#: the response header that carries server warnings (``api/warning_headers.py``), one per header line
+WARNING_HEADER = "X-Scenebase-Warning"
 
 #: The seed's default URL. Passing it (or nothing) means "not given": ``SCENEBASE_URL`` or a local server.
 SEED_DEFAULT_URL = "https://scene-engine.demo.scenebox.ai/"
@@ -37,6 +42,15 @@ def _version_tuple(v: str) -> tuple[int, ...]:
         digits = "".join(ch for ch in part if ch.isdigit())
         out.append(int(digits) if digits else 0)
     return tuple(out)
+
+
+def _header_text(value: str) -> str:
+    """A warning header's text: a JSON string (so any field name survives the header), or plain text."""
+    try:
+        text = json.loads(value)
+    except ValueError:
+        return value
+    return text if isinstance(text, str) else value
 
 
 def _resolve_root(scene_engine_url: str | None, environment: str | None) -> str:
@@ -77,6 +91,14 @@ class ClientCore:
         self._http = HttpSession(root, self.auth_token, max_connections=self.num_threads + 4)
         self._status: dict[str, Any] | None = None
         self._status_lock = threading.Lock()
+        self._per_thread = threading.local()  # last_warnings: client methods may run in several threads
+
+    @property
+    def last_warnings(self) -> list[str]:
+        """The server's warnings on the last request this thread made (``[]`` when it had none): e.g. that no
+        asset has a field a search names, and which known fields are closest (docs/search.md, Warnings).
+        Each one is also logged at WARNING on the ``scenebase.client`` logger."""
+        return list(getattr(self._per_thread, "warnings", []))
 
     # ---- plumbing ----
 
@@ -121,7 +143,11 @@ class ClientCore:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         self._server_status()
+        self._per_thread.warnings = []
         resp = self._http.request(method, path, **kwargs)
+        self._per_thread.warnings = warnings = [_header_text(v) for v in resp.headers.get_list(WARNING_HEADER)]
+        for warning in warnings:
+            log.warning("server warning on %s %s: %s", method, path, warning)
         if not resp.content:
             return None
         return resp.json()

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from scenebase.clients.encoding import encode_json
 from scenebase.errors import (
     EmbeddingError,
     IdentityError,
@@ -83,8 +84,9 @@ class HttpSession:
         timeout: float | None = None,
     ) -> httpx.Response:
         kwargs: dict[str, Any] = {"params": _clean(params), "headers": self._headers()}
-        if json is not None:
-            kwargs["json"] = json
+        if json is not None:  # through the client's one encoder: datetimes, numpy values, errors naming the part
+            kwargs["content"] = encode_json(json)
+            kwargs["headers"]["Content-Type"] = "application/json"
         if content is not None:
             kwargs["content"] = content
         if files is not None:

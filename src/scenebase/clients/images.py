@@ -21,12 +21,6 @@ _MAGIC = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"II*\x00", 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 
-def _iso(ts: datetime | str | None) -> str | None:
-    if ts is None or isinstance(ts, str):
-        return ts
-    return ts.isoformat()
-
-
 def _set_list(set_id: str | Sequence[str] | None) -> list[str]:
     if set_id is None:
         return []

@@ -1,4 +1,8 @@
-"""Search, metadata, summaries and field statistics (FACTS 3)."""
+"""Search, metadata, summaries and field statistics.
+
+The search language (keys, operators, ranges, times, shorthand, paging, sorting, warnings) is described with
+examples in docs/search.md. Times may be given as timezone-aware ``datetime`` objects anywhere a time goes.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +38,12 @@ class SearchMixin(ClientCore):
         sort_order: str | None = None,
         scan: bool = False,
     ) -> list[str]:
-        """Ids of ``asset_type`` assets matching ``search``: ``size`` hits from ``offset`` (size + offset ≤ 10,000),
-        or every hit with ``scan=True``. ``sort_order`` is 'asc' or 'desc'."""
+        """Ids of ``asset_type`` assets matching ``search`` (see docs/search.md): ``size`` hits from ``offset``
+        (size + offset ≤ 10,000), or every hit with ``scan=True``. ``sort_order`` is 'asc' or 'desc'.
+
+        A malformed search raises ``SearchError`` naming the offending part; a field no asset has is answered
+        (usually with nothing) plus a warning naming the closest known fields (logged, and in
+        ``last_warnings``)."""
         return self._search(f"/v1/{quote(asset_type)}/", search, size, offset, sort_field, sort_order, scan)
 
     def search_meta(
@@ -49,19 +57,22 @@ class SearchMixin(ClientCore):
         scan: bool = False,
         compress: bool = False,
     ) -> list[dict[str, Any]]:
-        """Metadata of the matching assets (``source_selected_fields`` in the query projects them). Responses are
-        gzip-compressed on the wire when large, whatever ``compress`` says."""
+        """Metadata of the matching assets (``source_selected_fields`` in the query projects them); the query,
+        paging and warnings are those of ``search_assets`` (docs/search.md). Responses are gzip-compressed on the
+        wire when large, whatever ``compress`` says."""
         return self._search(f"/v1/{quote(asset_type)}/meta/", query, size, offset, sort_field, sort_order, scan)
 
     def summary_meta(self, asset_type: str, summary_request: dict[str, Any]) -> dict[str, Any]:
         """``{"total", "aggregations": [{"dimension", "buckets": [{"key", "doc_count"}]}]}`` for the request's
-        ``search``, ``dimensions`` and ``nested_dimensions``."""
+        ``search``, ``dimensions`` and ``nested_dimensions`` (``max_size_for_agg`` buckets each, default 100;
+        ``dimensions: []`` just counts). See docs/search.md, Summaries."""
         return dict(
             self._request("POST", f"/v1/{quote(asset_type)}/meta/summary/", json=summary_request, error=SearchError)
         )
 
     def get_searchable_field_statistics(self, asset_type: str) -> dict[str, Any]:
-        """``{field: {"field", "type", "count", "min"/"max" or "values"}}`` for every searchable field."""
+        """``{field: {"field", "type", "count", "min"/"max" or "values"}}`` for every searchable field: the
+        names a search can use (docs/search.md)."""
         return dict(
             self._request("GET", f"/v1/{quote(asset_type)}/meta/searchable_field_statistics/", error=SearchError)
         )

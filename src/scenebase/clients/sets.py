@@ -133,7 +133,8 @@ class SetsMixin(ClientCore):
         return list(self._request("POST", f"/v1/sets/{_sid(set_id)}/list_assets/", json={}, error=SetsError)["results"])
 
     def search_within_set(self, set_id: str, search: dict[str, Any] | None = None, show_meta: bool = True) -> list[Any]:
-        """Members matching ``search``: metadata (``show_meta``) or ids."""
+        """Members matching ``search`` (docs/search.md; warnings as in ``search_assets``): metadata
+        (``show_meta``) or ids."""
         route = "list_assets_meta" if show_meta else "list_assets"
         return list(
             self._request("POST", f"/v1/sets/{_sid(set_id)}/{route}/", json=search or {}, error=ResponseError)[

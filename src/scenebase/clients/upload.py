@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,7 @@ from typing import Any, BinaryIO
 from tqdm.auto import tqdm
 
 from scenebase.clients.core import ClientCore
+from scenebase.clients.encoding import encode_json
 from scenebase.errors import AssetError, SceneBaseError
 from scenebase.models.assets import MediaAsset
 
@@ -162,7 +162,7 @@ class UploadMixin(ClientCore):
             body: dict[str, Any] = {"ids": [None] * len(batch), "errors": [], "job_ids": []}
             if manifest_items:
                 manifest = {"items": manifest_items, "set_ids": set_ids, "overwrite": overwrite, **(options or {})}
-                files.insert(0, ("manifest", (None, json.dumps(manifest), "application/json")))
+                files.insert(0, ("manifest", (None, encode_json(manifest), "application/json")))
                 answer = self._post_batch(asset_type, files, len(manifest_items))
                 for j, item_id in enumerate(answer.get("ids") or []):
                     body["ids"][sent[j]] = item_id

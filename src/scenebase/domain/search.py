@@ -1,4 +1,4 @@
-"""The search query language (FACTS 3), parsed and validated into a small typed AST.
+"""The search query language, parsed and validated into a small typed AST (reference: docs/search.md).
 
 Accepted keys::
 
@@ -10,11 +10,15 @@ Accepted keys::
      "<field>": [values]}                                      # shorthand for a filter
 
 Values inside one filter are OR-ed, filters are AND-ed, ``filter_out`` negates. Dotted paths reach into
-nested dicts and lists. Anything else is rejected with a message naming the problem.
+nested dicts and lists. Anything else is rejected with a message naming the problem; a key that is a near
+miss of a reserved one (``filter``, ``time_ranges``, ``size``) is an error unless assets have a field so named.
 """
 
 from __future__ import annotations
 
+import difflib
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +29,38 @@ KNOWN_KEYS = {"filters", "exists_filters", "ranges", "time_range", "source_selec
 FILTER_KEYS = {"field", "values", "filter_out"}
 EXISTS_KEYS = {"field", "filter_out"}
 RANGE_KEYS = {"field", "min", "max", "filter_out"}
+TIME_RANGE_KEYS = {"start_time", "end_time"}
+#: keys people put in a search body by mistake, with what to do instead
+MISPLACED_KEYS = {
+    **dict.fromkeys(
+        ("size", "offset", "sort_field", "sort_order", "scan"),
+        "is a query parameter of the search routes (e.g. ?size=100&sort_field=timestamp), not a search key",
+    ),
+    "search": "wraps a query only in a summary request; the body of a search route is the query itself",
+    **dict.fromkeys(("start_time", "end_time"), 'belongs inside "time_range": {"start_time": ..., "end_time": ...}'),
+}
+#: how close (difflib ratio) a key must be to a reserved one to count as a misspelling of it
+NEAR_MISS_CUTOFF = 0.8
+#: words from other query languages, and what this one calls them
+KEY_SYNONYMS = {
+    **dict.fromkeys(("gte", "gt", "from", "minimum"), "min"),
+    **dict.fromkeys(("lte", "lt", "to", "maximum"), "max"),
+    **dict.fromkeys(("value", "in"), "values"),
+    **dict.fromkeys(("negate", "not", "exclude"), "filter_out"),
+    **dict.fromkeys(("key", "name"), "field"),
+    "start": "start_time",
+    "end": "end_time",
+}
+#: how close (difflib ratio) a known field must be to an unknown one to be suggested for it
+CLOSE_FIELD_CUTOFF = 0.7
+#: roots of user-defined metadata (FACTS 1.3): ``weather`` is suggested as ``aux.weather``
+USER_FIELD_ROOTS = ("aux", "session_aux")
 #: fields whose values are ids, standardized like ids on lookup (FACTS 1.1)
 ID_FIELDS = {"id", "sets", "session_uid", "annotations", "asset_id"}
 #: fields kept in dedicated columns
 COLUMN_FIELDS = {"id", "timestamp"}
+#: fields never reported as unknown: every asset has them, or (``sets``) an empty answer on them is normal
+PLATFORM_FIELDS = COLUMN_FIELDS | {"sets", "owner"}
 
 
 class QueryError(ValueError):
@@ -122,8 +154,55 @@ def _bound(raw: Any, where: str, name: str) -> float | None:
         raise QueryError(f"{where}: '{name}' must be a number or an ISO-8601 time, got {raw!r}") from None
 
 
-def parse_query(raw: Any) -> Query:
-    """Validate a search dict (None or {} matches everything)."""
+def did_you_mean(unknown: Iterable[str], allowed: Iterable[str]) -> str:
+    """`` (did you mean 'values'?)`` for the unknown keys that resemble an allowed one, else ''."""
+    allowed = sorted(allowed)
+    guesses: list[str] = []
+    for key in sorted(unknown, key=str):
+        text = str(key).strip().lower()
+        guess = KEY_SYNONYMS.get(text)
+        if guess is None or guess not in allowed:
+            close = difflib.get_close_matches(text, allowed, n=1, cutoff=0.7)
+            guess = close[0] if close else None
+        if guess is not None and guess not in guesses:
+            guesses.append(guess)
+    return f" (did you mean {' or '.join(repr(g) for g in guesses)}?)" if guesses else ""
+
+
+def _unknown_keys(where: str, unknown: set[Any], allowed: set[str], what: str) -> QueryError:
+    return QueryError(
+        f"{where}: unknown key(s) {sorted(unknown, key=str)}{did_you_mean(unknown, allowed)}; "
+        f"{what} has {sorted(allowed)}"
+    )
+
+
+def _check_not_misspelt(key: str, is_field: Callable[[str], bool] | None) -> None:
+    """Reject a top-level key that looks like a reserved key (or a query parameter) rather than a field name,
+    unless assets have a field so named: then it is the shorthand filter it reads as."""
+    text = key.strip().lower()
+    close = difflib.get_close_matches(text, [*KNOWN_KEYS, *MISPLACED_KEYS], n=1, cutoff=NEAR_MISS_CUTOFF)
+    if not close or (is_field is not None and is_field(key)):
+        return
+    guess = close[0]
+    if guess in KNOWN_KEYS:
+        problem = f"unknown search key {key!r}: did you mean {guess!r}?"
+    elif guess == text:
+        problem = f"search key {key!r} {MISPLACED_KEYS[guess]}."
+    else:
+        problem = f"unknown search key {key!r}: did you mean {guess!r}? {guess!r} {MISPLACED_KEYS[guess]}."
+    raise QueryError(
+        f"{problem} Valid keys: {sorted(KNOWN_KEYS)}, or '<field>': [values] for a field your assets have "
+        f"(none has a field {key!r}; docs/search.md has the grammar)"
+    )
+
+
+def parse_query(raw: Any, is_field: Callable[[str], bool] | None = None) -> Query:
+    """Validate a search dict (None or {} matches everything).
+
+    ``is_field(name)`` says whether assets have a field ``name``. It is asked only about top-level keys that
+    resemble a reserved key: those are shorthand filters if such a field exists, else errors (without
+    ``is_field``: always errors; the long form ``{"filters": [{"field": ...}]}`` reaches any field).
+    """
     if raw is None:
         return Query()
     if not isinstance(raw, dict):
@@ -134,6 +213,7 @@ def parse_query(raw: Any) -> Query:
             continue
         if not isinstance(key, str) or key.startswith("$"):
             raise QueryError(f"unknown search key {key!r}; known keys: {sorted(KNOWN_KEYS)} or '<field>': [values]")
+        _check_not_misspelt(key, is_field)
         q.values.append(_values_filter(_field_name(key, f"shorthand {key!r}"), value, False, f"shorthand {key!r}"))
 
     for i, f in enumerate(_list(raw.get("filters"), "filters")):
@@ -142,7 +222,7 @@ def parse_query(raw: Any) -> Query:
             raise QueryError(f"{where}: must be an object with 'field' and 'values'")
         unknown = set(f) - FILTER_KEYS
         if unknown:
-            raise QueryError(f"{where}: unknown key(s) {sorted(unknown)}; a filter has {sorted(FILTER_KEYS)}")
+            raise _unknown_keys(where, unknown, FILTER_KEYS, "a filter")
         if "values" not in f:
             raise QueryError(f"{where}: missing 'values'")
         fld = _field_name(f.get("field"), where)
@@ -154,7 +234,7 @@ def parse_query(raw: Any) -> Query:
             raise QueryError(f"{where}: must be an object with 'field'")
         unknown = set(f) - EXISTS_KEYS
         if unknown:
-            raise QueryError(f"{where}: unknown key(s) {sorted(unknown)}")
+            raise _unknown_keys(where, unknown, EXISTS_KEYS, "an exists filter")
         q.exists.append(ExistsFilter(_field_name(f.get("field"), where), _bool(f.get("filter_out", False), where)))
 
     for i, f in enumerate(_list(raw.get("ranges"), "ranges")):
@@ -163,7 +243,7 @@ def parse_query(raw: Any) -> Query:
             raise QueryError(f"{where}: must be an object with 'field', 'min' and/or 'max'")
         unknown = set(f) - RANGE_KEYS
         if unknown:
-            raise QueryError(f"{where}: unknown key(s) {sorted(unknown)}; a range has {sorted(RANGE_KEYS)}")
+            raise _unknown_keys(where, unknown, RANGE_KEYS, "a range (bounds inclusive)")
         low, high = _bound(f.get("min"), where, "min"), _bound(f.get("max"), where, "max")
         if low is None and high is None:
             raise QueryError(f"{where}: give 'min', 'max' or both")
@@ -176,8 +256,10 @@ def parse_query(raw: Any) -> Query:
 
     tr = raw.get("time_range")
     if tr is not None:
-        if not isinstance(tr, dict) or not set(tr) <= {"start_time", "end_time"}:
+        if not isinstance(tr, dict):
             raise QueryError("time_range: must be an object with 'start_time' and/or 'end_time'")
+        if not set(tr) <= TIME_RANGE_KEYS:
+            raise _unknown_keys("time_range", set(tr) - TIME_RANGE_KEYS, TIME_RANGE_KEYS, "time_range")
         low, high = (
             _bound(tr.get("start_time"), "time_range", "start_time"),
             _bound(tr.get("end_time"), "time_range", "end_time"),
@@ -201,3 +283,72 @@ def _list(value: Any, name: str) -> list[Any]:
     if not isinstance(value, list):
         raise QueryError(f"{name}: must be a list")
     return value
+
+
+# --------------------------------------------------------------------------------------------- field names
+
+
+@dataclass(frozen=True)
+class KnownFields:
+    """The searchable field names the assets of one type have: the keys of its searchable-field statistics."""
+
+    names: tuple[str, ...] = ()  # sorted, unique
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> KnownFields:
+        return cls(tuple(sorted(set(names))))
+
+    def has(self, name: str) -> bool:
+        """``name`` itself, a platform field, or a dict/list above a known field (``aux`` covers ``aux.speed``)."""
+        if name in PLATFORM_FIELDS:
+            return True
+        i = bisect_left(self.names, name)
+        if i < len(self.names) and self.names[i] == name:
+            return True
+        prefix = name + "."
+        j = bisect_left(self.names, prefix)
+        return j < len(self.names) and self.names[j].startswith(prefix)
+
+    def closest(self, name: str, n: int = 3) -> list[str]:
+        """Known fields ``name`` may have meant: ``aux.<name>`` first, then the most similar names. A name without
+        a dot is also compared with the last part of dotted ones (``speeed`` finds ``aux.speed``)."""
+        out = [f"{root}.{name}" for root in USER_FIELD_ROOTS if self.has(f"{root}.{name}")]
+        parents = {known.rsplit(".", i)[0] for known in self.names for i in range(1, known.count(".") + 1)}
+        matcher = difflib.SequenceMatcher()
+        matcher.set_seq2(name)
+        scored: list[tuple[float, str]] = []
+        for candidate in [*self.names, *sorted(parents)]:
+            best = 0.0
+            for text in {candidate, candidate.rsplit(".", 1)[-1] if "." not in name else candidate}:
+                matcher.set_seq1(text)
+                if matcher.real_quick_ratio() >= CLOSE_FIELD_CUTOFF and matcher.quick_ratio() >= CLOSE_FIELD_CUTOFF:
+                    best = max(best, matcher.ratio())
+            if best >= CLOSE_FIELD_CUTOFF and candidate not in out:
+                scored.append((best, candidate))
+        out += [c for _, c in sorted(scored, key=lambda sc: (-sc[0], sc[1]))]
+        return out[:n]
+
+
+def query_fields(query: Query) -> list[str]:
+    """Every field a parsed query names (filters, exists filters, ranges, projection), first mention first."""
+    names = [f.field for f in query.values] + [e.field for e in query.exists] + [r.field for r in query.ranges]
+    return list(dict.fromkeys([*names, *(query.selected_fields or [])]))
+
+
+def unknown_field_warnings(fields: Iterable[str], known: KnownFields, asset_type: str) -> list[str]:
+    """A warning for each of ``fields`` that no asset of ``asset_type`` has, naming the closest known fields.
+    None at all when the type has no assets yet: every field would be unknown, and none would be a mistake."""
+    if not known.names:
+        return []
+    out = []
+    for name in dict.fromkeys(fields):
+        if known.has(name):
+            continue
+        close = known.closest(name)
+        hint = (
+            f"closest known fields: {', '.join(repr(c) for c in close)}"
+            if close
+            else f"GET /v1/{asset_type}/meta/searchable_field_statistics/ lists the known fields"
+        )
+        out.append(f"no {asset_type} asset has a field {name!r}; {hint}")
+    return out

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scenebase.clients.encoding import iso_utc
 from scenebase.domain.ids import new_id, standardize_id
 from scenebase.errors import InvalidArgumentsError
 
@@ -103,7 +104,7 @@ class MediaAsset:
 
     def metadata(self) -> dict[str, Any]:
         """The metadata sent to the server with the file (None values left out)."""
-        ts = self.timestamp.isoformat() if isinstance(self.timestamp, datetime) else self.timestamp
+        ts = iso_utc(self.timestamp) if isinstance(self.timestamp, datetime) else self.timestamp
         sets = [self.set_id] if isinstance(self.set_id, str) else self.set_id
         meta = {"id": self.id, "sensor": self.sensor, "timestamp": ts, "session_uid": self.session_uid,
                 "aux": self.aux_metadata, "tags": self.tags, "sets": sets or None, **self.extra}  # fmt: skip

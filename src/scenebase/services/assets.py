@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import Connection
@@ -10,14 +10,27 @@ from sqlalchemy import Connection
 from scenebase.constants import AssetsConstants
 from scenebase.domain.ids import new_id, standardize_id
 from scenebase.domain.metadata import DocumentTooLarge, project
-from scenebase.domain.search import Query, QueryError, parse_query
+from scenebase.domain.search import (
+    KnownFields,
+    Query,
+    QueryError,
+    did_you_mean,
+    parse_query,
+    query_fields,
+    unknown_field_warnings,
+)
 from scenebase.domain.timeutil import now_iso, to_epoch, to_iso
+from scenebase.services import request_warnings
 from scenebase.services.cache import OrgCache
 from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.storage.asset_repo import AssetRepo, WriteMode
 from scenebase.storage.scope import Scope
 
 SEARCHABLE_TYPES = frozenset(AssetsConstants.VALID_ASSETS) - {"jobs"}
+SUMMARY_KEYS = {"search", "dimensions", "nested_dimensions", "max_size_for_agg"}
+#: keys of SceneBox's summary request (FACTS 3.4) that scenebase does not build yet
+SUMMARY_KEYS_NOT_BUILT = {"custom_buckets_numeric", "custom_buckets_time", "aggregate_field", "is_nested",
+                          "aggregation_type"}  # fmt: skip
 
 
 def check_asset_type(asset_type: str) -> str:
@@ -26,9 +39,11 @@ def check_asset_type(asset_type: str) -> str:
     return asset_type
 
 
-def parse(search: Any) -> Query:
+def parse(search: Any, is_field: Callable[[str], bool] | None = None) -> Query:
+    """``parse_query`` with its errors as ``InvalidArgument`` (see ``AssetService.parse_for`` for the checks
+    that need the asset type)."""
     try:
-        return parse_query(search)
+        return parse_query(search, is_field)
     except QueryError as e:
         raise InvalidArgument(f"invalid search: {e}", resource="search") from None
 
@@ -116,7 +131,7 @@ class AssetService:
         ids_only: bool = True,
     ) -> list[Any]:
         check_asset_type(asset_type)
-        query = parse(search)
+        query = self.parse_for(scope, asset_type, search, also=[sort_field])
         try:
             rows = self.repo.search(scope, asset_type, query, size, offset, sort_field, sort_order, ids_only)
         except QueryError as e:
@@ -127,7 +142,7 @@ class AssetService:
 
     def scan(self, scope: Scope, asset_type: str, search: Any, ids_only: bool = True) -> Iterator[list[Any]]:
         check_asset_type(asset_type)
-        query = parse(search)
+        query = self.parse_for(scope, asset_type, search)
         for batch in self.repo.scan(scope, asset_type, query, ids_only=ids_only):
             if not ids_only and query.selected_fields:
                 batch = [project(r, query.selected_fields) for r in batch]
@@ -143,17 +158,22 @@ class AssetService:
 
     def count(self, scope: Scope, asset_type: str, search: Any) -> int:
         check_asset_type(asset_type)
-        return self.repo.count(scope, asset_type, parse(search))
+        return self.repo.count(scope, asset_type, self.parse_for(scope, asset_type, search))
 
     def summary(self, scope: Scope, asset_type: str, request: dict[str, Any]) -> dict[str, Any]:
         check_asset_type(asset_type)
         if not isinstance(request, dict):
             raise InvalidArgument("summary_request must be an object")
-        known = {"search", "dimensions", "nested_dimensions", "max_size_for_agg"}
-        unsupported = set(request) - known
-        if unsupported:
+        unknown = set(request) - SUMMARY_KEYS - SUMMARY_KEYS_NOT_BUILT
+        if unknown:
             raise InvalidArgument(
-                f"summary_request keys {sorted(unsupported)} are not supported yet; supported: {sorted(known)}"
+                f"summary_request: unknown key(s) {sorted(unknown, key=str)}{did_you_mean(unknown, SUMMARY_KEYS)}; "
+                f"a summary request has {sorted(SUMMARY_KEYS)}"
+            )
+        not_built = set(request) & SUMMARY_KEYS_NOT_BUILT
+        if not_built:
+            raise InvalidArgument(
+                f"summary_request keys {sorted(not_built)} are not supported yet; supported: {sorted(SUMMARY_KEYS)}"
             )
         dims: list[str] = []
         for key in ("dimensions", "nested_dimensions"):
@@ -164,8 +184,9 @@ class AssetService:
         size = request.get("max_size_for_agg", 100)
         if not isinstance(size, int) or not 1 <= size <= 10_000:
             raise InvalidArgument("max_size_for_agg must be an integer in [1, 10000]")
+        query = self.parse_for(scope, asset_type, request.get("search"), also=dims)
         try:
-            return self.repo.summary(scope, asset_type, parse(request.get("search")), dims, size)
+            return self.repo.summary(scope, asset_type, query, dims, size)
         except QueryError as e:
             raise InvalidArgument(str(e)) from None
 
@@ -175,3 +196,26 @@ class AssetService:
         return self.cache.get_or_compute(
             scope.org_id, asset_type, f"field_stats:{key}", lambda: self.repo.field_statistics(scope, asset_type)
         )
+
+    def known_fields(self, scope: Scope, asset_type: str) -> KnownFields:
+        """The field names of the ``asset_type`` assets ``scope`` reads (cached like the statistics: until a
+        write of that type, or a minute for writes by organizations shared with ``scope``)."""
+        key = ",".join(sorted(scope.readable))
+        return self.cache.get_or_compute(
+            scope.org_id,
+            asset_type,
+            f"field_names:{key}",
+            lambda: KnownFields.of(self.repo.field_names(scope, asset_type)),
+        )
+
+    def parse_for(self, scope: Scope, asset_type: str, search: Any, also: Iterable[str | None] = ()) -> Query:
+        """``search`` parsed for ``asset_type`` assets: a key resembling a reserved one is a shorthand filter only
+        if such a field exists, and, in a request, every field no asset has is answered with a warning naming
+        the closest known ones. ``also``: other fields the request names (sort field, summary dimensions)."""
+        query = parse(search, lambda name: self.known_fields(scope, asset_type).has(name))
+        if request_warnings.active():
+            fields = [*query_fields(query), *(f for f in also if f)]
+            if fields:
+                for message in unknown_field_warnings(fields, self.known_fields(scope, asset_type), asset_type):
+                    request_warnings.warn(message)
+        return query

@@ -517,6 +517,20 @@ class AssetRepo:
                                       "min": _iso(row[1]), "max": _iso(row[2])}  # fmt: skip
         return dict(sorted(stats.items()))
 
+    def field_names(self, scope: Scope, asset_type: str) -> list[str]:
+        """The distinct indexed field names (the keys of ``field_statistics``), found by
+        hopping from one name to the next on the terms index: one index probe per name, however many terms.
+        One owner at a time, because ``owner IN (...)`` would break the index order the hops rely on."""
+        out: set[str] = set()
+        with self.catalog.read() as conn:
+            for owner in sorted(scope.readable):
+                here = and_(T.c.owner == owner, T.c.asset_type == asset_type)
+                walk = select(func.min(T.c.field).label("name")).where(here).cte("field_walk", recursive=True)
+                after = select(func.min(T.c.field)).where(here, T.c.field > walk.c.name).scalar_subquery()
+                walk = walk.union_all(select(after).where(walk.c.name.is_not(None)))
+                out.update(r[0] for r in conn.execute(select(walk.c.name).where(walk.c.name.is_not(None))))
+        return sorted(out)
+
 
 TermRow = tuple[int, str, str, str, str | None, float | None]
 _TERM_COLUMNS = "asset_pk, owner, asset_type, field, vstr, vnum"

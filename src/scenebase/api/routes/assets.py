@@ -1,22 +1,50 @@
-"""Generic per-type routes: search ids / metadata, summaries, field statistics, one document (FACTS 3, 14)."""
+"""Generic per-type routes: search ids / metadata, summaries, field statistics, one document.
+
+The search language is documented in docs/search.md and, as typed models, in ``/openapi.json``
+(``api/schemas/search.py``); fields no asset has come back as ``X-Scenebase-Warning`` headers.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.search import (
+    DocumentList,
+    FieldStatistics,
+    IdList,
+    SearchBody,
+    SummaryBody,
+    SummaryResponse,
+)
+from scenebase.api.warning_headers import WARNING_HEADER
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.identity import Principal
 
 router = SlashAgnosticRouter(prefix="/v1", tags=["search"])
+
+#: the search body is validated by the service, not by pydantic: a malformed search is a 400 naming the problem
+SEARCH_DOC = "The search (docs/search.md); no body or `{}` matches every asset."
+_WARNINGS = {
+    WARNING_HEADER: {
+        "description": "One per field the query names that no asset has: a JSON string naming the closest known "
+        "fields (docs/search.md, Warnings).",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def _answer(model: Any, description: str, warns: bool = True) -> dict[int | str, dict[str, Any]]:
+    """The documented 200 answer. Documentation only: the answer is not re-validated (10,000 documents)."""
+    return {200: {"model": model, "description": description, **({"headers": _WARNINGS} if warns else {})}}
 
 
 def _stream_array(batches: Iterator[list[Any]]) -> Iterator[bytes]:
@@ -58,10 +86,10 @@ def _search(rt: Runtime, p: Principal, asset_type: str, search: Any, page: Pagin
     )
 
 
-@router.post("/{asset_type}/", dependencies=[requires(Permission.READ)])
+@router.post("/{asset_type}/", dependencies=[requires(Permission.READ)], responses=_answer(IdList, "Matching ids."))
 def search_ids(
     asset_type: str,
-    search: Any = Body(None),  # validated by the service: a malformed search is a 400 naming the problem
+    search: Annotated[SearchBody, Body(description=SEARCH_DOC)] = None,
     page: Paging = Depends(),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
@@ -70,10 +98,12 @@ def search_ids(
     return _search(rt, p, asset_type, search, page, ids_only=True)
 
 
-@router.post("/{asset_type}/meta/", dependencies=[requires(Permission.READ)])
+@router.post(
+    "/{asset_type}/meta/", dependencies=[requires(Permission.READ)], responses=_answer(DocumentList, "Metadata.")
+)
 def search_meta(
     asset_type: str,
-    search: Any = Body(None),  # validated by the service: a malformed search is a 400 naming the problem
+    search: Annotated[SearchBody, Body(description=SEARCH_DOC)] = None,
     page: Paging = Depends(),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
@@ -82,18 +112,27 @@ def search_meta(
     return _search(rt, p, asset_type, search, page, ids_only=False)
 
 
-@router.post("/{asset_type}/meta/summary/", dependencies=[requires(Permission.READ)])
+@router.post(
+    "/{asset_type}/meta/summary/",
+    dependencies=[requires(Permission.READ)],
+    responses=_answer(SummaryResponse, "Total and buckets."),
+)
 def summary(
     asset_type: str,
-    request: Any = Body(...),
+    request: Annotated[SummaryBody, Body(description="Validated by the service, naming the offending part.")],
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    """``{"total", "aggregations": [{"dimension", "buckets": [{"key", "doc_count"}]}]}`` (FACTS 3.4)."""
+    """``{"total", "aggregations": [{"dimension", "buckets": [{"key", "doc_count"}]}]}``; with
+    ``"dimensions": []`` just the count."""
     return rt.assets.summary(p.scope, asset_type, request)
 
 
-@router.get("/{asset_type}/meta/searchable_field_statistics/", dependencies=[requires(Permission.READ)])
+@router.get(
+    "/{asset_type}/meta/searchable_field_statistics/",
+    dependencies=[requires(Permission.READ)],
+    responses=_answer(FieldStatistics, "Field name -> statistics.", warns=False),
+)
 def field_statistics(
     asset_type: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:

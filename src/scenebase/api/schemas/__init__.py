@@ -1,2 +1,2 @@
-"""Pydantic models of the API's response bodies: they type ``/openapi.json`` (the web app generates its types
-from it). Request bodies are declared next to their routes."""
+"""Pydantic models of the API's request and response bodies: they type ``/openapi.json`` (the web app generates
+its types from it) and the interactive docs."""

@@ -26,6 +26,9 @@ class ErrorBody(BaseModel):
     code: str = Field(description="Machine-readable: invalid_argument, unauthenticated, forbidden, not_found, ...")
     message: str = Field(description="What went wrong, naming the offending item.")
     details: Any = Field(default=None, description="Per-item errors or validation errors, when there are any.")
+    resource: str | None = Field(
+        default=None, description="What the error is about: an asset type, sets, jobs, search, identity_manager, ..."
+    )
 
 
 class ErrorEnvelope(BaseModel):
