@@ -550,7 +550,7 @@ def test_image_timestamps_and_metadata_as_datetimes(admin: SceneEngineClient) ->
     assert meta["aux"] == {"day": "2021-06-01T00:00:00.000000+00:00", "n": 3}
     assert admin.search_assets("images", {"time_range": {"start_time": shot, "end_time": shot}}) == ["dated"]
     assert admin.search_assets("images", {"ranges": [{"field": "aux.day", "min": date(2021, 6, 1)}]}) == ["dated"]
-    with pytest.raises(InvalidTimeError, match=r"image #0: timestamp: .*time zone"):
+    with pytest.raises(InvalidTimeError, match=r"image 'naive': timestamp: .*time zone"):
         admin.add_image(image_bytes=buf.getvalue(), id="naive", timestamp=datetime(2021, 6, 1))
     with pytest.raises(MetadataNotFoundError):
         admin.get_metadata("naive", "images")

@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scenebase.clients.encoding import iso_utc
 from scenebase.domain.ids import new_id, standardize_id
-from scenebase.errors import InvalidArgumentsError
+from scenebase.errors import InvalidArgumentsError, InvalidTimeError
 
 _SOURCE_KEYS = ("path", "url", "uri", "bytes")
 LIDAR_FORMATS = ("pcd", "numpy", "binary", "kitti")
@@ -75,6 +74,9 @@ class MediaAsset:
             if not given:
                 raise InvalidArgumentsError(f"{label}: give one of path, url, uri or bytes")
             raise InvalidArgumentsError(f"{label}: give only one of {sorted(given)}")
+        self.id = standardize_id(id) if id else new_id()
+        #: how the user named it (the raw id), for messages; the file name is used for paths
+        self.label = id or self.id
         self.path: str | None = None
         if path is not None:
             self.path = os.fspath(path)
@@ -83,14 +85,14 @@ class MediaAsset:
         self.url = url
         self.uri = uri
         self.bytes: builtins.bytes | None = None if bytes is None else _as_bytes(bytes, self.noun)
-        self.id = standardize_id(id) if id else new_id()
-        #: how the user named it (the raw id), for messages; the file name is used for paths
-        self.label = id or self.id
         self.sensor = sensor
         if timestamp is None:
             timestamp = datetime.now(UTC)
-        elif isinstance(timestamp, datetime) and timestamp.tzinfo is None:
-            timestamp = timestamp.replace(tzinfo=UTC)
+        elif isinstance(timestamp, datetime):
+            try:
+                _iso_utc(timestamp)  # a naive datetime is refused now, naming the asset, not at upload
+            except InvalidTimeError as e:
+                raise InvalidTimeError(f"{self.noun} {self.label!r}: timestamp: {e.message}") from None
         self.timestamp: datetime | str = timestamp
         self.session_uid = session_uid
         self.aux_metadata = _stringify_booleans(dict(aux_metadata)) if aux_metadata else None
@@ -104,7 +106,7 @@ class MediaAsset:
 
     def metadata(self) -> dict[str, Any]:
         """The metadata sent to the server with the file (None values left out)."""
-        ts = iso_utc(self.timestamp) if isinstance(self.timestamp, datetime) else self.timestamp
+        ts = _iso_utc(self.timestamp) if isinstance(self.timestamp, datetime) else self.timestamp
         sets = [self.set_id] if isinstance(self.set_id, str) else self.set_id
         meta = {"id": self.id, "sensor": self.sensor, "timestamp": ts, "session_uid": self.session_uid,
                 "aux": self.aux_metadata, "tags": self.tags, "sets": sets or None, **self.extra}  # fmt: skip
@@ -271,6 +273,12 @@ def _is_npy(asset: MediaAsset) -> bool:
     if asset.bytes is not None:
         return asset.bytes[:6] == b"\x93NUMPY"
     return bool(asset.path and asset.path.lower().endswith(".npy"))
+
+
+def _iso_utc(value: datetime) -> str:
+    from scenebase.clients.encoding import iso_utc  # the client's one wire form of times (lazy: no import cycle)
+
+    return iso_utc(value)
 
 
 def _either(seed_value: Any, alias_value: Any, name: str) -> Any:
