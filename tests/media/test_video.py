@@ -87,8 +87,10 @@ def make_video(
     rotation: int | None = None,
     container_options: dict[str, str] | None = None,
     noise: bool = False,
+    audio: bool = False,
 ) -> Path:
-    """Write ``frames`` pattern frames; ``times_ms`` gives each frame's timestamp (variable rate, start offset)."""
+    """Write ``frames`` pattern frames; ``times_ms`` gives each frame's timestamp (variable rate, start offset);
+    ``audio`` adds an AAC track of silence as long as the video."""
     width, height = size
     rng = np.random.default_rng(7)
     with av.open(str(path), "w", options=container_options or {}) as container:
@@ -99,6 +101,15 @@ def make_video(
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation is not None:
             stream.set_display_rotation(rotation)
+        if audio:
+            sound = container.add_stream("aac", rate=48000)
+            for index in range(frames * 48000 // rate // 1024):
+                chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 48000, index * 1024
+                for packet in sound.encode(chunk):
+                    container.mux(packet)
+            for packet in sound.encode():
+                container.mux(packet)
         for number in range(frames):
             picture = pattern(number, width, height)
             if noise:  # incompressible rows below the stripes: realistic packet sizes for truncation tests
@@ -174,7 +185,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         # B-frames and a keyframe every 30 frames: display order differs from decode order, seeks are exercised
         "h264": make_video(folder / "h264.mp4", 150, options={"g": "30", "bf": "3"}),
         "vp9": make_video(folder / "vp9.webm", 40, codec="libvpx-vp9", options={"g": "20"}),
-        "mpeg4": make_video(folder / "mpeg4.avi", 50, codec="mpeg4", size=(640, 360), options={"g": "12"}),
+        "mpeg4": make_video(folder / "mpeg4.avi", 50, codec="mpeg4", size=(640, 360), options={"g": "12", "bf": "2"}),
         "vfr": make_video(folder / "vfr.mkv", 90, options={"g": "25", "bf": "2"}, times_ms=vfr),
         "mov": make_video(folder / "clip.mov", 20),
         "odd": make_video(folder / "odd.webm", 12, codec="libvpx-vp9", size=(321, 241)),
@@ -303,6 +314,16 @@ def test_bad_input_errors(tmp_path: Path) -> None:
         assert _problem(make_audio(tmp_path / file, codec)) == "no video stream (1 audio stream)"
     with pytest.raises(FileNotFoundError):
         probe_video(tmp_path / "missing.mp4")
+    # recognized, but not a supported container
+    ts = make_video(tmp_path / "clip.ts", 5)
+    assert _problem(ts).startswith("unsupported container 'mpegts'")
+    # an HLS playlist would make FFmpeg read the files it lists (here a local video; it could be any path or URL):
+    # only self-contained formats may be opened
+    playlist = tmp_path / "list.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n{ts}\n#EXT-X-ENDLIST\n")
+    with av.open(str(playlist)) as unrestricted:
+        assert unrestricted.format.name == "hls" and len(unrestricted.streams.video) == 1
+    assert _problem(playlist).startswith("not a video (unrecognized content, starts with b'#EXTM3U")
 
 
 @pytest.mark.parametrize(
@@ -313,12 +334,15 @@ def test_bad_input_errors(tmp_path: Path) -> None:
         ("cut.webm", "libvpx-vp9", None),
         ("cut.mkv", "libx264", None),
         ("cut.avi", "mpeg4", None),
+        ("with_audio.mp4", "libx264", {"movflags": "+faststart"}),
+        ("with_audio.mkv", "libx264", None),
     ],
 )
 def test_truncated_files_are_rejected(
     tmp_path: Path, file: str, codec: str, container_options: dict[str, str] | None
 ) -> None:
-    path = make_video(tmp_path / file, 40, codec=codec, container_options=container_options, noise=True)
+    audio = file.startswith("with_audio")
+    path = make_video(tmp_path / file, 40, codec=codec, container_options=container_options, noise=True, audio=audio)
     data = path.read_bytes()
     assert probe_video(io.BytesIO(data)).frame_count == 40
     for fraction in (0.1, 0.5, 0.9, 0.99):
@@ -360,6 +384,16 @@ def test_garbage_in_the_middle(tmp_path: Path) -> None:
 def test_extract_frames_content(clips: dict[str, Path], clip: str, wanted: list[int]) -> None:
     got = [(number, read_number(image)) for number, image in extract_frames(clips[clip], wanted)]
     assert got == [(n, n) for n in sorted(set(wanted))]
+
+
+def test_extract_random_subsets(clips: dict[str, Path]) -> None:
+    # the decoder skips frames no wanted frame depends on: any subset must still come out exact
+    rng = np.random.default_rng(5)
+    for clip in ("h264", "vfr", "mpeg4", "vp9"):
+        count = probe_video(clips[clip]).frame_count
+        for size in (1, 3, 12):
+            wanted = sorted(int(n) for n in rng.choice(count, size, replace=False))
+            assert numbers(clips[clip], wanted) == wanted, (clip, wanted)
 
 
 def test_extract_every_frame_in_order(clips: dict[str, Path]) -> None:

@@ -1,11 +1,12 @@
 """Videos: probe, frames, thumbnails, renditions, concatenation and encoding. MP4/MOV, WebM/MKV and AVI.
 
 A plain library on top of PyAV (FFmpeg's libraries; no ``ffmpeg`` executable): paths or file objects in, values
-and files out. It knows nothing of the catalog, HTTP or settings. The code lives in three modules and is imported
+and files out. It knows nothing of the catalog, HTTP or settings. The code lives in four modules and is imported
 from here:
 
-* :mod:`~scenebase.media.video_probe` - :func:`probe_video`, :class:`VideoInfo`, :class:`VideoDecodeError` and
-  the accepted :data:`EXTENSIONS` / :data:`CONTENT_TYPES`;
+* :mod:`~scenebase.media.video_base` - :class:`VideoInfo`, :class:`VideoDecodeError`, the accepted
+  :data:`EXTENSIONS` / :data:`CONTENT_TYPES`, and opening and recognizing files;
+* :mod:`~scenebase.media.video_probe` - :func:`probe_video` (one demuxing pass, one decoded frame);
 * :mod:`~scenebase.media.video_frames` - :func:`extract_frames` (by 0-based display-order frame number),
   :func:`poster_frame` and :func:`frame_thumbnail`;
 * :mod:`~scenebase.media.video_encode` - :func:`encode_video`, :func:`make_rendition` (presets in
@@ -17,6 +18,14 @@ applied to frames or thumbnails, so frame numbers, sizes and annotation coordina
 
 from __future__ import annotations
 
+from scenebase.media.video_base import (
+    CONTENT_TYPES,
+    EXTENSIONS,
+    MAX_PIXELS,
+    VideoDecodeError,
+    VideoInfo,
+    VideoSource,
+)
 from scenebase.media.video_encode import (
     REMUX_CODECS,
     RENDITION_PRESETS,
@@ -25,15 +34,7 @@ from scenebase.media.video_encode import (
     make_rendition,
 )
 from scenebase.media.video_frames import SEEK_GAP_FRAMES, extract_frames, frame_thumbnail, poster_frame
-from scenebase.media.video_probe import (
-    CONTENT_TYPES,
-    EXTENSIONS,
-    MAX_PIXELS,
-    VideoDecodeError,
-    VideoInfo,
-    VideoSource,
-    probe_video,
-)
+from scenebase.media.video_probe import probe_video
 
 __all__ = [
     "CONTENT_TYPES",

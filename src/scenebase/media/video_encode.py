@@ -27,17 +27,15 @@ import numpy as np
 from PIL import Image
 
 from scenebase.media.images import fit_within
-from scenebase.media.video_probe import (
+from scenebase.media.video_base import (
     VideoDecodeError,
     VideoInfo,
-    VideoScan,
     describe_error,
     open_input,
-    probe_video,
-    scan_video,
     source_name,
     video_stream,
 )
+from scenebase.media.video_probe import VideoScan, probe_video, scan_video
 
 __all__ = [
     "REMUX_CODECS",
@@ -280,21 +278,16 @@ class _RemuxConflict(Exception):
     """Timestamps of consecutive inputs overlap after shifting: remuxing would write non-monotonic DTS."""
 
 
-def _can_remux(streams: list[av.video.stream.VideoStream], infos: list[VideoInfo]) -> bool:
-    first = infos[0]
-    if first.codec not in REMUX_CODECS:
+def _can_remux(scans: list[VideoScan]) -> bool:
+    first = scans[0]
+    if first.info.codec not in REMUX_CODECS:
         return False
-    extradata = streams[0].codec_context.extradata
-    for stream, info in zip(streams, infos, strict=True):
-        same = (info.codec, info.width, info.height, info.pixel_format) == (
-            first.codec,
-            first.width,
-            first.height,
-            first.pixel_format,
-        )
-        if not same or stream.codec_context.extradata != extradata:
-            return False
-    return True
+
+    def setup(scan: VideoScan) -> tuple[object, ...]:
+        info = scan.info
+        return info.codec, info.width, info.height, info.pixel_format, scan.extradata
+
+    return all(setup(scan) == setup(first) for scan in scans)
 
 
 def _remux(
@@ -355,12 +348,7 @@ def concatenate_videos(
     scans = [scan_video(src, n) for src, n in zip(srcs, name_list, strict=True)]
     infos = [scan.info for scan in scans]
 
-    streams: list[av.video.stream.VideoStream] = []
-    with contextlib.ExitStack() as stack:
-        for src, n in zip(srcs, name_list, strict=True):
-            container, _size, _header = stack.enter_context(open_input(src, n))
-            streams.append(video_stream(container, n))
-        remux = _can_remux(streams, infos)
+    remux = _can_remux(scans)
     if remux:
         try:
             _remux(srcs, scans, name_list, out_path)

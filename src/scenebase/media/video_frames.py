@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import io
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 import av
 import av.container
@@ -22,17 +23,16 @@ import numpy as np
 from PIL import Image
 
 from scenebase.media.images import JPEG_QUALITY, fit_within
-from scenebase.media.video_probe import (
+from scenebase.media.video_base import (
     VideoDecodeError,
-    VideoScan,
     VideoSource,
     container_kind,
     describe_error,
     open_input,
-    scan_video,
     source_name,
     video_stream,
 )
+from scenebase.media.video_probe import VideoScan, scan_video
 
 __all__ = ["SEEK_GAP_FRAMES", "extract_frames", "frame_thumbnail", "poster_frame"]
 
@@ -42,6 +42,8 @@ this many frames after the last decoded one; closer targets are reached by decod
 a seek (a seek also drains the frame-threaded decoder's pipeline)."""
 
 _FORMAT_ALIASES = {"JPG": "JPEG"}
+
+_SkipMode = Literal["DEFAULT", "NONREF", "NONKEY"]
 
 
 def _rgb_image(frame: av.video.frame.VideoFrame) -> Image.Image:
@@ -78,25 +80,71 @@ def _listing(numbers: list[int], limit: int = 5) -> str:
     return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
 
 
+class _SkipPolicy:
+    """How much of each packet the decoder needs, given the wanted frames (``AVCodecContext.skip_frame``).
+
+    A wanted frame can only reference frames decoded after the keyframe before it (in display order) and before
+    itself (in decode order, which for B-frames includes later-displayed anchors). So, packet by packet:
+
+    * a wanted frame: decoded ('DEFAULT');
+    * a packet inside such a span of a wanted frame: decoded only if other frames reference it ('NONREF':
+      unreferenced B-frames are dropped);
+    * any other packet (the rest of a group of pictures after its last wanted frame, gaps not worth a seek): only
+      keyframes are decoded ('NONKEY'), which keeps the decoder's state valid at no more cost.
+
+    FFmpeg copies ``skip_frame`` to its frame threads with every packet, so the mode may change between packets.
+    """
+
+    def __init__(self, scan: VideoScan, wanted: list[int]) -> None:
+        assert scan.frame_pts is not None
+        timeline = scan.frame_pts
+        self.number_of = {pts: n for n, pts in enumerate(timeline)}
+        self.wanted = frozenset(timeline[n] for n in wanted)
+        self.decode_index = {pts: i for i, pts in enumerate(scan.decode_order)}
+        spans = sorted(
+            (self.decode_index[timeline[_keyframe_before(scan.keyframes, n)]], self.decode_index[timeline[n]])
+            for n in wanted
+        )
+        merged: list[list[int]] = []
+        for first, last in spans:
+            if merged and first <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], last)
+            else:
+                merged.append([first, last])
+        self.span_starts = [first for first, _ in merged]
+        self.span_ends = [last for _, last in merged]
+        self.enabled = True
+
+    def mode(self, pts: int | None) -> _SkipMode:
+        if pts is None or not self.enabled or pts in self.wanted:
+            return "DEFAULT"
+        index = self.decode_index.get(pts)
+        if index is None:
+            return "DEFAULT"
+        at = bisect.bisect_right(self.span_starts, index) - 1
+        return "NONREF" if at >= 0 and index <= self.span_ends[at] else "NONKEY"
+
+
+def _keyframe_before(keyframes: tuple[int, ...], number: int) -> int:
+    at = bisect.bisect_right(keyframes, number) - 1
+    return keyframes[at] if at >= 0 else 0
+
+
 def _decoded(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
     name: str | None,
-    wanted_pts: frozenset[int] | None = None,
+    policy: _SkipPolicy | None = None,
 ) -> Iterator[av.video.frame.VideoFrame]:
-    """Frames from the current position to the end; the end-of-stream packet PyAV yields flushes the decoder.
-
-    With ``wanted_pts``, packets of other frames are decoded with ``skip_frame=NONREF``: the decoder drops them
-    when no other frame references them (B-frames, mostly), which they then cannot be needed for. FFmpeg copies
-    the setting to its frame threads packet by packet, so it may change between packets."""
+    """Frames from the current position to the end; the end-of-stream packet PyAV yields flushes the decoder."""
     context = stream.codec_context
-    skipping = False
+    current: _SkipMode = "DEFAULT"
+    context.skip_frame = current
     for packet in container.demux(stream):
-        if wanted_pts is not None and packet.size:
-            skip = packet.pts not in wanted_pts
-            if skip != skipping:
-                context.skip_frame = "NONREF" if skip else "DEFAULT"
-                skipping = skip
+        if policy is not None and packet.size:
+            mode = policy.mode(packet.pts)
+            if mode != current:
+                context.skip_frame = current = mode
         try:
             frames = packet.decode()
         except av.error.FFmpegError as exc:
@@ -115,7 +163,7 @@ def _from(
     stream: av.video.stream.VideoStream,
     pts: int | None,
     name: str | None,
-    wanted_pts: frozenset[int] | None = None,
+    policy: _SkipPolicy | None = None,
 ) -> Iterator[av.video.frame.VideoFrame]:
     """Seek to the keyframe at or before ``pts`` (None: the start of the file) and decode from there."""
     try:
@@ -125,7 +173,7 @@ def _from(
             container.seek(pts, stream=stream, backward=True, any_frame=False)
     except av.error.FFmpegError as exc:
         raise VideoDecodeError(f"cannot seek to timestamp {pts} ({describe_error(exc)})", name=name) from exc
-    return _decoded(container, stream, name, wanted_pts)
+    return _decoded(container, stream, name, policy)
 
 
 def _by_timestamp(
@@ -137,22 +185,19 @@ def _by_timestamp(
 ) -> Iterator[tuple[int, Image.Image]]:
     assert scan.frame_pts is not None
     timeline = scan.frame_pts
-    number_of = {pts: n for n, pts in enumerate(timeline)}
-    keyframes = scan.keyframes
-    wanted_pts = frozenset(timeline[n] for n in wanted)
-    frames = _decoded(container, stream, name, wanted_pts)
+    policy = _SkipPolicy(scan, wanted)
+    frames = _decoded(container, stream, name, policy)
     position = -1  # number of the last decoded frame
     may_seek = True
     for target in wanted:
-        at = bisect.bisect_right(keyframes, target) - 1
-        key = keyframes[at] if at >= 0 else 0
+        key = _keyframe_before(scan.keyframes, target)
         if may_seek and key - position > SEEK_GAP_FRAMES:
-            frames = _from(container, stream, timeline[key], name, wanted_pts)
+            frames = _from(container, stream, timeline[key], name, policy)
             position = -1
         while True:
             found = False
             for frame in frames:
-                number = number_of.get(frame.pts) if frame.pts is not None else None
+                number = policy.number_of.get(frame.pts) if frame.pts is not None else None
                 if number is None:
                     raise VideoDecodeError(
                         f"decoded a frame with timestamp {frame.pts}, which no packet of the video stream has",
@@ -167,10 +212,10 @@ def _by_timestamp(
             if found:
                 break
             if position > target and may_seek:
-                # the seek landed after the target (keyframe flags and the container's index disagree):
-                # decode from the start from now on
-                may_seek = False
-                frames, position = _from(container, stream, None, name, wanted_pts), -1
+                # the target never came out (the keyframe flags, the container's index or the stream's references
+                # are not what they claim): decode everything from the start from now on
+                may_seek = policy.enabled = False
+                frames, position = _from(container, stream, None, name, policy), -1
                 continue
             raise VideoDecodeError(
                 f"frame {target} could not be decoded (the decoder's output "
@@ -224,7 +269,8 @@ def extract_frames(
     raise TypeError.
 
     Decoding runs forward; it jumps (seeks to the keyframe before the next wanted frame) only when that keyframe
-    is more than :data:`SEEK_GAP_FRAMES` frames ahead. Images are as stored (no rotation applied). A frame the
+    is more than :data:`SEEK_GAP_FRAMES` frames ahead, and frames that no wanted frame depends on are skipped by
+    the decoder (see :class:`_SkipPolicy`). Images are as stored (no rotation applied). A frame the
     decoder cannot produce (corrupt data) raises :class:`VideoDecodeError` when iteration reaches it.
     """
     name = source_name(src, name)
