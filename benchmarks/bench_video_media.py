@@ -164,10 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make_rendition 'small' of {segment.name}: {rendition_s:.2f} s -> {small.width}x{small.height} "
               f"({seg_info.frame_count / rendition_s:.0f} frames/s)")  # fmt: skip
 
-        ten_second = next((e for e in extracts if e["frames_in_video"] <= 300), None)
-        met = ten_second is not None and ten_second["seconds"] <= EXTRACT_TARGET_S
-        print(f"\nextract target (100 frames of a 10 s 1080p clip in <= {EXTRACT_TARGET_S:.0f} s): "
-              f"{'met' if met else 'MISSED'}")  # fmt: skip
+        print()
+        for result in extracts:
+            if result["frames_in_video"] <= 12 * FPS:  # the target is stated for clips of about 10 s
+                result["target_met"] = result["seconds"] <= EXTRACT_TARGET_S
+                print(f"extract target (100 frames of a ~10 s 1080p clip in <= {EXTRACT_TARGET_S:.0f} s), "
+                      f"{result['file']}: {'met' if result['target_met'] else 'MISSED'}")  # fmt: skip
         report.update({
             "segment": {"seconds": args.seconds, "frames": seg_info.frame_count,
                         "mb": round(segment.stat().st_size / MB, 1), "encode_s": round(encode_s, 1)},
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             "concatenate_remux_s": round(concat_s, 3),
             "probe_large_s": round(probe_s, 3), "probe_mb_per_s": round(big_mb / probe_s, 1),
             "file_copy_s": round(copy_s, 3), "file_copy_mb_per_s": round(big_mb / copy_s, 1),
-            "extract": extracts, "extract_target_s": EXTRACT_TARGET_S, "extract_target_met": met,
+            "extract": extracts, "extract_target_s": EXTRACT_TARGET_S,
             "rendition_small_s": round(rendition_s, 2),
         })  # fmt: skip
     finally:

@@ -49,7 +49,6 @@ class VideoScan:
     decode_order: tuple[int, ...]
     """The frames' timestamps in the order the packets are stored (decode order; empty when ``frame_pts`` is
     None)."""
-    time_base: Fraction
     stream_start: float
     """Seconds of the first video frame's timestamp (not always 0)."""
     video_duration: float
@@ -276,7 +275,6 @@ def _finish(
         frame_pts=timeline,
         keyframes=keyframes,
         decode_order=decode_order,
-        time_base=stream.time_base or Fraction(1, 1),
         stream_start=video_start if video_start != float("inf") else 0.0,
         video_duration=video_duration,
         extradata=context.extradata,
