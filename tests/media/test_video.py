@@ -33,7 +33,7 @@ from scenebase.media.video import (
     poster_frame,
     probe_video,
 )
-from scenebase.media.video_probe import scan_video
+from scenebase.media.video_probe import FrameTimeline, scan_video
 
 VIDEO_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "video"
 needs_data = pytest.mark.skipif(not VIDEO_DATA.is_dir(), reason=f"sample videos not found at {VIDEO_DATA}")
@@ -421,9 +421,20 @@ def test_extract_frames_out_of_range_fails_before_decoding(
 
 def test_extract_frames_without_timestamps_counts_from_the_start(clips: dict[str, Path]) -> None:
     # streams whose timestamps are missing or repeat are decoded from the start and counted
-    scan = dataclasses.replace(scan_video(clips["h264"]), frame_pts=None, keyframes=())
+    scan = dataclasses.replace(scan_video(clips["h264"]), timeline=None)
     got = [(n, read_number(image)) for n, image in video_frames._extract(clips["h264"], scan, [0, 77, 149], None)]
     assert got == [(0, 0), (77, 77), (149, 149)]
+
+
+def test_frame_timeline() -> None:
+    # stored (decode) order of an I P B B group starting at pts 1000: display order is I B B P
+    timeline = FrameTimeline.build([1000, 1030, 1010, 1020, 1040], key_pts=[1000, 1040])
+    assert timeline is not None and len(timeline) == 5
+    assert timeline.pts.tolist() == [1000, 1010, 1020, 1030, 1040]
+    assert timeline.decode_position.tolist() == [0, 2, 3, 1, 4]
+    assert [timeline.number(pts) for pts in (1000, 1030, 1040, 1005, None)] == [0, 3, 4, None, None]
+    assert [timeline.keyframe_before(n) for n in range(5)] == [0, 0, 0, 0, 4]
+    assert FrameTimeline.build([0, 10, 10, 20], key_pts=[0]) is None  # repeated timestamps
 
 
 def test_extract_frames_from_file_object(clips: dict[str, Path]) -> None:

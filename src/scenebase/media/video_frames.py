@@ -32,7 +32,7 @@ from scenebase.media.video_base import (
     source_name,
     video_stream,
 )
-from scenebase.media.video_probe import VideoScan, scan_video
+from scenebase.media.video_probe import FrameTimeline, VideoScan, scan_video
 
 __all__ = ["SEEK_GAP_FRAMES", "extract_frames", "frame_thumbnail", "poster_frame"]
 
@@ -95,14 +95,11 @@ class _SkipPolicy:
     FFmpeg copies ``skip_frame`` to its frame threads with every packet, so the mode may change between packets.
     """
 
-    def __init__(self, scan: VideoScan, wanted: list[int]) -> None:
-        assert scan.frame_pts is not None
-        timeline = scan.frame_pts
-        self.number_of = {pts: n for n, pts in enumerate(timeline)}
-        self.wanted = frozenset(timeline[n] for n in wanted)
-        self.decode_index = {pts: i for i, pts in enumerate(scan.decode_order)}
+    def __init__(self, timeline: FrameTimeline, wanted: list[int]) -> None:
+        self.timeline = timeline
+        self.wanted = frozenset(wanted)
         spans = sorted(
-            (self.decode_index[timeline[_keyframe_before(scan.keyframes, n)]], self.decode_index[timeline[n]])
+            (int(timeline.decode_position[timeline.keyframe_before(n)]), int(timeline.decode_position[n]))
             for n in wanted
         )
         merged: list[list[int]] = []
@@ -116,18 +113,12 @@ class _SkipPolicy:
         self.enabled = True
 
     def mode(self, pts: int | None) -> _SkipMode:
-        if pts is None or not self.enabled or pts in self.wanted:
+        number = self.timeline.number(pts) if self.enabled else None
+        if number is None or number in self.wanted:
             return "DEFAULT"
-        index = self.decode_index.get(pts)
-        if index is None:
-            return "DEFAULT"
-        at = bisect.bisect_right(self.span_starts, index) - 1
-        return "NONREF" if at >= 0 and index <= self.span_ends[at] else "NONKEY"
-
-
-def _keyframe_before(keyframes: tuple[int, ...], number: int) -> int:
-    at = bisect.bisect_right(keyframes, number) - 1
-    return keyframes[at] if at >= 0 else 0
+        position = int(self.timeline.decode_position[number])
+        at = bisect.bisect_right(self.span_starts, position) - 1
+        return "NONREF" if at >= 0 and position <= self.span_ends[at] else "NONKEY"
 
 
 def _decoded(
@@ -183,21 +174,21 @@ def _by_timestamp(
     wanted: list[int],
     name: str | None,
 ) -> Iterator[tuple[int, Image.Image]]:
-    assert scan.frame_pts is not None
-    timeline = scan.frame_pts
-    policy = _SkipPolicy(scan, wanted)
+    timeline = scan.timeline
+    assert timeline is not None
+    policy = _SkipPolicy(timeline, wanted)
     frames = _decoded(container, stream, name, policy)
     position = -1  # number of the last decoded frame
     may_seek = True
     for target in wanted:
-        key = _keyframe_before(scan.keyframes, target)
+        key = timeline.keyframe_before(target)
         if may_seek and key - position > SEEK_GAP_FRAMES:
-            frames = _from(container, stream, timeline[key], name, policy)
+            frames = _from(container, stream, int(timeline.pts[key]), name, policy)
             position = -1
         while True:
             found = False
             for frame in frames:
-                number = policy.number_of.get(frame.pts) if frame.pts is not None else None
+                number = timeline.number(frame.pts)
                 if number is None:
                     raise VideoDecodeError(
                         f"decoded a frame with timestamp {frame.pts}, which no packet of the video stream has",
@@ -252,7 +243,7 @@ def _extract(
     with open_input(src, name) as (container, _size, _header):
         stream = video_stream(container, name)
         stream.thread_type = "AUTO"  # frame and slice threads
-        if scan.frame_pts is None:
+        if scan.timeline is None:
             yield from _by_count(container, stream, wanted, name)
         else:
             yield from _by_timestamp(container, stream, scan, wanted, name)

@@ -8,7 +8,6 @@ needs (:class:`VideoScan`).
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -17,6 +16,8 @@ import av.container
 import av.error
 import av.video.frame
 import av.video.stream
+import numpy as np
+import numpy.typing as npt
 
 from scenebase.media.video_base import (
     VideoDecodeError,
@@ -29,11 +30,54 @@ from scenebase.media.video_base import (
     video_stream,
 )
 
-__all__ = ["VideoScan", "probe_video", "scan_video"]
+__all__ = ["FrameTimeline", "VideoScan", "probe_video", "scan_video"]
 
 # a container whose header states a duration must hold packets up to that time, within half a frame plus the
 # rounding of millisecond timestamps (Matroska); anything shorter was cut off
 _DURATION_ROUNDING_S = 0.002
+
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class FrameTimeline:
+    """Which packet each frame number is: frame n is the packet with the n-th smallest presentation timestamp.
+
+    Arrays rather than dicts keep long videos cheap (a 2-hour 60 fps video has 432,000 frames)."""
+
+    pts: IntArray
+    """Presentation timestamps in display order (frame n has ``pts[n]``), in the stream's time base; unique."""
+    decode_position: IntArray
+    """Frame n's position in the stored (decode) order of the packets."""
+    keyframes: IntArray
+    """Frame numbers of the keyframes, ascending."""
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+    def number(self, pts: int | None) -> int | None:
+        """The frame number of a timestamp; None when no frame has it."""
+        if pts is None:
+            return None
+        at = int(np.searchsorted(self.pts, pts))
+        return at if at < len(self.pts) and int(self.pts[at]) == pts else None
+
+    def keyframe_before(self, number: int) -> int:
+        """The last keyframe at or before frame ``number`` (0 when there is none)."""
+        at = int(np.searchsorted(self.keyframes, number, side="right")) - 1
+        return int(self.keyframes[at]) if at >= 0 else 0
+
+    @classmethod
+    def build(cls, stored_pts: list[int], key_pts: list[int]) -> FrameTimeline | None:
+        """From the timestamps in stored order; None when some repeat (they cannot identify frames then)."""
+        stored = np.asarray(stored_pts, dtype=np.int64)
+        order = np.argsort(stored, kind="stable")
+        ordered = stored[order]
+        if len(ordered) > 1 and not bool(np.all(ordered[1:] > ordered[:-1])):
+            return None
+        keyframes = np.unique(np.searchsorted(ordered, np.asarray(key_pts, dtype=np.int64)))
+        return cls(pts=ordered, decode_position=order.astype(np.int64), keyframes=keyframes.astype(np.int64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +85,8 @@ class VideoScan:
     """:class:`VideoInfo` plus the frame timeline that frame extraction needs (internal to the video modules)."""
 
     info: VideoInfo
-    frame_pts: tuple[int, ...] | None
-    """Presentation timestamps of the frames in display order (frame n has ``frame_pts[n]``), in ``time_base``
-    units; None when the stream's timestamps are missing or repeat, so frames can only be counted from the start."""
-    keyframes: tuple[int, ...]
-    """Frame numbers of the keyframes, ascending (empty when ``frame_pts`` is None)."""
-    decode_order: tuple[int, ...]
-    """The frames' timestamps in the order the packets are stored (decode order; empty when ``frame_pts`` is
-    None)."""
+    timeline: FrameTimeline | None
+    """None when the stream's timestamps are missing or repeat, so frames can only be counted from the start."""
     stream_start: float
     """Seconds of the first video frame's timestamp (not always 0)."""
     video_duration: float
@@ -261,20 +299,10 @@ def _finish(
         rotation=_rotation(first) if first is not None else 0,
     )
 
-    timeline: tuple[int, ...] | None = None
-    keyframes: tuple[int, ...] = ()
-    decode_order: tuple[int, ...] = ()
-    if not seen.pts_missing:
-        ordered = sorted(seen.frame_pts)
-        if len(set(ordered)) == len(ordered):  # repeated timestamps cannot identify frames
-            timeline = tuple(ordered)
-            keyframes = tuple(sorted(bisect.bisect_left(ordered, pts) for pts in seen.key_pts))
-            decode_order = tuple(seen.frame_pts)
+    timeline = None if seen.pts_missing else FrameTimeline.build(seen.frame_pts, seen.key_pts)
     return VideoScan(
         info=info,
-        frame_pts=timeline,
-        keyframes=keyframes,
-        decode_order=decode_order,
+        timeline=timeline,
         stream_start=video_start if video_start != float("inf") else 0.0,
         video_duration=video_duration,
         extradata=context.extradata,
