@@ -426,6 +426,16 @@ def test_extract_frames_without_timestamps_counts_from_the_start(clips: dict[str
     assert got == [(0, 0), (77, 77), (149, 149)]
 
 
+def test_extract_frames_when_the_decoder_changes_timestamps(clips: dict[str, Path]) -> None:
+    # decoded frames whose timestamps match no packet are identified by counting from the start instead
+    scan = scan_video(clips["h264"])
+    assert scan.timeline is not None
+    shifted = dataclasses.replace(scan.timeline, pts=scan.timeline.pts + 1)
+    scan = dataclasses.replace(scan, timeline=shifted)
+    got = [(n, read_number(image)) for n, image in video_frames._extract(clips["h264"], scan, [70, 71, 149], None)]
+    assert got == [(70, 70), (71, 71), (149, 149)]
+
+
 def test_frame_timeline() -> None:
     # stored (decode) order of an I P B B group starting at pts 1000: display order is I B B P
     timeline = FrameTimeline.build([1000, 1030, 1010, 1020, 1040], key_pts=[1000, 1040])

@@ -190,10 +190,9 @@ def _by_timestamp(
             for frame in frames:
                 number = timeline.number(frame.pts)
                 if number is None:
-                    raise VideoDecodeError(
-                        f"decoded a frame with timestamp {frame.pts}, which no packet of the video stream has",
-                        name=name,
-                    )
+                    # the decoder re-timestamps frames: identify them by counting from the start instead
+                    yield from _by_count(container, stream, [n for n in wanted if n >= target], name, restart=True)
+                    return
                 position = number
                 if number >= target:
                     found = number == target
@@ -220,12 +219,14 @@ def _by_count(
     stream: av.video.stream.VideoStream,
     wanted: list[int],
     name: str | None,
+    restart: bool = False,
 ) -> Iterator[tuple[int, Image.Image]]:
-    """For streams without usable timestamps: count decoded frames from the start."""
+    """For streams without usable timestamps: count decoded frames from the start (``restart``: seek there)."""
     targets = iter(wanted)
     target = next(targets)
     number = -1
-    for number, frame in enumerate(_decoded(container, stream, name)):
+    frames = _from(container, stream, None, name) if restart else _decoded(container, stream, name)
+    for number, frame in enumerate(frames):
         if number == target:
             yield number, _rgb_image(frame)
             next_target = next(targets, None)
