@@ -210,16 +210,18 @@ def _reencode(
     name: str | None,
     offset: float,
     letterbox: bool,
+    last_pts: int = -1,
 ) -> int:
-    """Decode ``src`` and encode its frames into ``out_stream`` starting at ``offset`` seconds; return the count.
+    """Decode ``src`` and encode its frames into ``out_stream`` starting at ``offset`` seconds, after the frame at
+    ``last_pts`` already written; return the last timestamp written.
 
-    Each frame keeps its own timing: its time after the input's first frame, plus ``offset``; the last frame lasts
-    until the input's video end, so durations add up."""
+    Each frame keeps its own timing: its time after the input's first frame, plus ``offset`` (kept above the
+    previous frame's, as the encoder requires); the last frame lasts until the input's video end, so durations add
+    up."""
     width, height = out_stream.width, out_stream.height
     tb = out_stream.codec_context.time_base
     assert tb is not None
     end_pts = round((offset + scan.video_duration) / tb)
-    last_pts = -1
     count = 0
     pending: av.video.frame.VideoFrame | None = None
     with open_input(src, name) as (container, _size, _header):
@@ -241,7 +243,7 @@ def _reencode(
     if pending is not None:
         pending.duration = max(1, end_pts - last_pts)  # the last frame lasts until the input's video end
         _encode(out, out_stream, pending)
-    return count
+    return last_pts
 
 
 def make_rendition(
@@ -275,7 +277,8 @@ def make_rendition(
 
 
 class _RemuxConflict(Exception):
-    """Timestamps of consecutive inputs overlap after shifting: remuxing would write non-monotonic DTS."""
+    """Copying the packets does not work out (timestamps of consecutive inputs overlap after shifting, or the
+    muxer rejects a packet): the inputs are re-encoded instead."""
 
 
 def _can_remux(scans: list[VideoScan]) -> bool:
@@ -320,7 +323,10 @@ def _remux(
                         raise _RemuxConflict
                     last_dts = dts_seconds
                     packet.stream = out_stream
-                    out.mux(packet)
+                    try:
+                        out.mux(packet)
+                    except av.error.FFmpegError as exc:  # e.g. timestamps the MP4 muxer rejects
+                        raise _RemuxConflict from exc
             offset += scan.video_duration
 
 
@@ -361,9 +367,9 @@ def concatenate_videos(
     rate = Fraction(first.fps).limit_denominator(1001 * 1000) if first.fps > 0 else Fraction(25)
     with _output(out_path) as out:
         out_stream = _h264_stream(out, width, height, rate, _TIME_BASE)
-        offset = 0.0
+        offset, last_pts = 0.0, -1
         for src, scan, n in zip(srcs, scans, name_list, strict=True):
-            _reencode(out, out_stream, src, scan, n, offset, letterbox=True)
+            last_pts = _reencode(out, out_stream, src, scan, n, offset, letterbox=True, last_pts=last_pts)
             offset += scan.video_duration
         _encode(out, out_stream, None)
     return probe_video(out_path)
