@@ -40,7 +40,8 @@ class Runtime:
         self.queue = HueyQueue(settings.resolved_queue_url(), self.jobs.execute)
         self.assets = AssetService(AssetRepo(self.catalog), self.cache)
         self.sets = SetService(self.assets, self.jobs)
-        self.images = ImageService(self.assets, self.blobs, SourceReader(settings), self.sets, self.jobs)
+        self.sources = SourceReader(settings)
+        self.images = ImageService(self.assets, self.blobs, self.sources, self.sets, self.jobs)
         self.jobs.queue = self.queue
         self.jobs.runtime = self
         self._started = False
@@ -60,5 +61,6 @@ class Runtime:
     def stop(self) -> None:
         self.jobs.stop_reaper()
         self.queue.stop_workers()
+        self.sources.close()
         self.catalog.dispose()
         self._started = False

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
 
 from scenebase.constants import ImagePreprocesses, ImageProperties
 from scenebase.domain.ids import new_id, standardize_id
@@ -20,8 +23,9 @@ from scenebase.media.images import (
 )
 from scenebase.services.assets import AssetService, normalize_timestamp
 from scenebase.services.errors import InvalidArgument, NotFound, ServiceError, UnsupportedMedia
+from scenebase.services.fetch_policy import display_ref
 from scenebase.services.jobs import JobContext, JobService, job_handler
-from scenebase.services.sources import SourceReader
+from scenebase.services.sources import SourceReader, reference_name
 from scenebase.storage.blobs import BlobNotFound, BlobStore
 from scenebase.storage.scope import Scope
 
@@ -49,6 +53,9 @@ class IncomingImage:
     data: bytes | None = None
     url: str | None = None
     uri: str | None = None
+    #: the referenced file, already downloaded by the caller (off the request threads), or why that failed
+    fetched: Path | None = None
+    fetch_error: ServiceError | None = None
 
 
 @dataclass
@@ -124,10 +131,12 @@ class ImageService:
                     data: bytes | None = item.data
                     access: dict[str, Any] = {"filename": item.name}
                 else:
-                    ref = self.sources.check(item.url or item.uri or "")
-                    data = self.sources.read(ref)
+                    if item.fetch_error is not None:
+                        raise item.fetch_error
+                    ref = self.sources.check(scope, item.url or item.uri or "")
+                    data = item.fetched.read_bytes() if item.fetched is not None else self.sources.read(scope, ref)
                     access = {"url": ref} if item.url else {"uri": ref}
-                    access["filename"] = ref.rstrip("/").rsplit("/", 1)[-1]
+                    access["filename"] = reference_name(ref)
                 if not data:
                     raise UnsupportedMedia("empty file")
                 try:
@@ -220,7 +229,26 @@ class ImageService:
         ref = access.get("url") or access.get("uri")
         if not ref:
             raise NotFound(f"image {doc['id']!r} has no file")
-        return self.sources.read(ref)
+        # the owner's roots and buckets apply, whoever reads (a shared image was checked against them at ingest)
+        return self._still_the_image(doc, ref, self.sources.read(Scope.of(doc["owner"]), ref))
+
+    async def aread_original(self, doc: dict[str, Any]) -> bytes:
+        """:meth:`read_original` for async routes: a referenced file is downloaded off the request threads."""
+        access = doc.get("object_access") or {}
+        ref = access.get("url") or access.get("uri")
+        if access.get("key") or not ref:
+            return await anyio.to_thread.run_sync(self.read_original, doc)
+        return self._still_the_image(doc, ref, await self.sources.aread(Scope.of(doc["owner"]), ref))
+
+    def _still_the_image(self, doc: dict[str, Any], ref: str, data: bytes) -> bytes:
+        """A referenced file is read again each time: serve it only if it is still an image of the probed format."""
+        try:
+            fmt = probe_image(data, doc["id"]).format
+        except ImageDecodeError as e:
+            raise UnsupportedMedia(f"{display_ref(ref)} no longer holds a valid image: {e.problem}") from None
+        if fmt != doc.get("format"):
+            raise UnsupportedMedia(f"{display_ref(ref)} now holds a {fmt} image, not the {doc.get('format')} ingested")
+        return data
 
     def _cached_thumbnail(self, doc: dict[str, Any], tag: str) -> tuple[bytes, str] | None:
         thumb = (doc.get("thumbnails") or {}).get(tag)
@@ -231,7 +259,8 @@ class ImageService:
                 pass
         return None
 
-    def thumbnail(self, scope: Scope, image_id: str, tag: str) -> tuple[bytes, str]:
+    def thumbnail(self, scope: Scope, image_id: str, tag: str, original: bytes | None = None) -> tuple[bytes, str]:
+        """``original``: the image's bytes when the caller already read them (async routes read URLs themselves)."""
         doc = self.assets.get(scope, "images", image_id)
         cached = self._cached_thumbnail(doc, tag)
         if cached is not None:
@@ -243,14 +272,19 @@ class ImageService:
             cached = self._cached_thumbnail(doc, tag)
             if cached is not None:
                 return cached
-            data, fmt = self.make_thumbnails(scope, doc, {tag: None})[tag]
+            data, fmt = self.make_thumbnails(scope, doc, {tag: None}, original)[tag]
         return data, content_type_for(fmt)
 
     def make_thumbnails(
-        self, scope: Scope, doc: dict[str, Any], tags: dict[str, tuple[int, ...] | None]
+        self,
+        scope: Scope,
+        doc: dict[str, Any],
+        tags: dict[str, tuple[int, ...] | None],
+        original: bytes | None = None,
     ) -> dict[str, tuple[bytes, str]]:
         """Make and store thumbnails ``tag -> desired_shape`` (None: the preset of that name)."""
-        original = self.read_original(doc)
+        if original is None:
+            original = self.read_original(doc)
         normalize = ImagePreprocesses.NORMALIZE_THUMBNAIL_COLORS in (doc.get("preprocesses") or [])
         out: dict[str, tuple[bytes, str]] = {}
         entries: dict[str, Any] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -14,12 +16,14 @@ from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
 from scenebase.constants import ImageProperties
 from scenebase.domain.roles import Permission
-from scenebase.media.images import THUMBNAIL_PRESETS
+from scenebase.media.images import THUMBNAIL_PRESETS, content_type_for
 from scenebase.runtime import Runtime
 from scenebase.services.assets import parse
-from scenebase.services.errors import InvalidArgument, PayloadTooLarge
+from scenebase.services.errors import InvalidArgument, PayloadTooLarge, ServiceError
+from scenebase.services.fetch_policy import display_ref
 from scenebase.services.identity import Principal
 from scenebase.services.images import IncomingImage
+from scenebase.storage.scope import Scope
 
 router = SlashAgnosticRouter(prefix="/v1/images", tags=["images"])
 MAX_BATCH = 1000
@@ -64,7 +68,9 @@ async def add_images(
             meta = it.get("metadata") or {}
             if not isinstance(meta, dict):
                 raise InvalidArgument(f"items[{i}].metadata must be an object")
-            name = str(it.get("name") or it.get("url") or it.get("uri") or meta.get("id") or f"item {i}")
+            # a reference names its item without credentials or signed query strings: errors echo the name
+            ref = it.get("url") or it.get("uri")
+            name = str(it.get("name") or (display_ref(str(ref)) if ref else None) or meta.get("id") or f"item {i}")
             items.append(IncomingImage(i, name, meta, data, it.get("url"), it.get("uri")))
     finally:
         await form.close()
@@ -75,16 +81,18 @@ async def add_images(
     set_ids = manifest.get("set_ids") or []
     if isinstance(set_ids, str):
         set_ids = [set_ids]
-    # ingestion is blocking work (probing, blob and catalog writes): keep it off the event loop
-    result = await run_in_threadpool(
-        rt.images.ingest,
-        p.scope,
-        items,
-        list(set_ids),
-        overwrite=bool(manifest.get("overwrite", True)),
-        thumbnailize_at_ingest=bool(manifest.get("thumbnailize_at_ingest", False)),
-        thumbnail_presets=presets,
-    )
+    async with contextlib.AsyncExitStack() as downloads:
+        await _download_references(rt, p.scope, items, downloads)
+        # ingestion is blocking work (probing, blob and catalog writes): keep it off the event loop
+        result = await run_in_threadpool(
+            rt.images.ingest,
+            p.scope,
+            items,
+            list(set_ids),
+            overwrite=bool(manifest.get("overwrite", True)),
+            thumbnailize_at_ingest=bool(manifest.get("thumbnailize_at_ingest", False)),
+            thumbnail_presets=presets,
+        )
     body = {"ids": result.ids, "errors": result.errors, "job_id": result.job_id}
     if not result.errors:
         status = 200
@@ -100,20 +108,53 @@ async def add_images(
     return Response(json.dumps(body), status_code=status, media_type="application/json")
 
 
+async def _download_references(
+    rt: Runtime, scope: Scope, items: list[IncomingImage], downloads: contextlib.AsyncExitStack
+) -> None:
+    """Download the batch's URL/URI items on the fetch pool (request threads never wait on a remote server); the
+    files live until ``downloads`` closes. A failure is kept on its item and reported for that item only."""
+    gate = asyncio.Semaphore(rt.settings.fetches_per_org)
+
+    async def one(item: IncomingImage) -> None:
+        ref = item.url if item.uri is None else item.uri if item.url is None else None
+        if ref is None or item.data is not None:
+            return  # several sources or none: ingest reports it
+        async with gate:
+            try:
+                item.fetched = (await downloads.enter_async_context(rt.sources.aopen(scope, ref))).path
+            except ServiceError as e:
+                item.fetch_error = e
+
+    # a task group, not gather: on an unexpected error the other downloads are cancelled and awaited, so none
+    # lands in ``downloads`` after it was closed (its temporary file would stay behind)
+    async with asyncio.TaskGroup() as group:
+        for item in items:
+            group.create_task(one(item))
+
+
 @router.get("/{image_id}/file", dependencies=[requires(Permission.READ)])
-def image_file(image_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Response:
+async def image_file(
+    image_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> Response:
     """The original file (uploaded, or read from its URL/URI)."""
-    data, content_type, doc = rt.images.original(p.scope, image_id)
+    doc = await run_in_threadpool(rt.assets.get, p.scope, "images", image_id)
+    data = await rt.images.aread_original(doc)
+    content_type = content_type_for(doc["format"])
     filename = (doc.get("object_access") or {}).get("filename") or doc["id"]
     return Response(data, media_type=content_type, headers={"Content-Disposition": f'inline; filename="{filename}"'})
 
 
 @router.get("/{image_id}/thumbnail/{tag}", dependencies=[requires(Permission.READ)])
-def image_thumbnail(
+async def image_thumbnail(
     image_id: str, tag: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Response:
     """A thumbnail; presets (tiny, small, full_size_png) are made on first request and cached."""
-    data, content_type = rt.images.thumbnail(p.scope, image_id, tag)
+    doc = await run_in_threadpool(rt.assets.get, p.scope, "images", image_id)
+    access = doc.get("object_access") or {}
+    original = None
+    if not access.get("key") and tag not in (doc.get("thumbnails") or {}) and tag in THUMBNAIL_PRESETS:
+        original = await rt.images.aread_original(doc)  # a referenced file: downloaded off the request threads
+    data, content_type = await run_in_threadpool(rt.images.thumbnail, p.scope, image_id, tag, original)
     return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
