@@ -68,13 +68,15 @@ def reference_name(ref: str) -> str:
 
 
 class OrgSlots:
-    """Downloads in flight per organization, counted across threads and event loops (each test client and each
-    uvicorn loop shares one :class:`SourceReader`)."""
+    """Downloads in flight per organization, counted across threads and event loops (every uvicorn loop, test
+    client loop and job thread shares one :class:`SourceReader`). Async waiters park on a future of their own loop
+    and are woken, thread-safely, when a slot of their organization frees."""
 
     def __init__(self, per_org: int) -> None:
         self.per_org = per_org
         self._cond = threading.Condition()
         self._in_flight: dict[str, int] = {}
+        self._async_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
 
     def _full(self) -> Unavailable:
         return Unavailable(
@@ -95,7 +97,11 @@ class OrgSlots:
                 self._in_flight[org_id] = left
             else:
                 self._in_flight.pop(org_id, None)
+            waiters = self._async_waiters.pop(org_id, [])
             self._cond.notify_all()
+        for loop, waiter in waiters:  # all of them retry; the losers park again
+            with contextlib.suppress(RuntimeError):  # that loop has closed: its waiter is gone
+                loop.call_soon_threadsafe(_wake, waiter)
 
     def acquire(self, org_id: str, timeout: float) -> None:
         end = time.monotonic() + timeout
@@ -105,17 +111,32 @@ class OrgSlots:
                     raise self._full()
 
     async def aacquire(self, org_id: str, timeout: float) -> None:
-        # polling: a threading.Condition cannot be awaited, and an event-loop primitive would be per loop
-        end, delay = time.monotonic() + timeout, 0.01
-        while not self.try_acquire(org_id):
-            if time.monotonic() >= end:
-                raise self._full()
-            await asyncio.sleep(min(delay, max(0.0, end - time.monotonic())))
-            delay = min(delay * 2, 0.2)
+        loop = asyncio.get_running_loop()
+        end = time.monotonic() + timeout
+        while True:
+            with self._cond:  # trying and parking under one lock: a release in between cannot be missed
+                if self.try_acquire(org_id):
+                    return
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._async_waiters.setdefault(org_id, []).append((loop, waiter))
+            try:
+                await asyncio.wait_for(waiter, max(0.0, end - time.monotonic()))
+            except TimeoutError:
+                raise self._full() from None
+            finally:
+                with self._cond:
+                    parked = self._async_waiters.get(org_id, [])
+                    if (loop, waiter) in parked:
+                        parked.remove((loop, waiter))
 
     def in_flight(self, org_id: str) -> int:
         with self._cond:
             return self._in_flight.get(org_id, 0)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class SourceReader:
