@@ -80,5 +80,6 @@ class Runtime:
     def stop(self) -> None:
         self.jobs.stop_reaper()
         self.queue.stop_workers()
+        self.sources.close()
         self.catalog.dispose()
         self._started = False

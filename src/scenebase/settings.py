@@ -6,9 +6,11 @@ fails when they disagree.
 
 from __future__ import annotations
 
+import re
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,19 +70,101 @@ class Settings(BaseSettings):
     log_level: str = Field(default="info", description="Log level of the server and workers.")
     allowed_file_roots: str = Field(
         default="",
-        description="Folders (separated by `:`) whose files may be referenced as `file://` URIs; empty: none.",
+        description="Folders each organization may reference as `file://` URIs: `ORG=PATH:PATH;ORG=PATH` with "
+        "organization ids, e.g. `default=/data/a:/data/b;acme=/mnt/acme`; empty: none. A bare path list (the old "
+        "format) is refused at startup, since it would let every organization read the folders.",
+    )
+    allowed_s3_buckets: str = Field(
+        default="",
+        description="Buckets each organization may reference as `s3://` URIs (read with the server's own keys): "
+        "`ORG=BUCKET,BUCKET;ORG=BUCKET`, e.g. `default=raw,labels;acme=acme-data`; empty: none.",
     )
     max_file_bytes: int = Field(default=512 * 1024 * 1024, description="Largest media file accepted or fetched.")
     url_fetch_timeout_seconds: float = Field(
-        default=30.0, description="Timeout when the server reads media referenced by `http(s)://` URLs."
+        default=30.0,
+        description="Longest wait for one network step of a URL or S3 fetch (connecting, each read); the whole "
+        "fetch is bounded by `SCENEBASE_FETCH_DEADLINE_SECONDS`.",
+    )
+    fetch_deadline_seconds: float = Field(
+        default=300.0,
+        description="Longest time one download of referenced media (`http(s)://`, `s3://`) may take, redirects "
+        "included; a slower one fails.",
+    )
+    fetch_threads: int = Field(
+        default=16,
+        description="Threads downloading referenced media for API requests (a pool of their own, so slow URLs "
+        "cannot starve the threads that answer requests).",
+    )
+    fetches_per_org: int = Field(
+        default=4,
+        description="Downloads of referenced media one organization may have in flight per server process; "
+        "further ones wait up to `SCENEBASE_FETCH_WAIT_SECONDS`, then fail with 503 (retry later).",
+    )
+    fetch_wait_seconds: float = Field(
+        default=30.0, description="How long a download waits for one of its organization's fetch slots."
+    )
+    url_allowed_networks: str = Field(
+        default="",
+        description="Non-public addresses media URLs may reach, as comma-separated CIDRs (e.g. `10.2.0.0/16,"
+        "127.0.0.1/32`); empty: public addresses only. Loopback, private, link-local, multicast, reserved and "
+        "cloud-metadata addresses are refused on every redirect hop unless listed here.",
     )
     s3_endpoint: str | None = Field(
         default=None,
         description="Endpoint of the S3-compatible store that `s3://` media URIs point to (keys from AWS_* vars).",
     )
 
-    def file_roots(self) -> list[Path]:
-        return [Path(p).resolve() for p in self.allowed_file_roots.split(":") if p.strip()]
+    @field_validator("allowed_file_roots")
+    @classmethod
+    def _check_file_roots(cls, value: str) -> str:
+        for org, paths in parse_org_lists(value, "SCENEBASE_ALLOWED_FILE_ROOTS", ":").items():
+            for path in paths:
+                if not Path(path).is_absolute():
+                    raise ValueError(f"SCENEBASE_ALLOWED_FILE_ROOTS: {path!r} (organization {org!r}) is not absolute")
+        return value
+
+    @field_validator("allowed_s3_buckets")
+    @classmethod
+    def _check_s3_buckets(cls, value: str) -> str:
+        for org, buckets in parse_org_lists(value, "SCENEBASE_ALLOWED_S3_BUCKETS", ",").items():
+            for bucket in buckets:
+                if not _BUCKET.fullmatch(bucket):
+                    raise ValueError(
+                        f"SCENEBASE_ALLOWED_S3_BUCKETS: {bucket!r} (organization {org!r}) is not a bucket name"
+                    )
+        return value
+
+    @field_validator("url_allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @field_validator("fetch_deadline_seconds", "url_fetch_timeout_seconds", "fetch_wait_seconds")
+    @classmethod
+    def _check_positive_seconds(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    @field_validator("fetch_threads", "fetches_per_org", "max_file_bytes")
+    @classmethod
+    def _check_positive_count(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    def file_roots(self, org_id: str) -> list[Path]:
+        """The folders ``org_id`` may reference as ``file://`` URIs, symlinks resolved."""
+        paths = parse_org_lists(self.allowed_file_roots, "SCENEBASE_ALLOWED_FILE_ROOTS", ":").get(org_id, [])
+        return [Path(p).resolve() for p in paths]
+
+    def s3_buckets(self, org_id: str) -> frozenset[str]:
+        """The buckets ``org_id`` may reference as ``s3://`` URIs."""
+        return frozenset(parse_org_lists(self.allowed_s3_buckets, "SCENEBASE_ALLOWED_S3_BUCKETS", ",").get(org_id, []))
+
+    def allowed_networks(self) -> list[IPv4Network | IPv6Network]:
+        return parse_networks(self.url_allowed_networks)
 
     def resolved_catalog_url(self) -> str:
         return self.catalog_url or f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
@@ -96,6 +180,39 @@ class Settings(BaseSettings):
 
     def resolved_frontend_url(self) -> str:
         return self.frontend_url or f"{self.resolved_api_url()}/app/"
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+
+
+def parse_org_lists(text: str, variable: str, separator: str) -> dict[str, list[str]]:
+    """Parse ``ORG=ITEM<sep>ITEM;ORG=ITEM`` (organization ids, e.g. ``default``) into ``{org: [items]}``."""
+    out: dict[str, list[str]] = {}
+    for entry in (e.strip() for e in text.split(";")):
+        if not entry:
+            continue
+        org, eq, items = entry.partition("=")
+        org = org.strip()
+        if not eq or not org:
+            raise ValueError(
+                f"{variable}: {entry!r} names no organization; the format is ORG=ITEM{separator}ITEM;ORG=ITEM with "
+                f"organization ids, e.g. 'default={entry.split(separator)[0]}'"
+            )
+        if org in out:
+            raise ValueError(f"{variable}: organization {org!r} appears twice")
+        out[org] = [i.strip() for i in items.split(separator) if i.strip()]
+    return out
+
+
+def parse_networks(text: str) -> list[IPv4Network | IPv6Network]:
+    out = []
+    for item in (i.strip() for i in text.split(",")):
+        if item:
+            try:
+                out.append(ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"SCENEBASE_URL_ALLOWED_NETWORKS: {item!r} is not a CIDR like 10.0.0.0/8") from None
+    return out
 
 
 def config_table() -> str:

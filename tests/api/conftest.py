@@ -32,7 +32,10 @@ class World:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[InProcessServer]:
-    with InProcessServer(tmp_path / "data", job_lease_seconds=3.0, reaper_interval_seconds=0.2) as srv:
+    # URL tests serve media from 127.0.0.1, which the server refuses to fetch unless allowed
+    with InProcessServer(
+        tmp_path / "data", job_lease_seconds=3.0, reaper_interval_seconds=0.2, url_allowed_networks="127.0.0.1/32"
+    ) as srv:
         yield srv
 
 

@@ -143,8 +143,8 @@ def file_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def rooted_server(tmp_path: Path, file_root: Path) -> Iterator[InProcessServer]:
-    """A server that may read ``file://`` URIs under ``file_root`` only."""
-    with InProcessServer(tmp_path / "rooted", allowed_file_roots=str(file_root)) as srv:
+    """A server whose ``default`` organization may read ``file://`` URIs under ``file_root`` only."""
+    with InProcessServer(tmp_path / "rooted", allowed_file_roots=f"default={file_root}") as srv:
         yield srv
 
 
@@ -542,7 +542,9 @@ def test_s3_uri_is_referenced_and_read_from_the_store(
     try:
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key="drive/preview.png", Body=png)
-        with InProcessServer(tmp_path / "s3srv", s3_endpoint=seaweedfs_server.endpoint) as srv:
+        with InProcessServer(
+            tmp_path / "s3srv", s3_endpoint=seaweedfs_server.endpoint, allowed_s3_buckets=f"default={bucket}"
+        ) as srv:
             client = srv.client()
             uri = f"s3://{bucket}/drive/preview.png"
             image_id = client.add_image(image_uri=uri, id="Preview")

@@ -126,7 +126,7 @@ class ImageService:
                     ctx.note(f"{image_id}: not found")
                     continue
                 try:
-                    with self.media.open_original(ctx.scope, doc) as media:
+                    with self.media.open_original(asset_type, doc) as media:
                         data = media.read_bytes(MAX_IMAGE_BYTES)
                     values = image_properties(data, properties, name=image_id)
                 except (ImageDecodeError, ServiceError) as e:

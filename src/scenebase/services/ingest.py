@@ -21,7 +21,7 @@ from scenebase.services.errors import InvalidArgument, ServiceError, Unsupported
 from scenebase.services.jobs import JobService
 from scenebase.services.kinds import AssetKind, FileMedia, KindRegistry, Media, MediaError
 from scenebase.services.sets import SetService
-from scenebase.services.sources import SourceReader
+from scenebase.services.sources import SourceReader, reference_name
 from scenebase.storage.blobs import BlobStore
 from scenebase.storage.scope import Scope
 
@@ -40,6 +40,8 @@ class IncomingItem:
     url: str | None = None
     uri: str | None = None
     prefetched: bool = False
+    #: why the caller could not fetch the reference (reported for this item only)
+    fetch_error: ServiceError | None = None
 
 
 @dataclass
@@ -119,6 +121,8 @@ class IngestService:
     ) -> _Prepared:
         meta = kind.validate(item.meta)
         meta["timestamp"] = normalize_timestamp(meta.get("timestamp"))
+        if item.fetch_error is not None:
+            raise item.fetch_error
         item_sets = [s for s in meta.get("sets") or [] if s not in writable]
         if item_sets:  # per-item sets get the same checks as the batch's sets (own, same type, unlocked)
             self.sets.check_writable(scope, item_sets, kind.asset_type)
@@ -142,7 +146,7 @@ class IngestService:
         else:
             ref = str(item.url or item.uri)
             access = {"url": ref} if item.url else {"uri": ref}
-            access["filename"] = ref.rstrip("/").rsplit("/", 1)[-1]
+            access["filename"] = reference_name(ref)
         access.update(content_type=probed.content_type, extension=probed.extension)
         doc = {
             **meta,

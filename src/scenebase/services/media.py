@@ -12,6 +12,7 @@ from typing import Any
 from scenebase.domain.ids import new_id
 from scenebase.services.assets import AssetService
 from scenebase.services.errors import NotFound, RangeNotSatisfiable, UnsupportedMedia
+from scenebase.services.fetch_policy import display_ref
 from scenebase.services.kinds import FileMedia, KindRegistry, Media, MediaError, Rendition
 from scenebase.services.sources import SourceReader
 from scenebase.storage.blobs import BlobNotFound, BlobStore
@@ -42,8 +43,11 @@ class MediaService:
     # ------------------------------------------------------------------ originals
 
     @contextlib.contextmanager
-    def open_original(self, scope: Scope, doc: dict[str, Any]) -> Iterator[Media]:
-        """The original file of ``doc`` as local :class:`Media` (a blob of this store, or its URL/URI read now)."""
+    def open_original(self, asset_type: str, doc: dict[str, Any], prefetched: Media | None = None) -> Iterator[Media]:
+        """The original file of ``doc`` as local :class:`Media`: a blob of this store, or its URL/URI read now
+        (``prefetched``: already downloaded by an async route). A referenced file is read again each time, with
+        the owner's file roots and buckets whoever reads, and is served only while it still is the media probed
+        at ingest (a URL that turned into something else is a 415, not a proxy to whatever it serves now)."""
         access = doc.get("object_access") or {}
         name = str(access.get("filename") or doc["id"])
         if access.get("key"):
@@ -52,12 +56,35 @@ class MediaService:
                     yield FileMedia(path, name)
                     return
             except BlobNotFound:
-                raise NotFound(f"the file of {doc['id']!r} is missing from the blob store") from None
+                raise NotFound(
+                    f"the file of {doc['id']!r} is missing from the blob store", resource=asset_type
+                ) from None
         ref = access.get("url") or access.get("uri")
         if not ref:
-            raise NotFound(f"{doc['id']!r} has no file")
-        with self.sources.open(scope, ref) as source:
-            yield FileMedia(source.path, name)
+            raise NotFound(f"{doc['id']!r} has no file", resource=asset_type)
+        if prefetched is not None:
+            self.check_reference(asset_type, doc, prefetched)
+            yield prefetched
+            return
+        with self.sources.open(Scope.of(doc["owner"]), ref) as source:
+            media = FileMedia(source.path, name)
+            self.check_reference(asset_type, doc, media)
+            yield media
+
+    def check_reference(self, asset_type: str, doc: dict[str, Any], media: Media) -> None:
+        """Refuse a referenced file that no longer is what was ingested (re-probed like at ingest)."""
+        kind = self.kinds.get(asset_type)
+        ref = display_ref(str((doc.get("object_access") or {}).get("url") or doc["object_access"].get("uri")))
+        try:
+            probed = kind.probe(media, doc)
+        except MediaError as e:
+            raise UnsupportedMedia(
+                f"{ref} no longer holds a valid {kind.noun}: {e.problem}", resource=asset_type
+            ) from None
+        if probed.content_type != kind.content_type(doc):
+            raise UnsupportedMedia(
+                f"{ref} now holds {probed.content_type}, not the {kind.content_type(doc)} ingested", resource=asset_type
+            )
 
     def original_info(self, scope: Scope, asset_type: str, asset_id: str) -> Original:
         kind = self.kinds.get(asset_type)
@@ -102,8 +129,11 @@ class MediaService:
                 pass
         return None
 
-    def thumbnail(self, scope: Scope, asset_type: str, asset_id: str, tag: str) -> tuple[bytes, str]:
-        """A thumbnail: stored ones are served; presets are made on first request and cached."""
+    def thumbnail(
+        self, scope: Scope, asset_type: str, asset_id: str, tag: str, prefetched: Media | None = None
+    ) -> tuple[bytes, str]:
+        """A thumbnail: stored ones are served; presets are made on first request and cached. ``prefetched``: the
+        original of a referenced asset, downloaded by the (async) caller."""
         kind = self.kinds.get(asset_type)
         doc = self.assets.get(scope, asset_type, asset_id)
         cached = self._cached(doc, tag)
@@ -116,23 +146,27 @@ class MediaService:
             )
         if doc["owner"] != scope.org_id:
             # a reader of a shared organization gets the thumbnail but never writes into the owner's data
-            rendition = self.render(scope, asset_type, doc, {tag: None})[tag]
+            rendition = self.render(asset_type, doc, {tag: None}, prefetched)[tag]
             return rendition.data, rendition.content_type
         with self._thumb_locks[hash((doc["owner"], asset_type, doc["id"], tag)) % len(self._thumb_locks)]:
             doc = self.assets.get(scope, asset_type, asset_id)  # a concurrent request may have made it meanwhile
             cached = self._cached(doc, tag)
             if cached is not None:
                 return cached
-            rendition = self.make_thumbnails(scope, asset_type, doc, {tag: None})[tag]
+            rendition = self.make_thumbnails(scope, asset_type, doc, {tag: None}, prefetched)[tag]
         return rendition.data, rendition.content_type
 
     def render(
-        self, scope: Scope, asset_type: str, doc: dict[str, Any], tags: dict[str, tuple[int, ...] | None]
+        self,
+        asset_type: str,
+        doc: dict[str, Any],
+        tags: dict[str, tuple[int, ...] | None],
+        prefetched: Media | None = None,
     ) -> dict[str, Rendition]:
         """Make renditions ``tag -> shape`` (None: the kind's preset of that name) of one asset, without storing."""
         kind = self.kinds.get(asset_type)
         out: dict[str, Rendition] = {}
-        with self.open_original(scope, doc) as media:
+        with self.open_original(asset_type, doc, prefetched) as media:
             for tag, shape in tags.items():
                 try:
                     out[tag] = kind.thumbnail(media, doc, tag, shape)
@@ -141,10 +175,15 @@ class MediaService:
         return out
 
     def make_thumbnails(
-        self, scope: Scope, asset_type: str, doc: dict[str, Any], tags: dict[str, tuple[int, ...] | None]
+        self,
+        scope: Scope,
+        asset_type: str,
+        doc: dict[str, Any],
+        tags: dict[str, tuple[int, ...] | None],
+        prefetched: Media | None = None,
     ) -> dict[str, Rendition]:
         """Make and store renditions of one asset of the caller's organization."""
-        out = self.render(scope, asset_type, doc, tags)
+        out = self.render(asset_type, doc, tags, prefetched)
         self.store_renditions(scope, asset_type, doc, out)
         return out
 

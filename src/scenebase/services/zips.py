@@ -103,7 +103,7 @@ class ZipService:
                         if kind is not None:
                             name = f"{folder}/assets/{kind.zip_member_name(member)}"
                             try:
-                                with self.media.open_original(owner_scope, member) as media, media.local_path() as src:
+                                with self.media.open_original(asset_type, member) as media, media.local_path() as src:
                                     ext = name.rsplit(".", 1)[-1].lower()
                                     compress = zipfile.ZIP_STORED if ext in _STORED else zipfile.ZIP_DEFLATED
                                     zf.write(src, name, compress_type=compress)

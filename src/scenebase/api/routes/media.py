@@ -3,9 +3,10 @@ HTTP byte ranges, so a browser can seek in a video) and thumbnails/renditions.""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, Request, Response
@@ -19,9 +20,11 @@ from scenebase.api.routing import SlashAgnosticRouter
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.errors import InvalidArgument, NotFound, PayloadTooLarge, ServiceError
+from scenebase.services.fetch_policy import display_ref
 from scenebase.services.identity import Principal
 from scenebase.services.ingest import IncomingItem, IngestResult, item_error
-from scenebase.services.kinds import AssetKind, StreamMedia
+from scenebase.services.kinds import AssetKind, FileMedia, Media, StreamMedia
+from scenebase.storage.scope import Scope
 
 router = SlashAgnosticRouter(prefix="/v1", tags=["media"])
 #: JSON parts (the manifest) of an upload may be this large
@@ -64,7 +67,9 @@ def _items(
         meta = it.get("metadata") or {}
         if not isinstance(meta, dict):
             raise InvalidArgument(f"items[{i}].metadata must be an object")
-        name = str(it.get("name") or it.get("url") or it.get("uri") or meta.get("id") or f"item {i}")
+        # a reference names its item without credentials or signed query strings: errors echo the name
+        ref = it.get("url") or it.get("uri")
+        name = str(it.get("name") or (display_ref(str(ref)) if ref else None) or meta.get("id") or f"item {i}")
         media = None
         if it.get("file") is not None:
             part = form.get(str(it["file"]))
@@ -129,17 +134,55 @@ async def add_media(
         if not isinstance(set_ids, list) or not all(isinstance(s, str) for s in set_ids):
             raise InvalidArgument("set_ids must be a list of set ids")
         options = {k: v for k, v in manifest.items() if k not in ("items", "set_ids", "overwrite")}
-        # ingestion is blocking work (probing, blob and catalog writes): keep it off the event loop
-        result = await run_in_threadpool(
-            rt.ingest.ingest, p.scope, asset_type, items, list(set_ids), bool(manifest.get("overwrite", True)), options
-        )
+        async with contextlib.AsyncExitStack() as downloads:
+            await _download_references(rt, p.scope, items, downloads)
+            # ingestion is blocking work (probing, blob and catalog writes): keep it off the event loop
+            result = await run_in_threadpool(
+                rt.ingest.ingest, p.scope, asset_type, items, list(set_ids), bool(manifest.get("overwrite", True)),
+                options,
+            )  # fmt: skip
     finally:
         await form.close()
     return _answer(result, rejected, len(manifest["items"]))
 
 
+async def _download_references(
+    rt: Runtime, scope: Scope, items: list[IncomingItem], downloads: contextlib.AsyncExitStack
+) -> None:
+    """Download the batch's URL/URI items on the fetch pool (request threads never wait on a remote server); the
+    files live until ``downloads`` closes. A failure is kept on its item and reported for that item only."""
+    gate = asyncio.Semaphore(rt.settings.fetches_per_org)
+
+    async def one(item: IncomingItem) -> None:
+        ref = item.url if item.uri is None else item.uri if item.url is None else None
+        if ref is None or item.media is not None:
+            return  # several sources or none: ingest reports it
+        async with gate:
+            try:
+                source = await downloads.enter_async_context(rt.sources.aopen(scope, ref))
+                item.media, item.prefetched = FileMedia(source.path, item.name), True
+            except ServiceError as e:
+                item.fetch_error = e
+
+    # a task group, not gather: on an unexpected error the other downloads are cancelled and awaited, so none
+    # lands in ``downloads`` after it was closed (its temporary file would stay behind)
+    async with asyncio.TaskGroup() as group:
+        for item in items:
+            group.create_task(one(item))
+
+
+async def _prefetch(rt: Runtime, doc: dict[str, Any], stack: contextlib.AsyncExitStack) -> Media | None:
+    """The original of a referenced asset, downloaded off the request threads (None for uploaded files)."""
+    access = doc.get("object_access") or {}
+    ref = access.get("url") or access.get("uri")
+    if access.get("key") or not ref:
+        return None
+    source = await stack.enter_async_context(rt.sources.aopen(Scope.of(doc["owner"]), ref))
+    return FileMedia(source.path, str(access.get("filename") or doc["id"]))
+
+
 @router.get("/{asset_type}/{asset_id}/file", dependencies=[requires(Permission.READ)])
-def media_file(
+async def media_file(
     asset_type: str,
     asset_id: str,
     request: Request,
@@ -149,7 +192,7 @@ def media_file(
     """The original file (uploaded, or read from its URL/URI). Uploaded files answer ``Range: bytes=a-b``
     requests with 206 and ``Content-Range`` (``Accept-Ranges: bytes``), so players can seek."""
     _media_kind(rt, asset_type)
-    original = rt.media.original_info(p.scope, asset_type, asset_id)
+    original = await run_in_threadpool(rt.media.original_info, p.scope, asset_type, asset_id)
     headers = {"Content-Disposition": content_disposition("inline", original.filename)}
     if original.key is not None:
         headers["Accept-Ranges"] = "bytes"
@@ -162,32 +205,41 @@ def media_file(
             return StreamingResponse(pieces, status_code=206, media_type=original.content_type, headers=headers)
         headers["Content-Length"] = str(original.size)
         return StreamingResponse(rt.media.stream_blob(original.key), media_type=original.content_type, headers=headers)
-    stack = contextlib.ExitStack()
+    stack = contextlib.AsyncExitStack()
     try:
-        media = stack.enter_context(rt.media.open_original(p.scope, original.doc))
-        fh = stack.enter_context(media.open())
+        media = await _prefetch(rt, original.doc, stack)
+        assert media is not None
+        await run_in_threadpool(rt.media.check_reference, asset_type, original.doc, media)
     except BaseException:
-        stack.close()
+        await stack.aclose()
         raise
     headers["Content-Length"] = str(media.size)
 
-    def referenced() -> Iterator[bytes]:
-        with stack:
-            while chunk := fh.read(1024 * 1024):
-                yield chunk
+    async def referenced() -> AsyncIterator[bytes]:
+        async with stack:
+            with media.open() as fh:
+                while chunk := await run_in_threadpool(fh.read, 1024 * 1024):
+                    yield chunk
 
     return StreamingResponse(referenced(), media_type=original.content_type, headers=headers)
 
 
 @router.get("/{asset_type}/{asset_id}/thumbnail/{tag}", dependencies=[requires(Permission.READ)])
-def media_thumbnail(
+async def media_thumbnail(
     asset_type: str, asset_id: str, tag: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Response:
     """A thumbnail or rendition; presets (images: tiny, small, full_size_png) are made on first request and cached."""
-    _media_kind(rt, asset_type)
-    try:
-        data, content_type = rt.media.thumbnail(p.scope, asset_type, asset_id, tag)
-    except ServiceError as e:
-        e.resource = e.resource or asset_type
-        raise
+    kind = _media_kind(rt, asset_type)
+    doc = await run_in_threadpool(rt.assets.get, p.scope, asset_type, asset_id)
+    async with contextlib.AsyncExitStack() as stack:
+        prefetched = None
+        if tag not in (doc.get("thumbnails") or {}) and tag in kind.thumbnail_presets:
+            prefetched = await _prefetch(rt, doc, stack)  # a referenced file: downloaded off the request threads
+        try:
+            data, content_type = await run_in_threadpool(
+                rt.media.thumbnail, p.scope, asset_type, asset_id, tag, prefetched
+            )
+        except ServiceError as e:
+            e.resource = e.resource or asset_type
+            raise
     return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
