@@ -16,6 +16,7 @@ from scenebase.services.images import ImageService
 from scenebase.services.ingest import IngestService
 from scenebase.services.jobs import JobOwner, JobService
 from scenebase.services.kinds import default_kinds
+from scenebase.services.lifecycle import AssetLifecycleService
 from scenebase.services.media import MediaService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader
@@ -54,6 +55,7 @@ class Runtime:
         self.media = MediaService(self.assets, self.blobs, self.sources, self.kinds)
         self.ingest = IngestService(self.assets, self.blobs, self.sources, self.sets, self.jobs, self.kinds)
         self.images = ImageService(self.assets, self.media, self.jobs)
+        self.lifecycle = AssetLifecycleService(self.assets, self.sets, self.blobs, self.kinds)
         self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
         registry = self.jobs.registry
         owners: list[JobOwner] = [self.sets, self.images, self.zips]

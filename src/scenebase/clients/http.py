@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -102,6 +104,25 @@ class HttpSession:
         if resp.status_code >= 400:
             raise_for_envelope(resp, error, not_found)
         return resp
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        error: type[SceneBaseError] = ResponseError,
+        not_found: type[SceneBaseError] | None = None,
+    ) -> Iterator[httpx.Response]:
+        """A response whose body is read piece by piece (``iter_bytes``); errors raise like ``request``."""
+        try:
+            with self.client.stream(method, path, headers=self._headers()) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise_for_envelope(resp, error, not_found)
+                yield resp
+        except httpx.TransportError as e:
+            raise ServerUnavailableError(f"cannot reach scenebase at {self.root_url}: {e}") from e
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()

@@ -24,6 +24,10 @@ BUILT: dict[str, tuple[str, str]] = {
     "modify_organization": ("works", "superadmin only"),
     "list_ownerships": ("works", "plus `add_ownership` / `revoke_ownership`"),
     "clear_cache": ("works", "clears the server's derived-data caches"),
+    "get_asset_manager": (
+        "works",
+        "`AssetManagerClient`: search, count, exists, get/update metadata, put/get file, delete (README)",
+    ),
     "add_image": (
         "partial",
         "path/bytes/url/uri; `annotations` and `add_to_session` raise NotImplementedError; "

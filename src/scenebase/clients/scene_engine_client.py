@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from scenebase.clients._seed_surface import SeedSurface
+from scenebase.clients.asset_manager import AssetManagerClient
 from scenebase.clients.core import ClientCore
 from scenebase.clients.images import ImagesMixin
 from scenebase.clients.job import Job
@@ -47,6 +48,14 @@ class SceneEngineClient(SetsMixin, ImagesMixin, SearchMixin, ClientCore, SeedSur
     def update_artifact_path(self, artifacts_path: str) -> None:
         self.artifacts_path = artifacts_path
         Path(artifacts_path).mkdir(parents=True, exist_ok=True)
+
+    def get_asset_manager(self, asset_type: str) -> AssetManagerClient:
+        """The low-level client of one asset type: search, count, metadata get / update, file put / get, exists,
+        delete (see ``scenebase.clients.asset_manager``). One per type, kept for the client's lifetime."""
+        managers: dict[str, AssetManagerClient] = self.__dict__.setdefault("_asset_managers", {})
+        if asset_type not in managers:
+            managers[asset_type] = AssetManagerClient(self, asset_type)
+        return managers[asset_type]
 
     def get_job(self, job_id: str) -> Job:
         return self._job(job_id).refresh()

@@ -20,6 +20,7 @@ from scenebase.services.assets import AssetService, normalize_timestamp
 from scenebase.services.errors import InvalidArgument, ServiceError, UnsupportedMedia
 from scenebase.services.jobs import JobService
 from scenebase.services.kinds import AssetKind, FileMedia, KindRegistry, Media, MediaError
+from scenebase.services.lifecycle import blob_keys
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader, reference_name
 from scenebase.storage.blobs import BlobStore
@@ -195,7 +196,7 @@ class IngestService:
                     new_blobs.append(key)
                     doc["object_access"]["key"] = key
                 if old is not None:
-                    old_blobs.extend(_blob_keys(old))
+                    old_blobs.extend(blob_keys(old))
                 writes.append(doc)
 
             def write(conn: Any) -> list[dict[str, Any]]:
@@ -226,10 +227,3 @@ class IngestService:
                                    asset_type=kind.asset_type)  # fmt: skip
             job_ids.append(str(row["id"]))
         return job_ids
-
-
-def _blob_keys(doc: dict[str, Any]) -> list[str]:
-    """Every blob an asset document points at: its original and its thumbnails/renditions."""
-    keys = [str((doc.get("object_access") or {}).get("key") or "")]
-    keys += [str(t.get("key") or "") for t in (doc.get("thumbnails") or {}).values() if isinstance(t, dict)]
-    return [k for k in keys if k]

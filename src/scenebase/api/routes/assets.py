@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, Query
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
@@ -25,8 +26,10 @@ from scenebase.api.schemas.search import (
     SummaryResponse,
 )
 from scenebase.api.warning_headers import WARNING_HEADER
+from scenebase.domain.ids import standardize_id
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
+from scenebase.services.errors import NotFound
 from scenebase.services.identity import Principal
 
 router = SlashAgnosticRouter(prefix="/v1", tags=["search"])
@@ -144,4 +147,54 @@ def field_statistics(
 def get_metadata(
     asset_type: str, asset_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
+    """The metadata document of one asset (404 for unknown ids and other organizations' assets)."""
     return rt.assets.get(p.scope, asset_type, asset_id)
+
+
+@router.put("/{asset_type}/meta/{asset_id}", dependencies=[requires(Permission.INGEST)])
+def update_metadata(
+    asset_type: str,
+    asset_id: str,
+    metadata: Annotated[dict[str, Any], Body(description="Fields to write (FACTS 1.5 merge rules).")],
+    replace: bool = False,
+    replace_sets: bool = False,
+    p: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
+) -> dict[str, Any]:
+    """Change an asset's metadata: merged by default (dicts merged, lists unioned); ``replace_sets`` overwrites
+    lists; ``replace`` swaps the document, keeping what the server derived. Answers the stored document."""
+    return rt.lifecycle.update_metadata(p.scope, asset_type, asset_id, metadata, replace, replace_sets)
+
+
+@router.post("/{asset_type}/count/", dependencies=[requires(Permission.READ)])
+def count(
+    asset_type: str,
+    search: Annotated[SearchBody, Body(description=SEARCH_DOC)] = None,
+    p: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
+) -> dict[str, int]:
+    """``{"count": n}``: how many assets match ``search``."""
+    return {"count": rt.assets.count(p.scope, asset_type, search)}
+
+
+@router.get("/{asset_type}/exists/{asset_id}", dependencies=[requires(Permission.READ)])
+def exists(
+    asset_type: str, asset_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, bool]:
+    """``{"exists": true}`` when the caller can see the asset, else 404 (like any other read of it)."""
+    if not rt.assets.get_many(p.scope, asset_type, [standardize_id(asset_id)]):
+        raise NotFound(f"no {asset_type} with id {asset_id!r}", resource=asset_type)
+    return {"exists": True}
+
+
+class DeleteBody(BaseModel):
+    ids: list[str] = Field(min_length=1, description="Ids to delete (at most 1,000 per request).")
+
+
+@router.post("/{asset_type}/delete/", dependencies=[requires(Permission.DELETE)])
+def delete_assets(
+    asset_type: str, body: DeleteBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    """Delete assets and their files: ``{"deleted": n, "missing": [ids not found]}``. Refused (423, nothing
+    deleted) when one of them is in a locked set."""
+    return rt.lifecycle.delete(p.scope, asset_type, body.ids)
