@@ -28,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
+from scenebase.media.errors import MediaDecodeError
+
 __all__ = [
     "EXTENSION_FORMATS",
     "JPEG_TRAILER_TOLERANCE",
@@ -91,7 +93,7 @@ _LUMA_WEIGHTS = (0.2989, 0.5870, 0.1140)
 FloatArray = npt.NDArray[np.float64]
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(MediaDecodeError):
     """The bytes are not a usable JPEG, PNG or TIFF image.
 
     ``problem`` says what is wrong ("not an image ...", "truncated JPEG ...", "unsupported image format 'GIF' ...",
@@ -100,10 +102,8 @@ class ImageDecodeError(ValueError):
     """
 
     def __init__(self, problem: str, *, name: str | None = None, image_format: str | None = None) -> None:
-        self.problem = problem
-        self.name = name
+        super().__init__(problem, name=name)
         self.image_format = image_format
-        super().__init__(f"{name!r}: {problem}" if name else problem)
 
 
 @dataclass(frozen=True, slots=True)

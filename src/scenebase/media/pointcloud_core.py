@@ -14,6 +14,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from scenebase.media.errors import MediaDecodeError
+
 __all__ = [
     "COLOR_FIELDS",
     "INTENSITY_FIELDS",
@@ -42,7 +44,7 @@ COLOR_FIELDS: tuple[str, ...] = ("rgb", "rgba")
 Columns = Mapping[str, npt.NDArray[Any]]
 
 
-class PointCloudDecodeError(ValueError):
+class PointCloudDecodeError(MediaDecodeError):
     """The bytes are not a usable point cloud of the requested format.
 
     ``problem`` says what is wrong ("header says 1000 points but the data holds 213", "not a PCD file ...",
@@ -51,10 +53,8 @@ class PointCloudDecodeError(ValueError):
     """
 
     def __init__(self, problem: str, *, name: str | None = None, format: str | None = None) -> None:
-        self.problem = problem
-        self.name = name
+        super().__init__(problem, name=name)
         self.format = format
-        super().__init__(f"{name!r}: {problem}" if name else problem)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ import av.stream
 import av.video.frame
 import av.video.stream
 
+from scenebase.media.errors import MediaDecodeError
+
 __all__ = [
     "CONTENT_TYPES",
     "EXTENSIONS",
@@ -73,18 +75,13 @@ _EBML_DOCTYPE_ID = b"\x42\x82"
 _HEADER_BYTES = 64
 
 
-class VideoDecodeError(ValueError):
+class VideoDecodeError(MediaDecodeError):
     """The file is not a usable video.
 
     ``problem`` says exactly what is wrong ("empty file (0 bytes)", "no video stream (1 audio stream)", "truncated:
     only 30 of the 60 frames listed in the index are present", "frame 250 is past the end (the video has 132
     frames, 0..131)", ...); ``name`` is the file name given by the caller (or the path's file name), if any.
     """
-
-    def __init__(self, problem: str, *, name: str | None = None) -> None:
-        self.problem = problem
-        self.name = name
-        super().__init__(f"{name!r}: {problem}" if name else problem)
 
 
 @dataclass(frozen=True, slots=True)
