@@ -86,9 +86,11 @@ class AssetService:
         mode: WriteMode = "replace",
         keep_lists: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
-        """Write documents in one transaction (see ``AssetRepo.upsert`` for the modes)."""
-        with self.repo.catalog.write() as conn:
-            stored = self.put_in(conn, scope, asset_type, docs, mode, keep_lists)
+        """Write documents in one transaction (see ``AssetRepo.upsert`` for the modes), run again when it lost a
+        race with a concurrent writer."""
+        stored = self.repo.catalog.write_retrying(
+            lambda conn: self.put_in(conn, scope, asset_type, docs, mode, keep_lists)
+        )
         self.written(scope, asset_type)
         return stored
 
