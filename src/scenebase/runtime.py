@@ -19,6 +19,7 @@ from scenebase.services.kinds import default_kinds
 from scenebase.services.media import MediaService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader
+from scenebase.services.videos import VideoService
 from scenebase.services.zips import ZipService
 from scenebase.settings import Settings
 from scenebase.storage.asset_repo import AssetRepo
@@ -55,8 +56,10 @@ class Runtime:
         self.ingest = IngestService(self.assets, self.blobs, self.sources, self.sets, self.jobs, self.kinds)
         self.images = ImageService(self.assets, self.media, self.jobs)
         self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
+        self.videos = VideoService(self.assets, self.media, self.ingest, self.sets, self.jobs, self.blobs, self.sources,
+                                   self.kinds, settings.data_dir / "tmp")  # fmt: skip
         registry = self.jobs.registry
-        owners: list[JobOwner] = [self.sets, self.images, self.zips]
+        owners: list[JobOwner] = [self.sets, self.images, self.zips, self.videos]
         for owner in owners:
             owner.register_jobs(registry)
         diagnostics.register_jobs(registry)
