@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
+
+from PIL import Image
 
 from scenebase.domain.ids import new_id, standardize_id
 from scenebase.media.video import (
@@ -48,8 +52,21 @@ from scenebase.storage.scope import Scope
 VIDEOS = "videos"
 #: frame thumbnails written to the catalog per document update (bounds the encoded images held in memory)
 FRAME_BATCH = 24
+#: threads encoding frame thumbnails while frames are decoded, and decoded frames waiting for them at most
+THUMBNAIL_THREADS = 2
+THUMBNAILS_AHEAD = 8
 #: most frames one extract_frame_thumbnails request may ask for, per video
 MAX_FRAMES_PER_REQUEST = 10_000
+
+
+def frame_renditions(image: Image.Image, number: int, tags: list[str]) -> dict[str, Rendition]:
+    """The thumbnails ``<tag>_frame_<number>`` of one decoded frame."""
+    out = {}
+    for tag in tags:
+        max_size, fmt = POSTER_PRESETS[tag]
+        data, width, height, out_format = frame_thumbnail(image, max_size, fmt)
+        out[frame_tag(tag, number)] = image_rendition(data, width, height, out_format, frame=number)
+    return out
 
 
 class VideoService:
@@ -191,9 +208,8 @@ class VideoService:
             raise InvalidArgument("video_metadata cannot set id or timestamp: they are output_video_id and the "
                                   "first video's start")  # fmt: skip
         set_ids = self._target_sets(scope, meta)
-        tags = meta.get("tags") or []
-        self.kind.validate({**meta, "tags": tags})  # unknown or server-derived fields fail now, not in the job
-        meta["tags"] = list(dict.fromkeys([*tags, "concatenated"]))
+        meta = self.kind.validate(meta)  # unknown or server-derived fields fail now, not in the job
+        meta["tags"] = list(dict.fromkeys([*(meta.get("tags") or []), "concatenated"]))
         params = {"ids": wanted, "output_video_id": out_id, "metadata": meta, "set_ids": set_ids}
         return self._submit(scope, "video_concatenation", params, f"concatenate {len(wanted)} videos into {out_id}")
 
@@ -215,7 +231,7 @@ class VideoService:
         meta = {k: v for k, v in metadata.items() if v is not None}
         meta["id"] = standardize_id(meta.get("id") or new_id())  # chosen now: a retried job rewrites the same video
         set_ids = self._target_sets(scope, meta)
-        self.kind.validate(meta)
+        meta = self.kind.validate(meta)
         params = {"frames": frame_list.to_params(), "metadata": meta, "set_ids": set_ids}
         job_id = self._submit(scope, "media_extraction", params, f"video {meta['id']} from {len(frame_list)} images")
         return job_id, meta["id"]
@@ -290,17 +306,30 @@ class VideoService:
         ids = [str(i) for i in ctx.params.get("ids") or []]
 
         def work(doc: dict[str, Any], index: int) -> None:
+            # thumbnails are encoded on other threads while the decoder goes on (both release the GIL)
             batch: dict[str, Rendition] = {}
-            with self.media.open_original(VIDEOS, doc) as media, video_source(media) as src:
-                for k, (number, image) in enumerate(extract_frames(src, frames, name=doc["id"])):
-                    for tag in tags:
-                        max_size, fmt = POSTER_PRESETS[tag]
-                        data, w, h, out_format = frame_thumbnail(image, max_size, fmt)
-                        batch[frame_tag(tag, number)] = image_rendition(data, w, h, out_format, frame=number)
+            pending: deque[Future[dict[str, Rendition]]] = deque()
+            stored = 0
+
+            def collect(keep: int) -> None:
+                nonlocal batch, stored
+                while len(pending) > keep:
+                    batch.update(pending.popleft().result())
+                    stored += 1
                     if len(batch) >= FRAME_BATCH:
                         self.media.store_renditions(ctx.scope, VIDEOS, doc, batch)
                         batch = {}
-                    ctx.progress(100.0 * (index + (k + 1) / len(frames)) / len(ids))
+                    ctx.progress(100.0 * (index + stored / len(frames)) / len(ids))
+
+            with (
+                self.media.open_original(VIDEOS, doc) as media,
+                video_source(media) as src,
+                ThreadPoolExecutor(THUMBNAIL_THREADS, thread_name_prefix="scenebase-thumbs") as pool,
+            ):
+                for number, image in extract_frames(src, frames, name=doc["id"]):
+                    pending.append(pool.submit(frame_renditions, image, number, tags))
+                    collect(THUMBNAILS_AHEAD)
+                collect(0)
             if batch:
                 self.media.store_renditions(ctx.scope, VIDEOS, doc, batch)
 

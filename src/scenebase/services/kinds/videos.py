@@ -120,7 +120,9 @@ class VideoKind(AssetKind):
             with video_source(media) as src:
                 info = probe_video_file(src, media.name)
         except VideoDecodeError as e:
-            raise MediaError(_iso_bmff_damage(media) or e.problem) from None
+            # FFmpeg calls an MP4 cut before its index "unrecognized": say what is wrong with it instead
+            damage = _iso_bmff_damage(media) if e.problem.startswith("not a video") else None
+            raise MediaError(damage or e.problem) from None
         start = to_epoch(meta["timestamp"]) if meta.get("timestamp") else None
         fields: dict[str, Any] = {
             "duration": info.duration,
