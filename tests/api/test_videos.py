@@ -7,8 +7,10 @@ Real videos come from ../shared/data/video (section e of its MANIFEST.md); every
 
 from __future__ import annotations
 
+import inspect
 import io
 import random
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +21,7 @@ import pytest
 from sample_data import SHARED_DATA, needs_shared_data
 from scenebase.clients import SceneEngineClient
 from scenebase.domain.timeutil import to_epoch
-from scenebase.errors import AssetError, InvalidArgumentsError, SetsError
+from scenebase.errors import AssetError, InvalidArgumentsError, InvalidTimeError, SetsError
 from scenebase.models.assets import Video
 from scenebase.services.kinds.images import MAX_IMAGE_BYTES
 from scenebase.settings import Settings
@@ -119,6 +121,59 @@ def test_add_video_of_a_real_file_by_url(
     assert blob_keys(server) == []  # referenced, not copied
     assert admin.get_video_bytes(video_id) == data
     assert image_info(admin.get_video_bytes(video_id, "tiny"))[:2] == (100, 56)
+
+
+def test_video_model_takes_the_seed_parameters(tmp_path: Path, clip: Path) -> None:
+    names = list(inspect.signature(Video).parameters)
+    assert names[:12] == ["id", "path", "url", "uri", "bytes", "sensor", "timestamp", "session_uid", "aux_metadata",
+                          "annotations", "tags", "start_timestamp"]  # fmt: skip
+    start = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    video = Video("Cam Front", clip, None, None, None, "front", None, "s1", {"night": True}, None, ["raw"], start)
+    assert (video.id, video.path, video.sensor, video.session_uid) == ("cam_front", str(clip), "front", "s1")
+    assert video.timestamp == video.start_timestamp == start  # start_timestamp becomes the timestamp
+    meta = video.metadata()
+    assert (
+        meta["aux"] == {"night": "true"}
+        and meta["tags"] == ["raw"]
+        and to_epoch(meta["timestamp"]) == start.timestamp()
+    )
+    assert Video(path=clip, timestamp=start).start_timestamp == start  # and is taken from timestamp otherwise
+    assert Video(video_path=clip).path == str(clip)  # the old name still works
+    assert Video(annotations=[{"media_type": "videos"}], path=clip).annotations == [{"media_type": "videos"}]
+    for kwargs in ({}, {"path": clip, "url": "https://x/v.mp4"}, {"path": tmp_path / "missing.mp4"},
+                   {"path": clip, "annotations": [{"media_type": "images"}]}):  # fmt: skip
+        with pytest.raises(InvalidArgumentsError):
+            Video(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTimeError):
+        Video(path=clip, start_timestamp=datetime(2024, 1, 1))  # naive: which zone is unknown
+
+
+def test_videos_from_bytes_and_re_adding_replaces_the_file(
+    server: InProcessServer, admin: SceneEngineClient, video_set: str, tmp_path: Path
+) -> None:
+    first = make_clip(tmp_path / "a.mp4", 10).read_bytes()
+    second = make_clip(tmp_path / "b.webm", 12, codec="libvpx-vp9").read_bytes()
+    assert admin.add_videos([Video(id="mem", bytes=first)], video_set) == ["mem"]
+    old_keys = blob_keys(server)
+    assert len(old_keys) == 3  # the original and the small and tiny posters
+    assert admin.add_videos([Video(id="mem", bytes=second)], video_set, compress_videos=False) == ["mem"]
+    meta = admin.get_metadata("mem", "videos")
+    assert (meta["frame_count"], meta["container"], meta["thumbnails"]) == (12, "webm", {})
+    assert admin.get_video_bytes("mem") == second
+    assert len(blob_keys(server)) == 1 and not set(blob_keys(server)) & set(old_keys)  # old file and posters gone
+
+
+def test_a_zipped_video_set_holds_the_originals(admin: SceneEngineClient, video_set: str, tmp_path: Path) -> None:
+    a = make_clip(tmp_path / "a.mp4", 5)
+    b = make_clip(tmp_path / "b.mkv", 6)
+    admin.add_videos([Video(path=a, id="a.mp4"), Video(path=b, id="drive b")], video_set, compress_videos=False)
+    data = admin.zip_set_and_download(video_set)
+    assert isinstance(data, io.BytesIO)
+    with zipfile.ZipFile(data) as archive:
+        members = {Path(n).name: n for n in archive.namelist() if "/assets/" in n}
+        assert sorted(members) == ["a.mp4", "drive_b.mkv"]  # the extension is not doubled
+        assert archive.read(members["a.mp4"]) == a.read_bytes()
+        assert archive.read(members["drive_b.mkv"]) == b.read_bytes()
 
 
 # ---------------------------------------------------------------------------------------------------------- bad input

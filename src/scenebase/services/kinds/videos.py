@@ -160,6 +160,10 @@ class VideoKind(AssetKind):
             raise MediaError(e.problem) from None
         return image_rendition(data, width, height, out_format, frame=0)
 
+    def zip_member_name(self, doc: dict[str, Any]) -> str:
+        ext = str((doc.get("object_access") or {}).get("extension") or doc.get("container") or "mp4")
+        return doc["id"] if doc["id"].endswith("." + ext) else f"{doc['id']}.{ext}"
+
     def after_ingest(self, docs: list[dict[str, Any]], options: dict[str, Any]) -> list[PostIngestJob]:
         if not options.get("compress_videos") or not docs:
             return []
