@@ -20,6 +20,7 @@ from scenebase.services.lifecycle import AssetLifecycleService
 from scenebase.services.media import MediaService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader
+from scenebase.services.videos import VideoService
 from scenebase.services.zips import ZipService
 from scenebase.settings import Settings
 from scenebase.storage.asset_repo import AssetRepo
@@ -57,8 +58,10 @@ class Runtime:
         self.images = ImageService(self.assets, self.media, self.jobs)
         self.lifecycle = AssetLifecycleService(self.assets, self.sets, self.blobs, self.kinds)
         self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
+        self.videos = VideoService(self.assets, self.media, self.ingest, self.sets, self.jobs, self.blobs, self.sources,
+                                   self.kinds, settings.data_dir / "tmp")  # fmt: skip
         registry = self.jobs.registry
-        owners: list[JobOwner] = [self.sets, self.images, self.zips]
+        owners: list[JobOwner] = [self.sets, self.images, self.zips, self.videos]
         for owner in owners:
             owner.register_jobs(registry)
         diagnostics.register_jobs(registry)

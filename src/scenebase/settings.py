@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         description="Buckets each organization may reference as `s3://` URIs (read with the server's own keys): "
         "`ORG=BUCKET,BUCKET;ORG=BUCKET`, e.g. `default=raw,labels;acme=acme-data`; empty: none.",
     )
-    max_file_bytes: int = Field(default=512 * 1024 * 1024, description="Largest media file accepted or fetched.")
+    max_file_bytes: int = Field(default=16 * 1024**3, description="Largest media file accepted or fetched.")
     url_fetch_timeout_seconds: float = Field(
         default=30.0,
         description="Longest wait for one network step of a URL or S3 fetch (connecting, each read); the whole "

@@ -6,6 +6,8 @@ import io
 import re
 from collections.abc import Mapping
 
+import av
+import numpy as np
 from PIL import Image
 
 from scenebase.api.app import iter_api_routes
@@ -24,6 +26,17 @@ def _jpeg() -> bytes:
     return buf.getvalue()
 
 
+def _mp4() -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), format="rgb24")))
+        container.mux(stream.encode())
+    return buf.getvalue()
+
+
 def _a_resources(world: World) -> dict[str, str]:
     rt = world.server.runtime
     a_admin = world.client(world.a.tokens["admin"])
@@ -34,6 +47,10 @@ def _a_resources(world: World) -> dict[str, str]:
     item = IncomingItem(0, "a.jpg", {"id": "a_image"}, BytesMedia(_jpeg(), "a.jpg"))
     ingest = rt.ingest.ingest(scope, "images", [item], [set_id])
     assert ingest.ids == ["a_image"], ingest.errors
+    video_set, _ = rt.sets.create(scope, "a-videos", "videos")
+    video = IncomingItem(0, "a.mp4", {"id": "a_video"}, BytesMedia(_mp4(), "a.mp4"))
+    assert rt.ingest.ingest(scope, "videos", [video], [video_set]).ids == ["a_video"]
+    rt.media.make_thumbnails(scope, "videos", rt.assets.get(scope, "videos", "a_video"), {"small": None})
     zip_job, zip_id = rt.zips.zip(scope, set_id)
     a_admin.get_job(zip_job).wait(timeout=30)
     return {
@@ -43,6 +60,7 @@ def _a_resources(world: World) -> dict[str, str]:
         "organization_id": world.a.id,
         "set_id": set_id,
         "image_id": "a_image",
+        "video_id": "a_video",
         "asset_type": "images",
         "asset_id": "a_image",
         "tag": "small",

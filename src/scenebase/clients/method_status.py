@@ -38,6 +38,24 @@ BUILT: dict[str, tuple[str, str]] = {
     "get_metadata": ("partial", "`with_session_metadata=True` raises NotImplementedError (sessions not built)"),
     "compress_images": ("works", "presets tiny/small/full_size_png or desired_shape + thumbnail_tag"),
     "image_properties_enrichment": ("works", "mean_brightness, rms_contrast, variance_of_laplacian into aux"),
+    "add_video": (
+        "partial",
+        "path/url/uri; duration, fps, size, frame count, codec probed by the server (PyAV); `compress_video` makes "
+        "poster thumbnails; `create_session`/`add_to_session` and `annotations` raise NotImplementedError (sessions)",
+    ),
+    "add_videos": ("partial", "as add_video; bad files are skipped, logged and listed in `client.last_errors`"),
+    "compress_videos": (
+        "works",
+        "H.264 MP4 renditions: presets tiny/small/full_size (as `video_<preset>`) or desired_shape + thumbnail_tag; "
+        "`job_id` raises NotImplementedError",
+    ),
+    "concatenate_videos": ("works", "in order; remux when codecs match, else re-encode; `job_id`: NotImplementedError"),
+    "extract_frame_thumbnails": ("works", "`<tag>_frame_<n>` thumbnails; frames past the end are refused by name"),
+    "get_video_frame_thumbnail": ("works", "URL of the stored frame thumbnail (fetch with your token)"),
+    "make_video_from_image_uris": (
+        "partial",
+        "http(s)/s3/file URIs or `scenebase://images/<id>`; `session_uid` is stored on the video, no session entity",
+    ),
     "create_set": ("works", ""),
     "delete_set": ("works", "assets are kept"),
     "set_lock": ("works", ""),

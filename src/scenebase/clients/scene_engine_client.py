@@ -18,10 +18,11 @@ from scenebase.clients.images import ImagesMixin
 from scenebase.clients.job import Job
 from scenebase.clients.search import SearchMixin
 from scenebase.clients.sets import SetsMixin
+from scenebase.clients.videos import VideosMixin
 from scenebase.errors import IdentityError, InvalidAuthorization, JobError, ResponseError
 
 
-class SceneEngineClient(SetsMixin, ImagesMixin, SearchMixin, ClientCore, SeedSurface):
+class SceneEngineClient(SetsMixin, ImagesMixin, VideosMixin, SearchMixin, ClientCore, SeedSurface):
     """Root client for every user task on scenebase (same methods as SceneBox's ``SceneEngineClient``)."""
 
     # ---- identity and platform ----
