@@ -193,7 +193,7 @@ class SessionRepo:
                     resolution=grid.resolution,
                     start_index=grid.start_index,
                     length=grid.length,
-                )  # fmt: skip
+                )
             )
             return self._lock_state(conn, scope.org_id, session_uid)
 
