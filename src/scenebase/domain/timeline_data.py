@@ -95,6 +95,11 @@ class EntityChunk:
     codes: npt.NDArray[np.int32] | None = None  # state: one per entity; set: flattened, see offsets
     offsets: I8 | None = None  # set: entity i has codes[offsets[i]:offsets[i+1]]
     matrix: F8 | None = None  # vector: one row per entity (NaN-padded)
+    #: ids of generated entities (tables of measurements): entity i is ``<id_prefix>_<i>``, and entity_ids is empty
+    id_prefix: str = ""
+
+    def entity_id(self, i: int) -> str:
+        return self.entity_ids[i] if self.entity_ids else f"{self.id_prefix}_{i}"
 
     def __post_init__(self) -> None:
         n = len(self.timestamps)
@@ -156,7 +161,8 @@ class EntityChunk:
                 arrays[attr] = value
         header = {"name": self.name, "entity_type": self.entity_type, "influence": self.influence,
                   "ids": self.entity_ids, "labels": self.labels, "urgent": self.urgent,
-                  "extend_session": self.extend_session, "enrichments": list(self.enrichments)}  # fmt: skip
+                  "extend_session": self.extend_session, "enrichments": list(self.enrichments),
+                  "id_prefix": self.id_prefix}  # fmt: skip
         return _pack(arrays, header)
 
     @classmethod
@@ -168,7 +174,7 @@ class EntityChunk:
             urgent=bool(h["urgent"]), extend_session=bool(h["extend_session"]),
             enrichments=tuple(h["enrichments"]), num=arrays.get("num"), lat=arrays.get("lat"),
             lon=arrays.get("lon"), labels=list(h["labels"]), codes=arrays.get("codes"),
-            offsets=arrays.get("offsets"), matrix=arrays.get("matrix"),
+            offsets=arrays.get("offsets"), matrix=arrays.get("matrix"), id_prefix=h.get("id_prefix", ""),
         )  # fmt: skip
 
     def take(self, keep: npt.NDArray[np.bool_]) -> EntityChunk:
@@ -188,7 +194,7 @@ class EntityChunk:
 
         return EntityChunk(
             name=self.name, entity_type=self.entity_type, influence=self.influence, timestamps=self.timestamps[idx],
-            entity_ids=[self.entity_ids[i] for i in idx], starts=self.starts[idx], ends=self.ends[idx],
+            entity_ids=[self.entity_id(int(i)) for i in idx], starts=self.starts[idx], ends=self.ends[idx],
             radius=self.radius[idx], urgent=self.urgent, extend_session=self.extend_session,
             enrichments=self.enrichments, num=sub(self.num), lat=sub(self.lat), lon=sub(self.lon),
             labels=self.labels, codes=codes, offsets=offsets, matrix=sub(self.matrix),

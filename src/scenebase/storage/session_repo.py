@@ -162,6 +162,12 @@ class SessionRepo:
                 out.update({(r.owner, r.session_uid): _state(r) for r in conn.execute(q)})
         return out
 
+    def states_of_owners(self, owners: Sequence[str]) -> dict[tuple[str, str], TimelineState]:
+        """Every session state of these organizations."""
+        with self.catalog.read() as conn:
+            rows = conn.execute(select(TL).where(TL.c.owner.in_(list(owners)))).all()
+        return {(r.owner, r.session_uid): _state(r) for r in rows}
+
     def set_job(self, scope: Scope, session_uid: str, job_id: str) -> None:
         with self.catalog.write() as conn:
             self._lock_state(conn, scope.org_id, session_uid)
@@ -229,6 +235,11 @@ class SessionRepo:
                 for owner, uid, name, gen, payload in conn.execute(q.where(cond)):
                     out[(owner, uid, name)] = (int(gen), Column.from_bytes(payload))
         return out
+
+    def column_names(self, owner: str, session_uid: str) -> list[str]:
+        with self.catalog.read() as conn:
+            q = select(COL.c.entity_name).where(COL.c.owner == owner, COL.c.session_uid == session_uid)
+            return sorted(conn.execute(q).scalars().all())
 
     def session_columns(self, owner: str, session_uid: str, names: Iterable[str] | None = None) -> dict[str, Column]:
         conds: list[Any] = [COL.c.owner == owner, COL.c.session_uid == session_uid]
