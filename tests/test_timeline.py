@@ -409,5 +409,5 @@ def test_bad_queries_name_the_part(search: dict[str, Any], message: str) -> None
 def test_session_fields_become_a_session_search() -> None:
     q = parse_scenario({"filters": [{"field": "session_uid", "values": ["s1"]},
                                     {"field": "weather", "values": ["rain"]}]}, to_epoch)  # fmt: skip
-    assert q.session_search == {"filters": [{"field": "session_uid", "values": ["s1"]}]}
+    assert q.session_search == {"filters": [{"field": "id", "values": ["s1"]}]}
     assert q.names == ["weather"]

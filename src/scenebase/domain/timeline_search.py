@@ -113,7 +113,7 @@ def parse_scenario(search: Any, to_epoch: Any) -> ScenarioQuery:
         if not isinstance(values, list) or not values:
             raise ScenarioQueryError(f"{where}: 'values' must be a non-empty list")
         if _is_session_field(name):
-            session_filters.append(item)
+            session_filters.append({**item, "field": "id" if name == "session_uid" else name})
             continue
         strings = tuple(str(v) for v in values if not isinstance(v, bool) and isinstance(v, str | int | float))
         if len(strings) != len(values):
