@@ -205,7 +205,8 @@ class SessionsMixin(ClientCore):
         asset_id = standardize_id(media_asset_id)
         entity: dict[str, Any] = {"session": session_uid, "entity_id": asset_id, "entity_name": entity_name,
                                   "entity_type": "media", "entity_value": asset_id, "influence": influence,
-                                  "timestamp": _iso(timestamp, "timestamp"), "extend_session": extend_session}  # fmt: skip
+                                  "timestamp": _iso(timestamp, "timestamp"),
+                                  "extend_session": extend_session}  # fmt: skip
         if start_time is not None:
             entity["start_time"] = _iso(start_time, "start_time")
         if end_time is not None:
