@@ -53,8 +53,15 @@ def wait_ready(client: SceneEngineClient, uid: str, timeout: float = 30.0) -> No
 
 
 def scalar(uid: str, name: str, t: float, value: Any, **kw: Any) -> dict[str, Any]:
-    return {"session": uid, "entity_name": name, "entity_type": "scalar", "entity_value": value,
-            "influence": "linear_interpolation", "timestamp": at(t), **kw}  # fmt: skip
+    return {
+        "session": uid,
+        "entity_name": name,
+        "entity_type": "scalar",
+        "entity_value": value,
+        "influence": "linear_interpolation",
+        "timestamp": at(t),
+        **kw,
+    }
 
 
 # ------------------------------------------------------------------------------------------------ documents
@@ -68,25 +75,37 @@ def test_session_documents(client: SceneEngineClient) -> None:
     assert client.get_standardized_session_name("Drive 1: Highway") == "drive_1__highway"
     doc = client.get_metadata(uid, "sessions")
     assert (doc["session_name"], doc["resolution"], doc["session_aux"], doc["status"]) == (
-        "Drive 1: Highway", 0.5, {"car": "a", "n": 2}, "ready")  # fmt: skip
+        "Drive 1: Highway",
+        0.5,
+        {"car": "a", "n": 2},
+        "ready",
+    )
     doc = client.update_time_span(uid, at(0), at(100))
-    assert (doc["start_time"], doc["end_time"]) == (at(0).isoformat(timespec="microseconds"),
-                                                   at(100).isoformat(timespec="microseconds"))  # fmt: skip
+    assert (doc["start_time"], doc["end_time"]) == (
+        at(0).isoformat(timespec="microseconds"),
+        at(100).isoformat(timespec="microseconds"),
+    )
     with pytest.raises(InvalidTimeError, match="no time zone"):
         client.update_time_span(uid, "2021-06-01T12:00:00", at(5))
     with pytest.raises(SessionError, match="at most 5400 s"):
         client.update_time_span(uid, at(0), at(6000))  # 10,800 buckets of 0.5 s
     cams = [{"name": "cam_1", "type": "camera"}]
     doc = client.add_source_data(uid, [{"sensor": "cam_1", "id": "v1", "type": "videos"}], cams)
-    doc = client.add_source_data(uid, [{"sensor": "cam_2", "id": "v2", "type": "videos"}],
-                                 [{"name": "cam_2", "type": "camera"}], replace=False)  # fmt: skip
+    doc = client.add_source_data(
+        uid, [{"sensor": "cam_2", "id": "v2", "type": "videos"}], [{"name": "cam_2", "type": "camera"}], replace=False
+    )
     assert [s["id"] for s in doc["source_data"]] == ["v1", "v2"] and len(doc["sensors"]) == 2
     with pytest.raises(SessionError, match=r"sensors\[0\].type"):
         client.add_source_data(uid, [], [{"name": "x", "type": "sonar"}])
     doc = client.add_auxiliary_session_data(uid, [{"id": "c1", "type": "concatenated_video", "tags": ["cam_1"]}])
     assert doc["auxiliary_data"][0]["id"] == "c1"
-    configs = [{"input_event": "geo_locations", "type": "location",
-                "configuration": {"influence_type": "interval", "influence_radius_in_seconds": 0.5}}]  # fmt: skip
+    configs = [
+        {
+            "input_event": "geo_locations",
+            "type": "location",
+            "configuration": {"influence_type": "interval", "influence_radius_in_seconds": 0.5},
+        }
+    ]
     assert client.add_enrichments_configs(uid, configs)["enrichments_configs"] == configs
     with pytest.raises(SessionError, match="unknown 'sunshine'"):
         client.add_enrichments_configs(uid, [{"type": "sunshine"}])
@@ -175,8 +194,10 @@ def test_resolution_manual_urgent_and_debounced(client: SceneEngineClient) -> No
     # a new resolution re-grids the session
     client.resolve_session(uid, resolution=2.0, wait_for_completion=True)
     data = client.download_timeseries({"filters": [{"field": "weather", "values": ["rain"]}]}, ["speed"])
-    assert data[uid][0]["timestamp"] == [at(2).isoformat(timespec="microseconds"),
-                                         at(4).isoformat(timespec="microseconds")]  # fmt: skip
+    assert data[uid][0]["timestamp"] == [
+        at(2).isoformat(timespec="microseconds"),
+        at(4).isoformat(timespec="microseconds"),
+    ]
 
 
 def test_scenario_search_timeseries_and_dataframe(client: SceneEngineClient) -> None:
@@ -184,17 +205,38 @@ def test_scenario_search_timeseries_and_dataframe(client: SceneEngineClient) -> 
     for i, uid in enumerate(uids):
         speeds = [scalar(uid, "speed", t, float(t * (i + 1))) for t in range(0, 31, 5)]  # 0..30*(i+1)
         events = [
-            {"session": uid, "entity_name": "weather", "entity_type": "state", "entity_value": "rain",
-             "influence": "affect_forward", "timestamp": at(10)},
-            {"session": uid, "entity_name": "weather", "entity_type": "state", "entity_value": "sun",
-             "influence": "affect_forward", "timestamp": at(20)},
-            {"session": uid, "entity_name": "objects", "entity_type": "state_set",
-             "entity_value": ["pedestrian", "car"], "influence": "interval", "start_time": at(12), "end_time": at(25)},
-        ]  # fmt: skip
+            {
+                "session": uid,
+                "entity_name": "weather",
+                "entity_type": "state",
+                "entity_value": "rain",
+                "influence": "affect_forward",
+                "timestamp": at(10),
+            },
+            {
+                "session": uid,
+                "entity_name": "weather",
+                "entity_type": "state",
+                "entity_value": "sun",
+                "influence": "affect_forward",
+                "timestamp": at(20),
+            },
+            {
+                "session": uid,
+                "entity_name": "objects",
+                "entity_type": "state_set",
+                "entity_value": ["pedestrian", "car"],
+                "influence": "interval",
+                "start_time": at(12),
+                "end_time": at(25),
+            },
+        ]
         client.add_entities(speeds + events, urgent=True)
         client.resolve_session(uid, wait_for_completion=True)
-    search = {"filters": [{"field": "weather", "values": ["rain"]}, {"field": "objects", "values": ["pedestrian"]}],
-              "ranges": [{"field": "speed", "min": 25}]}  # fmt: skip
+    search = {
+        "filters": [{"field": "weather", "values": ["rain"]}, {"field": "objects", "values": ["pedestrian"]}],
+        "ranges": [{"field": "speed", "min": 25}],
+    }
     hits = client.search_session_intervals(search)
     # rain 10..19, pedestrian 12..24; speed >= 25 from t=25 (drive 0: never), 12.5 (drive 1), 8.33 (drive 2)
     assert hits == {uids[1]: [(at(13), at(20))], uids[2]: [(at(12), at(20))]}
@@ -210,8 +252,15 @@ def test_scenario_search_timeseries_and_dataframe(client: SceneEngineClient) -> 
     assert first["speed"][0] == pytest.approx(26.0) and first["weather"] == ["rain"] * 7
     df = client.session_intervals_dataframe(search, ["speed", "objects"])
     assert len(df) == 7 + 8 and set(df["session_uid"]) == {uids[1], uids[2]}
-    assert list(df.columns) == ["session_uid", "interval", "interval_start", "interval_end", "timestamp", "speed",
-                                "objects"]  # fmt: skip
+    assert list(df.columns) == [
+        "session_uid",
+        "interval",
+        "interval_start",
+        "interval_end",
+        "timestamp",
+        "speed",
+        "objects",
+    ]
     assert df["objects"].iloc[0] == ["car", "pedestrian"]
     with pytest.raises(SessionError, match="did you mean 'ranges'"):
         client.search_session_intervals({"range": []})
@@ -220,8 +269,15 @@ def test_scenario_search_timeseries_and_dataframe(client: SceneEngineClient) -> 
 def test_add_df_and_csv(client: SceneEngineClient, tmp_path: Path) -> None:
     uid = client.add_session("table")
     times = [at(t) for t in range(0, 100)]
-    df = pd.DataFrame({"timestamps": times, "Speed": np.linspace(0, 99, 100), "gear": ["D"] * 50 + ["N"] * 50,
-                       "lat": np.linspace(37.0, 37.1, 100), "lon": np.linspace(-122.0, -122.1, 100)})  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "timestamps": times,
+            "Speed": np.linspace(0, 99, 100),
+            "gear": ["D"] * 50 + ["N"] * 50,
+            "lat": np.linspace(37.0, 37.1, 100),
+            "lon": np.linspace(-122.0, -122.1, 100),
+        }
+    )
     df.loc[5, "Speed"] = np.nan  # a missing cell: skipped for that column only
     client.add_df(df, uid)
     wait_ready(client, uid)
@@ -243,18 +299,23 @@ def test_images_on_their_session(client: SceneEngineClient) -> None:
     set_id = client.create_set("imgs", "images")
     buf = io.BytesIO()
     PILImage.new("RGB", (8, 8), (1, 2, 3)).save(buf, "PNG")
-    one = client.add_image(image_bytes=buf.getvalue(), id="img_1", timestamp=at(10), session_uid=uid, set_id=set_id,
-                           add_to_session=True)  # fmt: skip
-    ids = client.add_images([Image(id=f"img_{i}", bytes=buf.getvalue(), timestamp=at(20 + i), session_uid=uid)
-                             for i in (2, 3)], set_id, add_to_session=True)  # fmt: skip
+    one = client.add_image(
+        image_bytes=buf.getvalue(), id="img_1", timestamp=at(10), session_uid=uid, set_id=set_id, add_to_session=True
+    )
+    ids = client.add_images(
+        [Image(id=f"img_{i}", bytes=buf.getvalue(), timestamp=at(20 + i), session_uid=uid) for i in (2, 3)],
+        set_id,
+        add_to_session=True,
+    )
     assert [one, *ids] == ["img_1", "img_2", "img_3"]
     wait_ready(client, uid)
     hits = client.search_session_intervals({"filters": [{"field": "image", "values": ["img_2"]}]})
     assert hits == {uid: [(at(21), at(23))]}  # interval ± one resolution
     meta = client.get_metadata("img_3", "images", with_session_metadata=True)["session_metadata"]
     assert meta["session_uid"] == uid and meta["image"] == ["img_3"]  # img_2 covers 21..22, img_3 22..23
-    assert client.download_timeseries({"time_range": {"start_time": at(22), "end_time": at(23)}},
-                                      ["image"])[uid][0]["image"] == [["img_2", "img_3"]]  # fmt: skip
+    assert client.download_timeseries({"time_range": {"start_time": at(22), "end_time": at(23)}}, ["image"])[uid][0][
+        "image"
+    ] == [["img_2", "img_3"]]
 
 
 def test_delete_session(client: SceneEngineClient) -> None:
@@ -290,10 +351,20 @@ def test_real_gnss_and_can_speed(client: SceneEngineClient) -> None:
     # boot-relative times onto UTC with the GNSS receiver's clock (utc_timestamp is in ms)
     offset = float(np.median(gnss[:, 3] / 1000.0 - gnss_t))
     uid = client.add_session("comma2k19 segment", resolution=1.0)
-    client.add_enrichments_configs(uid, [{"input_event": "geo_locations", "type": t, "configuration": {
-        "influence_type": "interval", "influence_radius_in_seconds": 1.0}} for t in ("location", "visibility")])  # fmt: skip
-    fixes = pd.DataFrame({"timestamp": pd.to_datetime(gnss_t + offset, unit="s", utc=True),
-                          "lat": gnss[:, 0], "lon": gnss[:, 1]})  # fmt: skip
+    client.add_enrichments_configs(
+        uid,
+        [
+            {
+                "input_event": "geo_locations",
+                "type": t,
+                "configuration": {"influence_type": "interval", "influence_radius_in_seconds": 1.0},
+            }
+            for t in ("location", "visibility")
+        ],
+    )
+    fixes = pd.DataFrame(
+        {"timestamp": pd.to_datetime(gnss_t + offset, unit="s", utc=True), "lat": gnss[:, 0], "lon": gnss[:, 1]}
+    )
     client.add_df(fixes, uid)
     speed = pd.DataFrame({"timestamp": pd.to_datetime(can_t + offset, unit="s", utc=True), "speed": can_v})
     client.add_df(speed, uid)
@@ -301,17 +372,20 @@ def test_real_gnss_and_can_speed(client: SceneEngineClient) -> None:
     threshold = 18.0
     hits = client.search_session_intervals({"ranges": [{"field": "speed", "min": threshold}]})
     # the oracle: buckets whose start-time speed (interpolated in the raw CAN log) reaches the threshold
-    buckets = np.arange(np.floor((can_t[0] + offset)), np.floor(can_t[-1] + offset) + 1)
+    buckets = np.arange(np.floor(can_t[0] + offset), np.floor(can_t[-1] + offset) + 1)
     clamped = np.clip(buckets, can_t[0] + offset, can_t[-1] + offset)
     above = np.interp(clamped, can_t + offset, can_v) >= threshold
     edges = np.diff(np.concatenate([[0], above.astype(int), [0]]))
-    want = [(datetime.fromtimestamp(buckets[a], UTC), datetime.fromtimestamp(buckets[b - 1] + 1, UTC))
-            for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)]  # fmt: skip
+    want = [
+        (datetime.fromtimestamp(buckets[a], UTC), datetime.fromtimestamp(buckets[b - 1] + 1, UTC))
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+    ]
     assert want, "the segment must have stretches above the threshold"
     assert hits[uid] == want
     # enrichments: the drive is in the SF Bay Area in the afternoon (UTC 15:34)
-    data = client.download_timeseries({"filters": [{"field": "state", "values": ["California"]}]},
-                                      ["country", "visibility", "geolocation"])  # fmt: skip
+    data = client.download_timeseries(
+        {"filters": [{"field": "state", "values": ["California"]}]}, ["country", "visibility", "geolocation"]
+    )
     (iv,) = data[uid]
     assert set(iv["country"]) == {"United States"} and set(iv["visibility"]) == {"day"}
 
@@ -319,14 +393,27 @@ def test_real_gnss_and_can_speed(client: SceneEngineClient) -> None:
 class _Recorded(http.server.BaseHTTPRequestHandler):
     """Serves a response in Open-Meteo's archive format (written for this test: nothing is fetched)."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.server.paths.append(self.path)  # type: ignore[attr-defined]
         start = int(T0.timestamp()) - 3600
-        body = {"latitude": 37.7, "longitude": -122.5, "timezone": "GMT", "utc_offset_seconds": 0,
-                "hourly_units": {"time": "unixtime", "weather_code": "wmo code", "temperature_2m": "°C",
-                                 "precipitation": "mm"},
-                "hourly": {"time": [start + 3600 * i for i in range(4)], "weather_code": [3, 63, 63, 0],
-                           "temperature_2m": [14.1, 12.5, 12.0, 15.2], "precipitation": [0.0, 1.2, 0.8, 0.0]}}  # fmt: skip
+        body = {
+            "latitude": 37.7,
+            "longitude": -122.5,
+            "timezone": "GMT",
+            "utc_offset_seconds": 0,
+            "hourly_units": {
+                "time": "unixtime",
+                "weather_code": "wmo code",
+                "temperature_2m": "°C",
+                "precipitation": "mm",
+            },
+            "hourly": {
+                "time": [start + 3600 * i for i in range(4)],
+                "weather_code": [3, 63, 63, 0],
+                "temperature_2m": [14.1, 12.5, 12.0, 15.2],
+                "precipitation": [0.0, 1.2, 0.8, 0.0],
+            },
+        }
         data = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -353,8 +440,10 @@ def weather_api() -> Iterator[tuple[str, list[str]]]:
 def _weather_session(client: SceneEngineClient) -> str:
     uid = client.add_session("weather")
     client.update_time_span(uid, at(0), at(7200))
-    client.add_enrichments_configs(uid, [{"input_event": "geo_locations", "type": "weather",
-                                          "configuration": {"influence_radius_in_seconds": 1.0}}])  # fmt: skip
+    client.add_enrichments_configs(
+        uid,
+        [{"input_event": "geo_locations", "type": "weather", "configuration": {"influence_radius_in_seconds": 1.0}}],
+    )
     for t in range(0, 7200, 600):
         client.add_geolocation_entity(37.72, -122.47, at(t), uid)
     client.resolve_session(uid, wait_for_completion=True)
@@ -366,8 +455,10 @@ def test_weather_provider_against_a_recorded_answer(tmp_path: Path, weather_api:
     with InProcessServer(tmp_path / "data", weather_url=url) as s:
         client = s.client()
         uid = _weather_session(client)
-        data = client.download_timeseries({"filters": [{"field": "weather_conditions", "values": ["rain"]}]},
-                                          ["weather_descriptions", "precipitation"])  # fmt: skip
+        data = client.download_timeseries(
+            {"filters": [{"field": "weather_conditions", "values": ["rain"]}]},
+            ["weather_descriptions", "precipitation"],
+        )
         # hour 1 (12:00-13:00) is rain 63 at 1.2 mm, hour 2 still rain at 0.8 mm
         rain = [v for iv in data[uid] for v in iv["precipitation"]]
         assert sorted(set(rain)) == [0.8, 1.2]
