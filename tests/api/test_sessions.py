@@ -71,7 +71,7 @@ def test_session_documents(client: SceneEngineClient) -> None:
     uid = client.add_session("Drive 1: Highway", resolution=0.5, session_aux_metadata={"car": "a", "n": 2})
     assert client.add_session("drive 1_ highway") == uid  # same standardized name: the same session
     with pytest.raises(SessionError, match="already exists"):
-        client.add_session("Drive 1: Highway", raise_if_session_exists=True)
+        client.create_session("Drive 1: Highway", raise_if_session_exists=True)
     assert client.get_standardized_session_name("Drive 1: Highway") == "drive_1__highway"
     doc = client.get_metadata(uid, "sessions")
     assert (doc["session_name"], doc["resolution"], doc["session_aux"], doc["status"]) == (
@@ -180,7 +180,7 @@ def test_tables_bad_input(client: SceneEngineClient, tmp_path: Path) -> None:
 
 def test_resolution_manual_urgent_and_debounced(client: SceneEngineClient) -> None:
     uid = client.add_session("resolution")
-    client.add_entities([scalar(uid, "speed", 0, 0.0), scalar(uid, "speed", 10, 10.0)], urgent=True)
+    client._add_entities([scalar(uid, "speed", 0, 0.0), scalar(uid, "speed", 10, 10.0)], urgent=True)
     assert client.get_session_resolution_status(uid) == "unresolved"  # urgent: waits for a manual resolve
     client.resolve_session(uid, wait_for_completion=True)
     assert client.get_session_resolution_status(uid) == "ready"
@@ -231,7 +231,7 @@ def test_scenario_search_timeseries_and_dataframe(client: SceneEngineClient) -> 
                 "end_time": at(25),
             },
         ]
-        client.add_entities(speeds + events, urgent=True)
+        client._add_entities(speeds + events, urgent=True)
         client.resolve_session(uid, wait_for_completion=True)
     search = {
         "filters": [{"field": "weather", "values": ["rain"]}, {"field": "objects", "values": ["pedestrian"]}],
@@ -325,7 +325,7 @@ def test_delete_session(client: SceneEngineClient) -> None:
     uids = []
     for i in range(3):
         uid = client.add_session(f"s{i}")
-        client.add_entities([scalar(uid, "speed", 0, 1.0), scalar(uid, "speed", 5, 2.0)], urgent=True)
+        client._add_entities([scalar(uid, "speed", 0, 1.0), scalar(uid, "speed", 5, 2.0)], urgent=True)
         client.resolve_session(uid, wait_for_completion=True)
         client.add_image(image_bytes=buf.getvalue(), id=f"img_{i}", timestamp=at(1), session_uid=uid, set_id=set_id)
         uids.append(uid)

@@ -34,6 +34,7 @@ def _a_resources(world: World) -> dict[str, str]:
     item = IncomingItem(0, "a.jpg", {"id": "a_image"}, BytesMedia(_jpeg(), "a.jpg"))
     ingest = rt.ingest.ingest(scope, "images", [item], [set_id])
     assert ingest.ids == ["a_image"], ingest.errors
+    session_uid, _ = rt.sessions.create(scope, "a-session")
     zip_job, zip_id = rt.zips.zip(scope, set_id)
     a_admin.get_job(zip_job).wait(timeout=30)
     return {
@@ -47,6 +48,7 @@ def _a_resources(world: World) -> dict[str, str]:
         "asset_id": "a_image",
         "tag": "small",
         "zip_id": zip_id,
+        "session_uid": session_uid,
     }
 
 

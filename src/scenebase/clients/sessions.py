@@ -74,12 +74,23 @@ class SessionsMixin(ClientCore):
         session_type: str = "generic",
         resolution: float | None = None,
         session_aux_metadata: dict[str, Any] | None = None,
-        status: str = "ready",
-        raise_if_session_exists: bool = False,
-        set_id: str | None = None,
     ) -> str:
         """Create a session and return its uid; a session of the same (standardized) name already there is
-        returned with a warning (``SessionError`` with ``raise_if_session_exists``)."""
+        returned with a warning (``create_session`` also takes status, set_id and raise_if_session_exists)."""
+        return self.create_session(session_name, session_type, resolution, session_aux_metadata)
+
+    def create_session(
+        self,
+        session_name: str,
+        session_type: str = "generic",
+        resolution: float | None = None,
+        session_aux_metadata: dict[str, Any] | None = None,
+        status: str = "ready",
+        set_id: str | None = None,
+        raise_if_session_exists: bool = False,
+    ) -> str:
+        """``add_session`` with the rest of the server's options (not in the seed): ``status`` ("in progress" or
+        "ready"), a ``sessions`` set to join, and ``SessionError`` instead of reuse for an existing name."""
         body = {"session_name": session_name, "session_type": session_type, "resolution": resolution,
                 "session_aux_metadata": session_aux_metadata, "status": status, "set_id": set_id,
                 "raise_if_session_exists": raise_if_session_exists}  # fmt: skip
@@ -113,7 +124,12 @@ class SessionsMixin(ClientCore):
 
     # ------------------------------------------------------------------ entities
 
-    def add_entities(self, entity_dicts: list[dict[str, Any]], urgent: bool = False) -> dict[str, Any]:
+    def add_entities(self, entity_dicts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Store entities (5,000 per request); their sessions resolve by themselves once writes pause.
+        Returns ``{"acknowledged", "accepted", "rejected"}``; see ``_add_entities``."""
+        return self._add_entities(entity_dicts, urgent=False)
+
+    def _add_entities(self, entity_dicts: list[dict[str, Any]], urgent: bool = False) -> dict[str, Any]:
         """Store entities (5,000 per request). Returns ``{"acknowledged", "accepted", "rejected"}``; rejected
         entities (index, entity id, error) are logged and listed in ``client.last_errors``."""
         accepted, rejected = 0, []
@@ -130,7 +146,7 @@ class SessionsMixin(ClientCore):
 
     def add_entity(self, entity_dict: dict[str, Any], urgent: bool = False) -> dict[str, Any]:
         """Store one entity; a refused one raises ``SessionError`` naming the problem."""
-        out = self.add_entities([entity_dict], urgent=urgent)
+        out = self._add_entities([entity_dict], urgent=urgent)
         if out["rejected"]:
             raise SessionError(out["rejected"][0]["error"], details=out["rejected"])
         return {"acknowledged": True}

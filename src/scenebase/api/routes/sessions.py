@@ -59,8 +59,9 @@ class EnrichmentsConfigs(BaseModel):
 
 
 class Comments(BaseModel):
-    intervals: list[dict[str, Any]]
-    texts: list[str]
+    # checked by the service after the session is found (an unknown session is a 404 whatever the body)
+    intervals: list[Any] | None = None
+    texts: list[Any] | None = None
 
 
 class EntityList(BaseModel):
