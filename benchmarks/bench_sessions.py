@@ -26,10 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from scenebase.domain.timeline import Grid  # noqa: E402
-from scenebase.domain.timeline_data import Column  # noqa: E402
-from scenebase.storage.scope import Scope  # noqa: E402
-from scenebase.testing import InProcessServer  # noqa: E402
+from scenebase.domain.timeline import Grid
+from scenebase.domain.timeline_data import Column
+from scenebase.storage.scope import Scope
+from scenebase.testing import InProcessServer
 
 T0 = datetime(2022, 3, 1, 8, 0, tzinfo=UTC)
 HOURS3 = 10_800
@@ -40,8 +40,17 @@ def bench_add_entities(server: InProcessServer, n: int) -> float:
     uid = client.add_session("bench entities")
     client.update_time_span(uid, T0, T0 + timedelta(seconds=HOURS3 - 1))
     base = T0.timestamp()
-    entities = [{"session": uid, "entity_name": f"m{i % 20}", "entity_type": "scalar", "entity_value": float(i),
-                 "influence": "linear_interpolation", "timestamp": base + (i * 0.05) % HOURS3} for i in range(n)]  # fmt: skip
+    entities = [
+        {
+            "session": uid,
+            "entity_name": f"m{i % 20}",
+            "entity_type": "scalar",
+            "entity_value": float(i),
+            "influence": "linear_interpolation",
+            "timestamp": base + (i * 0.05) % HOURS3,
+        }
+        for i in range(n)
+    ]
     t = time.perf_counter()
     out = client._add_entities(entities, urgent=True)
     dt = time.perf_counter() - t
@@ -77,11 +86,27 @@ def bench_resolve(server: InProcessServer, n: int) -> float:
         kind = influences[name % 5]
         ts = base + float(rng.uniform(0, HOURS3 - 1))
         if kind == "state":
-            entities.append({"session": uid, "entity_name": f"n{name}", "entity_type": "state_set",
-                             "entity_value": [f"v{i % 7}"], "influence": "interval", "timestamp": ts})  # fmt: skip
+            entities.append(
+                {
+                    "session": uid,
+                    "entity_name": f"n{name}",
+                    "entity_type": "state_set",
+                    "entity_value": [f"v{i % 7}"],
+                    "influence": "interval",
+                    "timestamp": ts,
+                }
+            )
         else:
-            entities.append({"session": uid, "entity_name": f"n{name}", "entity_type": "scalar",
-                             "entity_value": float(i % 100), "influence": kind, "timestamp": ts})  # fmt: skip
+            entities.append(
+                {
+                    "session": uid,
+                    "entity_name": f"n{name}",
+                    "entity_type": "scalar",
+                    "entity_value": float(i % 100),
+                    "influence": kind,
+                    "timestamp": ts,
+                }
+            )
     client._add_entities(entities, urgent=True)
     org = client.get_metadata(uid, "sessions")["owner"]
     t = time.perf_counter()
@@ -109,14 +134,17 @@ def bench_search(server: InProcessServer, sessions: int, runs: int) -> tuple[flo
         cols = [
             Column("speed", "scalar", grid.start_index, HOURS3, num=speed),
             Column("weather", "state", grid.start_index, HOURS3, labels=["rain"], codes=rain),
-            Column("objects", "set", grid.start_index, HOURS3, labels=["car", "pedestrian"], codes=codes,
-                   offsets=offsets),
-        ]  # fmt: skip
+            Column(
+                "objects", "set", grid.start_index, HOURS3, labels=["car", "pedestrian"], codes=codes, offsets=offsets
+            ),
+        ]
         with rt.catalog.write() as conn:
             seq = rt.timeline.repo.ensure_state_in(conn, scope, uid).write_seq
         rt.timeline.repo.save_resolution(scope, uid, seq, grid, cols)
-    search = {"filters": [{"field": "weather", "values": ["rain"]}, {"field": "objects", "values": ["pedestrian"]}],
-              "ranges": [{"field": "speed", "min": 20}]}  # fmt: skip
+    search = {
+        "filters": [{"field": "weather", "values": ["rain"]}, {"field": "objects", "values": ["pedestrian"]}],
+        "ranges": [{"field": "speed", "min": 20}],
+    }
     t = time.perf_counter()
     hits = rt.timeline.search(scope, search)
     cold = time.perf_counter() - t
@@ -133,17 +161,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not the targets)")
     args = ap.parse_args(argv)
     scale = 10 if args.quick else 1
-    with tempfile.TemporaryDirectory(prefix="scenebase-bench-sessions-") as tmp:
-        with InProcessServer(Path(tmp) / "data", workers=2) as server:
-            rate = bench_add_entities(server, 20_000 // scale)
-            print(f"add_entities: {rate:,.0f} entities/s ({20_000 // scale} entities)          target >= 20,000/s")
-            df_s = bench_add_df(server, 100_000 // scale)
-            print(f"add_df {100_000 // scale} rows x 10 columns + resolution: {df_s:.2f} s   target <= 10 s")
-            res_s = bench_resolve(server, 200_000 // scale)
-            print(f"resolve 3 h / 1 s / 50 names / {200_000 // scale} entities: {res_s:.2f} s   target <= 2 s")
-            cold, median, n = bench_search(server, 1000 // scale, 20)
-            print(f"search 3 conditions over {1000 // scale} sessions: median {median * 1000:.0f} ms, first (cold) "
-                  f"{cold * 1000:.0f} ms, {n} intervals   target <= 200 ms median")  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(prefix="scenebase-bench-sessions-") as tmp,
+        InProcessServer(Path(tmp) / "data", workers=2) as server,
+    ):
+        rate = bench_add_entities(server, 20_000 // scale)
+        print(f"add_entities: {rate:,.0f} entities/s ({20_000 // scale} entities)          target >= 20,000/s")
+        df_s = bench_add_df(server, 100_000 // scale)
+        print(f"add_df {100_000 // scale} rows x 10 columns + resolution: {df_s:.2f} s   target <= 10 s")
+        res_s = bench_resolve(server, 200_000 // scale)
+        print(f"resolve 3 h / 1 s / 50 names / {200_000 // scale} entities: {res_s:.2f} s   target <= 2 s")
+        cold, median, n = bench_search(server, 1000 // scale, 20)
+        print(
+            f"search 3 conditions over {1000 // scale} sessions: median {median * 1000:.0f} ms, first (cold) "
+            f"{cold * 1000:.0f} ms, {n} intervals   target <= 200 ms median"
+        )
     return 0
 
 

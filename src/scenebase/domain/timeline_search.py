@@ -213,13 +213,16 @@ def _column_hit(cond: Condition, col: Column) -> BoolArray:
     if col.kind == "scalar":
         assert col.num is not None
         return np.isin(col.num, list(cond.numbers)) if cond.numbers else np.zeros(col.length, dtype=bool)
-    wanted = np.array([i for i, label in enumerate(col.labels) if label in set(cond.strings)], dtype=np.int32)
+    # a lookup table by code (its last slot answers code -1, "no value"): one gather instead of a set test
+    lut = np.zeros(len(col.labels) + 1, dtype=bool)
+    wanted = set(cond.strings)
+    lut[[i for i, label in enumerate(col.labels) if label in wanted]] = True
     if col.kind == "state":
         assert col.codes is not None
-        return np.isin(col.codes, wanted)
+        return np.asarray(lut[col.codes])
     if col.kind == "set":
         assert col.codes is not None and col.offsets is not None
-        hits = np.concatenate([[0], np.cumsum(np.isin(col.codes, wanted))])
+        hits = np.concatenate([[0], np.cumsum(lut[col.codes])])
         return np.asarray((hits[col.offsets[1:]] - hits[col.offsets[:-1]]) > 0)
     return np.zeros(col.length, dtype=bool)
 
