@@ -93,6 +93,86 @@ class JobConstants:
     )  # fmt: skip
 
 
+class SessionTypes:
+    ROSBAGS = "rosbags"
+    VIDEOS = "videos"
+    GENERIC = "generic"
+    VALID_TYPES = (ROSBAGS, VIDEOS, GENERIC)
+
+
+class SessionStatuses:
+    IN_PROGRESS = "in progress"
+    READY = "ready"
+    VALID_STATUSES = (IN_PROGRESS, READY)
+
+
+class SessionConstants:
+    #: seconds per timeline bucket when a session names none (C:16)
+    DEFAULT_RESOLUTION = 1.0
+    #: a session spans at most this many buckets (3 h at 1 s) (C:15)
+    MAX_SESSION_BUCKETS = 10_800
+
+
+class EntityTypes:
+    GEO = "geo"
+    SCALAR = "scalar"
+    VECTOR = "vector"
+    STATE = "state"
+    STATE_SET = "state_set"
+    STATE_VECTOR = "state_vector"
+    MEDIA = "media"
+    VALID_TYPES = (GEO, SCALAR, VECTOR, STATE, STATE_SET, STATE_VECTOR)
+
+
+class EntityInfluenceTypes:
+    POINT = "point"
+    LINEAR_INTERPOLATION = "linear_interpolation"
+    LINEAR_INTERPOLATION_INTEGER = "linear_interpolation_integer"
+    GEO_INTERPOLATION = "geo_interpolation"
+    INTERVAL = "interval"
+    START_STOP = "start_stop"
+    AFFECT_FORWARD = "affect_forward"
+    AFFECT_BACKWARD = "affect_backward"
+    VALID_TYPES = (POINT, LINEAR_INTERPOLATION, LINEAR_INTERPOLATION_INTEGER, GEO_INTERPOLATION, INTERVAL,
+                   START_STOP, AFFECT_FORWARD, AFFECT_BACKWARD)  # fmt: skip
+
+
+class EntityNames:
+    WEATHER_CONDITIONS = "weather_conditions"
+    OBJECTS = "objects"
+    IMAGE = "image"
+    VIDEO = "video"
+    LIDAR = "lidar"
+    ZIPARRAY = "ziparray"
+    GEOLOCATION = "geolocation"
+    COMMENT = "comment"
+    COMMENTATOR = "commentator"
+    NUMBER_OF_OBJECTS = "number_of_objects"
+
+
+class SensorTypes:
+    CAMERA = "camera"
+    LIDAR = "lidar"
+    RADAR = "radar"
+    GPS = "gps"
+    IMU = "imu"
+    GENERIC = "generic"
+    VALID_TYPES = (CAMERA, LIDAR, RADAR, GPS, IMU, GENERIC)
+
+
+class EnrichmentTypes:
+    LOCATION = "location"
+    MRCNN_OBJECT_DETECTION = "mrcnn_object_detection"
+    VISIBILITY = "visibility"
+    WEATHER = "weather"
+    VALID_TYPES = (LOCATION, MRCNN_OBJECT_DETECTION, VISIBILITY, WEATHER)
+
+
+class AuxiliaryDataTypes:
+    CONCATENATED_VIDEO = "concatenated_video"
+    EGO_POSE = "ego_pose"
+
+
 class Roles:
     SUPERADMIN = "superadmin"
     ADMIN = "admin"

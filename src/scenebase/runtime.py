@@ -18,6 +18,9 @@ from scenebase.services.jobs import JobOwner, JobService
 from scenebase.services.kinds import default_kinds
 from scenebase.services.lifecycle import AssetLifecycleService
 from scenebase.services.media import MediaService
+from scenebase.services.session_enrichments import GeoEnricher, OpenMeteoArchive
+from scenebase.services.session_timeline import TimelineService
+from scenebase.services.sessions import SessionService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader
 from scenebase.services.videos import VideoService
@@ -29,6 +32,7 @@ from scenebase.storage.catalog import Catalog
 from scenebase.storage.identity_repo import IdentityRepo
 from scenebase.storage.job_repo import JobRepo
 from scenebase.storage.queue import HueyQueue
+from scenebase.storage.session_repo import SessionRepo
 
 log = logging.getLogger("scenebase")
 
@@ -60,8 +64,14 @@ class Runtime:
         self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
         self.videos = VideoService(self.assets, self.media, self.ingest, self.sets, self.jobs, self.blobs, self.sources,
                                    self.kinds, settings.data_dir / "tmp")  # fmt: skip
+        session_repo = SessionRepo(self.catalog)
+        weather = OpenMeteoArchive(settings.weather_url) if settings.weather_url else None
+        self.timeline = TimelineService(self.assets, session_repo, self.jobs, GeoEnricher(weather),
+                                        debounce_seconds=settings.session_resolution_debounce_seconds,
+                                        cache_bytes=settings.session_column_cache_mb * 1024 * 1024)  # fmt: skip
+        self.sessions = SessionService(self.assets, session_repo, self.timeline, self.sets, self.lifecycle, self.jobs)
         registry = self.jobs.registry
-        owners: list[JobOwner] = [self.sets, self.images, self.zips, self.videos]
+        owners: list[JobOwner] = [self.sets, self.images, self.zips, self.videos, self.timeline, self.sessions]
         for owner in owners:
             owner.register_jobs(registry)
         diagnostics.register_jobs(registry)

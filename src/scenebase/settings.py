@@ -114,6 +114,21 @@ class Settings(BaseSettings):
         description="Endpoint of the S3-compatible store that `s3://` media URIs point to (keys from AWS_* vars).",
     )
 
+    session_resolution_debounce_seconds: float = Field(
+        default=1.0,
+        description="Entities written without `urgent` make their session resolve by itself once writes to it "
+        "pause for this long.",
+    )
+    session_column_cache_mb: int = Field(
+        default=512,
+        description="Memory per server process for decoded resolved timelines (scenario search reads them).",
+    )
+    weather_url: str | None = Field(
+        default=None,
+        description="Base URL of an Open-Meteo-compatible historical weather API (e.g. "
+        "`https://archive-api.open-meteo.com`) for the `weather` enrichment of sessions; unset: not configured.",
+    )
+
     @field_validator("allowed_file_roots")
     @classmethod
     def _check_file_roots(cls, value: str) -> str:

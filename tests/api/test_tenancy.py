@@ -51,6 +51,7 @@ def _a_resources(world: World) -> dict[str, str]:
     video = IncomingItem(0, "a.mp4", {"id": "a_video"}, BytesMedia(_mp4(), "a.mp4"))
     assert rt.ingest.ingest(scope, "videos", [video], [video_set]).ids == ["a_video"]
     rt.media.make_thumbnails(scope, "videos", rt.assets.get(scope, "videos", "a_video"), {"small": None})
+    session_uid, _ = rt.sessions.create(scope, "a-session")
     zip_job, zip_id = rt.zips.zip(scope, set_id)
     a_admin.get_job(zip_job).wait(timeout=30)
     return {
@@ -65,6 +66,7 @@ def _a_resources(world: World) -> dict[str, str]:
         "asset_id": "a_image",
         "tag": "small",
         "zip_id": zip_id,
+        "session_uid": session_uid,
     }
 
 

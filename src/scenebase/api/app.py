@@ -11,7 +11,18 @@ from fastapi.routing import APIRoute
 from scenebase import __version__
 from scenebase.api.docs import install_offline_docs
 from scenebase.api.errors import install_error_handlers
-from scenebase.api.routes import assets, identity, images, jobs, maintenance, media, sets, status, videos
+from scenebase.api.routes import (
+    assets,
+    identity,
+    images,
+    jobs,
+    maintenance,
+    media,
+    sessions,
+    sets,
+    status,
+    videos,
+)
 from scenebase.api.schemas.common import ERROR_RESPONSES
 from scenebase.api.warning_headers import WarningHeaderMiddleware
 from scenebase.runtime import Runtime
@@ -24,6 +35,7 @@ ROUTERS = [
     maintenance.router,
     images.router,
     videos.router,
+    sessions.router,
     sets.router,
     media.router,
     assets.router,

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from scenebase.clients.upload import UploadItem, UploadMixin
 from scenebase.domain.ids import standardize_id
-from scenebase.errors import AssetError, InvalidArgumentsError, JobError
+from scenebase.errors import AssetError, InvalidArgumentsError, JobError, SessionError
 from scenebase.models.assets import Image
 
 log = logging.getLogger("scenebase.client")
@@ -92,8 +92,6 @@ class ImagesMixin(UploadMixin):
     ) -> str:
         """Upload (path, bytes) or reference (url, uri) one image; returns its id. Width, height and format are
         read by the server. With ``overwrite=False`` an existing image only gains sets/aux/preprocesses."""
-        if add_to_session and session_uid:
-            raise NotImplementedError("add_to_session needs sessions, which are not built yet")
         img = Image(id=id, path=image_path, url=image_url, uri=image_uri, bytes=image_bytes, sensor=sensor,
                     timestamp=timestamp, session_uid=session_uid, annotations=annotations, preprocesses=preprocesses,
                     aux_metadata=aux_metadata)  # fmt: skip
@@ -103,7 +101,23 @@ class ImagesMixin(UploadMixin):
             raise self._single_error(errors)
         for job_id in jobs:
             self._job(job_id).wait(show_progress=False)
+        if add_to_session and img.session_uid:
+            self._images_on_timeline([img], ids)
         return str(ids[0])
+
+    def _images_on_timeline(self, images: Sequence[Image], ids: Sequence[str | None]) -> None:
+        """Media entities (name ``image``, influence interval) for the ingested images that name a session."""
+        entities = [
+            {"session": img.session_uid, "entity_id": image_id, "entity_name": "image", "entity_type": "media",
+             "entity_value": image_id, "influence": "interval", "timestamp": img.timestamp}
+            for img, image_id in zip(images, ids, strict=True)
+            if image_id is not None and img.session_uid
+        ]  # fmt: skip
+        if entities:
+            out = self.add_entities(entities)  # type: ignore[attr-defined]
+            if out["rejected"]:
+                raise SessionError(f"images ingested, but not put on their session: {out['rejected'][0]['error']}",
+                                   details=out["rejected"])  # fmt: skip
 
     def add_images(
         self,
@@ -124,8 +138,6 @@ class ImagesMixin(UploadMixin):
         Returns the ids of the images ingested, in input order. Images the server refused (corrupt, unsupported,
         unreadable) are skipped, logged at WARNING with their names, and listed in ``client.last_errors``.
         """
-        if add_to_session:
-            raise NotImplementedError("add_to_session needs sessions, which are not built yet")
         if not images:
             self.last_errors = []
             return []
@@ -134,6 +146,8 @@ class ImagesMixin(UploadMixin):
         self._report(errors, "image")
         for job_id in jobs:
             self._job(job_id).wait()
+        if add_to_session:
+            self._images_on_timeline(images, ids)
         return [i for i in ids if i is not None]
 
     def add_images_from_folder(

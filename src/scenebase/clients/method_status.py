@@ -30,12 +30,31 @@ BUILT: dict[str, tuple[str, str]] = {
     ),
     "add_image": (
         "partial",
-        "path/bytes/url/uri; `annotations` and `add_to_session` raise NotImplementedError; "
+        "path/bytes/url/uri; `add_to_session` puts it on its session's timeline (media entity `image`); "
+        "`annotations` raise NotImplementedError; "
         "geo_field/shape_group_field/nested_fields are accepted and unneeded (every field is indexed)",
     ),
     "add_images": ("partial", "as add_image; bad files are skipped, logged and listed in `client.last_errors`"),
+    "add_session": ("works", "an existing name returns its uid with a warning; plus `raise_if_session_exists`"),
+    "get_standardized_session_name": ("works", "the id rule: special characters to `_`, lower case"),
+    "update_time_span": ("works", "times need a time zone; refused beyond 10,800 buckets"),
+    "add_source_data": ("works", ""),
+    "add_auxiliary_session_data": ("works", ""),
+    "add_enrichments_configs": ("works", "location, visibility, weather (docs/sessions.md)"),
+    "add_entity": ("works", "refused entities raise SessionError naming the problem"),
+    "add_entities": ("works", "5,000 per request; the valid part is kept, rejects in `client.last_errors`"),
+    "add_event_interval": ("works", ""),
+    "add_event_intervals": ("works", "IndexError on length mismatch, InvalidTimeError when epsilon inverts one"),
+    "add_comments": ("works", "a job writing `comment` and `commentator` entities"),
+    "add_geolocation_entity": ("works", "enriched at resolution where the session configures enrichments"),
+    "add_timeseries_csv": ("works", "needs pandas (`scenebase[pandas]`)"),
+    "add_df": ("works", "column by column, not row by row; needs pandas; returns the resolution job id"),
+    "resolve_session": ("works", "a `session_resolution` job"),
+    "get_session_resolution_status": ("works", "`ready`, the pending job's status, or `unresolved`"),
+    "delete_session": ("works", "a `session_deletion` job; media too with `delete_assets_contents`"),
+    "download_timeseries": ("works", "plus `search_session_intervals` and `session_intervals_dataframe`"),
     "add_images_from_folder": ("works", "JPEG/PNG/TIFF by content or extension; bad files reported"),
-    "get_metadata": ("partial", "`with_session_metadata=True` raises NotImplementedError (sessions not built)"),
+    "get_metadata": ("works", "`with_session_metadata=True` adds the session's entities / resolved values"),
     "compress_images": ("works", "presets tiny/small/full_size_png or desired_shape + thumbnail_tag"),
     "image_properties_enrichment": ("works", "mean_brightness, rms_contrast, variance_of_laplacian into aux"),
     "add_video": (

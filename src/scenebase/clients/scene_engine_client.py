@@ -17,12 +17,13 @@ from scenebase.clients.core import ClientCore
 from scenebase.clients.images import ImagesMixin
 from scenebase.clients.job import Job
 from scenebase.clients.search import SearchMixin
+from scenebase.clients.sessions import SessionsMixin
 from scenebase.clients.sets import SetsMixin
 from scenebase.clients.videos import VideosMixin
 from scenebase.errors import IdentityError, InvalidAuthorization, JobError, ResponseError
 
 
-class SceneEngineClient(SetsMixin, ImagesMixin, VideosMixin, SearchMixin, ClientCore, SeedSurface):
+class SceneEngineClient(SessionsMixin, SetsMixin, ImagesMixin, VideosMixin, SearchMixin, ClientCore, SeedSurface):
     """Root client for every user task on scenebase (same methods as SceneBox's ``SceneEngineClient``)."""
 
     # ---- identity and platform ----

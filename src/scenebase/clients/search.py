@@ -78,10 +78,10 @@ class SearchMixin(ClientCore):
         )
 
     def get_metadata(self, id: str, asset_type: str, with_session_metadata: bool = False) -> dict[str, Any]:
-        """The metadata document of one asset. Raises ``MetadataNotFoundError`` for unknown (or foreign) ids."""
-        if with_session_metadata:
-            raise NotImplementedError("with_session_metadata=True needs sessions, which are not built yet")
-        return dict(
+        """The metadata document of one asset. Raises ``MetadataNotFoundError`` for unknown (or foreign) ids.
+        ``with_session_metadata``: adds ``session_metadata`` (a session's raw entities; for an asset in a session,
+        the resolved value of every entity name at the asset's time)."""
+        doc = dict(
             self._request(
                 "GET",
                 # ids are standardized (FACTS 1.1) before quoting: a raw "a/b" is stored as "a_b"
@@ -90,3 +90,9 @@ class SearchMixin(ClientCore):
                 not_found=MetadataNotFoundError,
             )
         )
+        if with_session_metadata:
+            doc["session_metadata"] = self._session_metadata(doc)
+        return doc
+
+    def _session_metadata(self, doc: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError  # SessionsMixin

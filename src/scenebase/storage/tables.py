@@ -11,11 +11,13 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -162,4 +164,64 @@ names = Table(
     Column("kind", String(32), primary_key=True),
     Column("name", String(255), primary_key=True),
     Column("ref_id", String(255), nullable=False),
+)
+
+
+# ---- session timelines (FACTS 4): time series, never in the term index ------------------------------------------
+# Raw entities are kept as columnar chunks (one row per name, type and influence of a written batch: arrays of
+# times and values in ``payload``, see ``domain/timeline_data.EntityChunk``), so 100,000 measurements are a few
+# rows to write and to read back for resolution. ``t_min``/``t_max`` bound the chunk's influence in time.
+session_entity_chunks = Table(
+    "session_entity_chunks",
+    metadata,
+    Column("pk", PKType, primary_key=True, autoincrement=True),
+    Column("owner", String(64), nullable=False),
+    Column("session_uid", CText(255), nullable=False),
+    Column("entity_name", CText(255), nullable=False),
+    Column("entity_type", String(32), nullable=False),
+    Column("influence", String(32), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("t_min", Float, nullable=False),
+    Column("t_max", Float, nullable=False),
+    Column("urgent", Boolean, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    # one session's entities of one name over a time range
+    Index("ix_entity_chunks_session_name_time", "owner", "session_uid", "entity_name", "t_min"),
+)
+
+#: Per session: which entity writes the resolved columns cover, and the grid they were resolved on.
+session_timelines = Table(
+    "session_timelines",
+    metadata,
+    Column("owner", String(64), primary_key=True),
+    Column("session_uid", CText(255), primary_key=True),
+    # bumped by every entity write; auto_seq: the last write that asked for automatic (debounced) resolution
+    Column("write_seq", Integer, nullable=False),
+    Column("auto_seq", Integer, nullable=False),
+    # write_seq read by the last resolution before it read the entities: ready when it equals write_seq
+    Column("resolved_seq", Integer, nullable=False),
+    # bumped by every resolution: the version of the session's resolved columns (cache key)
+    Column("generation", Integer, nullable=False),
+    Column("changed_at", Float, nullable=True),
+    Column("resolved_at", Float, nullable=True),
+    Column("resolution", Float, nullable=True),
+    Column("start_index", BigInteger, nullable=True),
+    Column("length", Integer, nullable=True),
+    Column("job_id", String(64), nullable=True),
+)
+
+#: The resolved timeline: one column per (session, entity name), a value per bucket in ``payload``
+#: (``domain/timeline_data.Column``). Scenario search reads the columns of the names it tests across sessions.
+session_columns = Table(
+    "session_columns",
+    metadata,
+    Column("owner", String(64), primary_key=True),
+    Column("session_uid", CText(255), primary_key=True),
+    Column("entity_name", CText(255), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    # which sessions have a column of this name, and of which generation (without reading payloads)
+    Index("ix_session_columns_name", "owner", "entity_name", "session_uid", "generation"),
 )
