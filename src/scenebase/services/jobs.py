@@ -270,14 +270,17 @@ class JobService:
         """Run one job; called by a queue worker for each queue task. Never raises.
 
         ``token`` is the id of the job the task was queued for, but the worker claims whichever queued job is
-        fairest to run now (module docstring); the other job's own task runs it later.
+        fairest to run now (module docstring); the other job's own task runs it later. It claims only job types
+        it has handlers for: a job of a type this worker does not know waits for a worker that does.
         """
         if self._stopping.is_set():
             self._requeue_token(token)  # taken just as this worker began to stop: leave it to the next worker
             return
         claim = new_id()
         try:
-            outcome = self.repo.system_claim_next(claim, self.worker_name, self.lease_seconds, self.max_running_per_org)
+            outcome = self.repo.system_claim_next(
+                claim, self.worker_name, self.lease_seconds, self.registry.job_types(), self.max_running_per_org
+            )
         except Exception:
             log.exception("claiming a job failed (queue task of job %s); the task is queued again", token)
             self._stopping.wait(1.0)
@@ -462,7 +465,7 @@ class JobService:
         before claiming): extra tasks are harmless, a missing one would leave the job queued forever."""
         if self.queue is None or self.queue.pending() > 0:
             return
-        stale = self.repo.system_stale_queued(before=now - max(2 * self.reaper_interval, 5.0))
+        stale = self.repo.system_stale_queued(now - max(2 * self.reaper_interval, 5.0), self.registry.job_types())
         for job_id in stale:
             self.queue.enqueue(job_id)
         if stale:

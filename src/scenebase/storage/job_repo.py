@@ -141,9 +141,15 @@ class JobRepo:
         return dict(r._mapping) if r else None
 
     def system_claim_next(
-        self, claim: str, worker: str, lease_seconds: float, max_running_per_org: int | None = None
+        self,
+        claim: str,
+        worker: str,
+        lease_seconds: float,
+        job_types: list[str],
+        max_running_per_org: int | None = None,
     ) -> ClaimOutcome:
-        """Claim the queued server job that is fairest to run now, across organizations.
+        """Claim the queued server job (of ``job_types``: the ones this worker has handlers for) that is fairest
+        to run now, across organizations.
 
         The organization with the fewest running jobs goes first; among equals, the one whose last job started
         longest ago (never served: first); then its oldest queued job. An organization already running
@@ -153,10 +159,9 @@ class JobRepo:
         with self.catalog.write() as c:
             if c.dialect.name == "postgresql":
                 c.execute(select(func.pg_advisory_xact_lock(_CLAIM_LOCK)))
+            runnable = (jobs.c.status == QUEUED, jobs.c.driven_by == SERVER_DRIVEN, jobs.c.job_type.in_(job_types))
             waiting = c.execute(
-                select(jobs.c.owner, func.min(jobs.c.created_at), func.count())
-                .where(jobs.c.status == QUEUED, jobs.c.driven_by == SERVER_DRIVEN)
-                .group_by(jobs.c.owner)
+                select(jobs.c.owner, func.min(jobs.c.created_at), func.count()).where(*runnable).group_by(jobs.c.owner)
             ).all()
             if not waiting:
                 return ClaimOutcome(None)
@@ -177,12 +182,8 @@ class JobRepo:
                 for w in open_
             }
             owner = min(open_, key=lambda w: (running.get(w[0], 0), last_start[w[0]], w[1]))[0]
-            job_id = c.execute(
-                select(jobs.c.id)
-                .where(jobs.c.status == QUEUED, jobs.c.driven_by == SERVER_DRIVEN, jobs.c.owner == owner)
-                .order_by(jobs.c.created_at, jobs.c.id)
-                .limit(1)
-            ).scalar()
+            oldest = select(jobs.c.id).where(*runnable, jobs.c.owner == owner).order_by(jobs.c.created_at, jobs.c.id)
+            job_id = c.execute(oldest.limit(1)).scalar()
             job = self._claim_in(c, str(job_id), claim, worker, lease_seconds) if job_id is not None else None
             return ClaimOutcome(job, held_back)
 
@@ -215,11 +216,13 @@ class JobRepo:
             res = c.execute(update(jobs).where(*held).values(**values))
         return res.rowcount > 0
 
-    def system_stale_queued(self, before: float, limit: int = 100) -> list[str]:
-        """Ids of server jobs queued since before ``before`` (oldest first): candidates for a lost queue task."""
+    def system_stale_queued(self, before: float, job_types: list[str], limit: int = 100) -> list[str]:
+        """Ids of server jobs (of ``job_types``) queued since before ``before``, oldest first: candidates for a
+        lost queue task."""
         q = (
             select(jobs.c.id)
-            .where(jobs.c.status == QUEUED, jobs.c.driven_by == SERVER_DRIVEN, jobs.c.updated_at < before)
+            .where(jobs.c.status == QUEUED, jobs.c.driven_by == SERVER_DRIVEN, jobs.c.job_type.in_(job_types))
+            .where(jobs.c.updated_at < before)
             .order_by(jobs.c.created_at)
             .limit(limit)
         )
