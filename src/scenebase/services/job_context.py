@@ -1,4 +1,5 @@
-"""What a job handler gets (:class:`JobContext`), how it stops, and how per-item failures are reported.
+"""What a job handler gets (:class:`JobContext`), how it stops, how per-item failures are reported, the registry
+of handlers (:class:`JobRegistry`), and the public shape of a job (:func:`job_document`).
 
 A handler that works on many items (assets, files) reports each item that fails with ``ctx.item_failed(id,
 reason)`` and goes on with the rest. The job then ends ``finished`` but *partial*: its result lists the failed ids
@@ -16,9 +17,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from scenebase.constants import JobConstants
+from scenebase.storage.job_repo import FINISHED
 from scenebase.storage.scope import Scope
 
 if TYPE_CHECKING:
@@ -156,3 +160,75 @@ def failed_count(result: Any) -> int:
     if not isinstance(result, dict) or not isinstance(result.get("failed"), list):
         return 0
     return max(int(result.get("failed_count") or 0), len(result["failed"]))
+
+
+JobHandler = Callable[[JobContext], "dict[str, Any] | None"]
+
+
+class JobOwner(Protocol):
+    """A service that runs jobs: it names the job types it submits and registers a handler for each."""
+
+    JOB_TYPES: ClassVar[tuple[str, ...]]
+
+    def register_jobs(self, registry: JobRegistry) -> None: ...
+
+
+class JobRegistry:
+    """Which function runs each job type. Filled by the services when the runtime is built."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, JobHandler] = {}
+
+    def register(self, job_type: str, handler: JobHandler) -> None:
+        if job_type not in JobConstants.VALID_JOB_TYPES:
+            raise ValueError(f"unknown job type {job_type!r}")
+        if job_type in self._handlers:
+            raise ValueError(f"job type {job_type!r} already has a handler")
+        self._handlers[job_type] = handler
+
+    def get(self, job_type: str | None) -> JobHandler | None:
+        return self._handlers.get(job_type or "")
+
+    def __contains__(self, job_type: object) -> bool:
+        return job_type in self._handlers
+
+    def job_types(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def verify(self, required: Iterable[str]) -> None:
+        """Fail at startup, not at the first submission, when a job type some service submits has no handler."""
+        missing = sorted(set(required) - set(self._handlers))
+        if missing:
+            raise RuntimeError(f"job types without a handler: {missing}; register them in the owning service")
+
+
+def job_document(row: dict[str, Any]) -> dict[str, Any]:
+    """The public shape of a job (FACTS 8.1)."""
+
+    def iso(t: float | None) -> str | None:
+        if t is None:
+            return None
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}+00:00"
+
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "progress": float(row["progress"] or 0.0),
+        "description": row.get("description"),
+        "stage": row.get("stage"),
+        "notes": list(row.get("notes") or []),
+        "job_type": row.get("job_type"),
+        "asset_type": row.get("asset_type"),
+        "asset_id": row.get("asset_id") or "undefined",
+        "user": row.get("user"),
+        "owner": row.get("owner"),
+        "tags": list(row.get("tags") or []),
+        "attempts": row.get("attempts", 0),
+        "result": row.get("result"),
+        "partial": row["status"] == FINISHED and failed_count(row.get("result")) > 0,
+        "failed_count": failed_count(row.get("result")),
+        "created_at": iso(row.get("created_at")),
+        "updated_at": iso(row.get("updated_at")),
+        "started_at": iso(row.get("started_at")),
+        "finished_at": iso(row.get("finished_at")),
+    }
