@@ -925,3 +925,19 @@ def test_zip_of_unreachable_references_is_partial_and_agrees_with_its_manifest(
         admin.download_zipfile(zip_id)
     with pytest.raises(SceneBaseError, match=r"finished, but 1 item\(s\) failed"):
         admin.zip_set_and_download(set_id)
+
+
+def test_a_broken_set_left_by_an_older_version_can_be_read_and_deleted(
+    server: InProcessServer, admin: SceneEngineClient
+) -> None:
+    """Before the fix, a status write after a deletion left ``{id, status, job_id}`` behind: every route answered
+    500 and nothing could remove it. Such documents now read (404-free) and delete like any set."""
+    broken = {"id": "broken_set", "timestamp": "2024-01-01T00:00:00+00:00", "status": "being populated",
+              "job_id": "gone"}  # fmt: skip
+    server.runtime.assets.repo.upsert(Scope.of("default", username="admin"), "sets", [broken])
+    status = admin.get_set_status("broken_set")
+    assert (status["count"], status["name"], status["status"]) == (0, "", "being populated")
+    admin.delete_set("broken_set", wait_for_completion=True)
+    with pytest.raises(SetsError) as err:
+        admin.get_set_status("broken_set")
+    assert err.value.status_code == 404

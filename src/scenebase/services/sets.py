@@ -188,6 +188,8 @@ class SetService:
         return bool(self.get(scope, set_id).get("locked"))
 
     def member_count(self, scope: Scope, doc: dict[str, Any]) -> int:
+        if not doc.get("assets_type"):
+            return 0  # a broken document (written by an older version's status write): it can only be deleted
         owner_scope = Scope.of(doc["owner"])
         return self.assets.count(
             owner_scope, doc["assets_type"], {"filters": [{"field": "sets", "values": [doc["id"]]}]}
@@ -202,8 +204,8 @@ class SetService:
                 status = SetStatus.READY  # left by a job that ended without resetting it (cancelled while queued)
         return {
             "id": doc["id"],
-            "name": doc.get("name"),
-            "assets_type": doc.get("assets_type"),
+            "name": doc.get("name") or "",  # empty only on a damaged document (see member_count)
+            "assets_type": doc.get("assets_type") or "",
             "status": status,
             "locked": bool(doc.get("locked")),
             "count": self.member_count(scope, doc),
@@ -223,6 +225,8 @@ class SetService:
 
     def _member_ids(self, ctx: JobContext, doc: dict[str, Any], search: Any = None) -> list[str]:
         """``within`` for jobs: stops between batches when the job is cancelled."""
+        if not doc.get("assets_type"):
+            return []
         query = dict(search or {})
         query["filters"] = [*(query.get("filters") or []), {"field": "sets", "values": [doc["id"]]}]
         out: list[str] = []
