@@ -276,3 +276,19 @@ def test_cancel_stops_a_job_in_the_middle_of_a_long_step(server: InProcessServer
     job.cancel()
     _until(lambda: not server.runtime.jobs.running_jobs(), limit=20)  # well before the first step's end
     assert admin.get_job(job.id).progress == 0.0  # stopped before finishing 1 of its 2 steps
+
+
+def test_image_jobs_report_the_images_they_could_not_process(
+    admin: SceneEngineClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="scenebase.client"):
+        job_id = admin.image_properties_enrichment(ids=["ghost_a", "ghost_b"], wait_for_completion=True)
+        compress = admin.get_job(admin.compress_images(["ghost_c"], use_preset="tiny")).wait(timeout=30)
+    assert admin.last_errors == [
+        {"id": "ghost_a", "error": "no images with this id", "job_id": job_id},
+        {"id": "ghost_b", "error": "no images with this id", "job_id": job_id},
+    ]
+    assert compress.partial and compress.errors()[0]["id"] == "ghost_c"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"job {job_id} (image_properties_enrichment) finished, but 2 item(s) failed" in w for w in warnings)
+    assert any(f"job {compress.id} (image_compression) finished, but 1 item(s) failed: ghost_c" in w for w in warnings)
