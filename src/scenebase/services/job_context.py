@@ -145,7 +145,7 @@ def final_result(result: Any, ctx: JobContext) -> Any:
     if ctx.failed_count == 0 and not returned:
         return result
     out = dict(result) if isinstance(result, dict) else {"value": result} if result is not None else {}
-    failed = list(returned) if isinstance(returned, list) else list(ctx._failed_ids)
+    failed = list(returned) if isinstance(returned, list) and returned else list(ctx._failed_ids)
     count = max(len(failed), ctx.failed_count)
     out["failed"] = failed[:MAX_FAILED_IDS]
     if count > len(out["failed"]):
