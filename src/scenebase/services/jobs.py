@@ -177,13 +177,13 @@ class JobService:
         self.repo.update(
             scope,
             job_id,
+            note=reason,
             status=ABORTED,
             finished_at=time.time(),
             claim=None,
             lease_expires_at=None,
             stage=f"Error :{reason}",
         )
-        self.repo.append_note(scope, job_id, reason)
         log.warning("job %s (%s) %s while %s", job_id, row["job_type"], reason, row["status"])
         return self.get(scope, job_id)
 
@@ -287,13 +287,12 @@ class JobService:
 
     def _abort(self, ctx: JobContext, message: str, logged: bool = False) -> None:
         summary = ctx.failure_summary()
+        if summary:
+            ctx.note(summary)
         if self.repo.system_update_claimed(
-            ctx.id, ctx._claim, status=ABORTED, finished_at=time.time(), lease_expires_at=None,
+            ctx.id, ctx._claim, note=message, status=ABORTED, finished_at=time.time(), lease_expires_at=None,
             stage=f"Error :{message}"[:1024],
         ):  # fmt: skip
-            self.repo.append_note(None, ctx.id, message)
-            if summary:
-                ctx.note(summary)
             if not logged:
                 log.warning("job %s (%s) aborted: %s", ctx.id, ctx.job_type, message)
         else:

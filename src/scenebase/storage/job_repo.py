@@ -100,10 +100,19 @@ class JobRepo:
         with self.catalog.read() as c:
             return [dict(r._mapping) for r in c.execute(q)]
 
-    def update(self, scope: Scope, job_id: str, **values: Any) -> bool:
+    def update(self, scope: Scope, job_id: str, note: str | None = None, **values: Any) -> bool:
+        """Change fields of the organization's job; ``note`` is appended in the same transaction."""
+        return self._update_where((jobs.c.id == job_id, jobs.c.owner == scope.org_id), note, values)
+
+    def _update_where(self, where: tuple[Any, ...], note: str | None, values: dict[str, Any]) -> bool:
         values["updated_at"] = time.time()
         with self.catalog.write() as c:
-            res = c.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.owner == scope.org_id).values(**values))
+            if note is not None:  # the notes under the row lock, so that a concurrent append is not lost
+                row = c.execute(select(jobs.c.notes).where(*where).with_for_update()).first()
+                if row is None:
+                    return False
+                values["notes"] = _capped(list(row[0] or []), note)
+            res = c.execute(update(jobs).where(*where).values(**values))
         return res.rowcount > 0
 
     def append_note(self, scope: Scope | None, job_id: str, text: str) -> bool:
@@ -213,16 +222,10 @@ class JobRepo:
             row = c.execute(select(jobs.c.status, jobs.c.claim).where(jobs.c.id == job_id)).first()
         return row is not None and row[0] == RUNNING and row[1] == claim
 
-    def system_update_claimed(self, job_id: str, claim: str, **values: Any) -> bool:
-        """Update a running job only while ``claim`` still holds it."""
-        values["updated_at"] = time.time()
-        with self.catalog.write() as c:
-            res = c.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.claim == claim, jobs.c.status == RUNNING)
-                .values(**values)
-            )
-        return res.rowcount > 0
+    def system_update_claimed(self, job_id: str, claim: str, note: str | None = None, **values: Any) -> bool:
+        """Update a running job only while ``claim`` still holds it; ``note`` is appended in the same transaction
+        (an aborted job is never seen without the note that says why)."""
+        return self._update_where((jobs.c.id == job_id, jobs.c.claim == claim, jobs.c.status == RUNNING), note, values)
 
     def system_requeue_claimed(self, job_id: str, claim: str, note: str) -> bool:
         """Give a running job back to the queue (its worker is stopping): the run does not count as an attempt."""
