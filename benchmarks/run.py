@@ -5,6 +5,7 @@
     python benchmarks/run.py search [...]   # = python benchmarks/bench_search.py [...] (search over 1M records)
     python benchmarks/run.py video [...]    # = python benchmarks/bench_videos.py [...] (video ingest, jobs, memory)
     python benchmarks/run.py sessions [...] # = python benchmarks/bench_sessions.py [...] (timeline targets)
+    python benchmarks/run.py jobs [...]     # = python benchmarks/bench_jobs.py [...] (fair claims, failure notes)
 
 Starts ``scenebase serve`` as a subprocess on 127.0.0.1 with a fresh data folder (embedded SQLite catalog; with
 ``--postgres`` a second run uses a throwaway PostgreSQL cluster from ``tests/servers.py``), then sends a fixed
@@ -282,12 +283,7 @@ def table(results: list[Result]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
-    if given and given[0] in (
-        "images",
-        "search",
-        "video",
-        "sessions",
-    ):  # the issue benchmarks live in their own scripts
+    if given and given[0] in ("images", "search", "video", "sessions", "jobs"):  # own scripts
         import importlib
 
         bench = importlib.import_module({"video": "bench_videos"}.get(given[0], f"bench_{given[0]}"))

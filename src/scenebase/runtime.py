@@ -51,6 +51,8 @@ class Runtime:
             lease_seconds=settings.job_lease_seconds,
             max_attempts=settings.job_max_attempts,
             reaper_interval=settings.reaper_interval_seconds,
+            max_running_per_org=settings.job_max_running_per_org or None,
+            stop_grace_seconds=settings.job_stop_grace_seconds,
         )
         self.queue = HueyQueue(settings.resolved_queue_url(), self.jobs.execute)
         self.jobs.queue = self.queue
@@ -85,6 +87,7 @@ class Runtime:
         self.catalog.migrate()
         token = self.identity.bootstrap(self.settings.admin_token)
         n = self.settings.workers if workers is None else workers
+        self.jobs.resume()
         if n > 0:
             self.queue.start_workers(n)
         if reaper:
@@ -94,6 +97,8 @@ class Runtime:
 
     def stop(self) -> None:
         self.jobs.stop_reaper()
+        self.queue.stop_workers(timeout=0)  # no new tasks; the running jobs get the grace period below
+        self.jobs.shutdown()
         self.queue.stop_workers()
         self.sources.close()
         self.catalog.dispose()

@@ -67,6 +67,19 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(
         default=5.0, description="How often each server or worker looks for jobs with expired leases."
     )
+    job_max_running_per_org: int = Field(
+        default=0,
+        ge=0,
+        description="Jobs one organization may run at once across all workers (0: no cap). Workers always take the "
+        "next job of the organization running the fewest; set this below the total of worker threads so that one "
+        "organization's long jobs can never occupy every worker.",
+    )
+    job_stop_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="On a graceful stop, how long a server or worker waits for its running jobs before it "
+        "interrupts them (they are queued again for another worker).",
+    )
     log_level: str = Field(default="info", description="Log level of the server and workers.")
     allowed_file_roots: str = Field(
         default="",

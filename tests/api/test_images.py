@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -839,7 +840,8 @@ def test_compress_images_custom_shape_and_presets(
 
     # unknown ids are reported by the job, not silently thumbnailed
     job = wait(admin, admin.compress_images(["ghost"], use_preset="small"))
-    assert job.result == {"thumbnailed": 0, "failed": ["ghost"]}
+    assert job.result == {"thumbnailed": 0, "failed": ["ghost"], "failures": [{"id": "ghost", "error": ANY}]}
+    assert job.document["partial"] is True and job.status == "finished"
 
 
 def test_compress_images_bad_arguments(admin: SceneEngineClient, big_jpeg: bytes) -> None:

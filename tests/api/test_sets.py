@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import io
 import json
 import logging
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,8 @@ from scenebase.clients import SceneEngineClient
 from scenebase.domain.splits import split_ids, split_sizes
 from scenebase.errors import InvalidArgumentsError, MetadataNotFoundError, SceneBaseError, SetsError
 from scenebase.models.assets import Image
+from scenebase.services.errors import NotFound
+from scenebase.storage.scope import Scope
 from scenebase.testing import InProcessServer
 
 from .conftest import World
@@ -725,3 +730,214 @@ def test_read_only_user_can_only_read(world: World) -> None:
             call()
         assert err.value.status_code == 403, what
     assert world.client(world.a.tokens["admin"]).get_set_status(set_id)["count"] == 3
+
+
+# ---------------------------------------------------------------------------------------------- issues 7 and 8
+
+
+def test_split_answers_ids_that_exist_before_the_job_runs(server: InProcessServer, admin: SceneEngineClient) -> None:
+    """Issue 7: the subset ids used to be promises; with a taken name the job aborted and they pointed at
+    nothing. Now the subsets exist when the call returns, and the job only fills them."""
+    parent = admin.create_set("parent", "images")
+    _add_images(admin, parent, 6)
+    server.runtime.queue.stop_workers()
+    subset_ids = admin.split_set(parent, [0.5, 0.5], ["half_a", "half_b"])
+    for sid, name in zip(subset_ids, ["half_a", "half_b"], strict=True):
+        status = admin.get_set_status(sid)
+        assert (status["name"], status["count"], status["status"]) == (name, 0, "being populated")
+    server.runtime.queue.start_workers(2)
+    job_id = admin.get_set_status(subset_ids[0])["job_id"]
+    admin.get_job(job_id).wait(timeout=60)
+    assert _split_counts(admin, subset_ids) == [3, 3]
+    assert [admin.get_set_status(s)["status"] for s in subset_ids] == ["ready", "ready"]
+
+
+def test_split_with_a_taken_name_creates_nothing(server: InProcessServer, admin: SceneEngineClient) -> None:
+    parent = admin.create_set("parent", "images")
+    _add_images(admin, parent, 4)
+    admin.create_set("taken", "images")
+    jobs_before = len(server.runtime.jobs.repo.list_jobs(Scope.of("default")))
+    with pytest.raises(SetsError, match="a set named 'taken' already exists") as err:
+        admin.split_set(parent, 2, ["fresh", "taken"])
+    assert err.value.status_code == 409
+    assert admin.create_set("fresh", "images", raise_if_set_exists=True)  # its name was not kept
+    assert len(server.runtime.jobs.repo.list_jobs(Scope.of("default"))) == jobs_before
+
+
+def test_two_splits_with_default_names_at_once(server: InProcessServer, admin: SceneEngineClient) -> None:
+    """Issue 8.21: both used to pass the name check, and one job aborted later. Now one call gets a 409."""
+    parent = admin.create_set("parent", "images")
+    _add_images(admin, parent, 4)
+    outcomes: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def split() -> None:
+        client = server.client()
+        barrier.wait()
+        try:
+            outcomes.append(client.split_set(parent, 2, None))
+        except SetsError as e:
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=split) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    errors = [o for o in outcomes if isinstance(o, SetsError)]
+    made = [o for o in outcomes if isinstance(o, list)]
+    assert len(errors) == 1 and len(made) == 1, outcomes
+    assert errors[0].status_code == 409 and "parent_split_" in errors[0].message
+    for job in server.runtime.jobs.repo.list_jobs(Scope.of("default")):
+        admin.get_job(job["id"]).wait(timeout=60)  # none aborts
+    assert _split_counts(admin, made[0]) == [2, 2]
+
+
+def test_split_is_bounded_by_the_set_size(server: InProcessServer, admin: SceneEngineClient) -> None:
+    """Issue 8.8: sections=10,000,000 used to do a name lookup per section for minutes. Now the request is refused
+    before any per-subset work: at most one subset per member, and at most 1000."""
+    parent = admin.create_set("parent", "images")
+    _add_images(admin, parent, 3)
+    http = server.http()
+    tok = {"token": admin.auth_token}
+    for body, status, text in (
+        ({"sections": 10_000_000}, 400, "at most 1000 subsets per split, not 10000000"),
+        ({"sections": 4}, 400, "has 3 asset(s): it cannot be split into 4 subsets"),
+        ({"percentages": [0.25] * 4}, 400, "cannot be split into 4 subsets"),
+        ({"percentages": [1e-7] * 2000}, 422, "percentages"),
+        ({"sections": 2, "subset_names": ["x"] * 2000}, 422, "subset_names"),
+        ({"sections": 2, "subset_names": ["ok", "n" * 300]}, 400, "longer than 255 characters"),
+    ):
+        r = http.post("/v1/sets/split_sets/", params=tok, json={"set_id": parent, **body})
+        assert r.status_code == status, (body, r.text)
+        assert text in json.dumps(r.json()["error"]), r.text
+    assert server.runtime.jobs.repo.list_jobs(Scope.of("default"), status="queued") == []
+    empty = admin.create_set("empty", "images")
+    assert len(admin.split_set(empty, 1, ["still_empty"], wait_for_completion=True)) == 1
+
+
+def test_add_delete_add_cannot_resurrect_the_set(server: InProcessServer, admin: SceneEngineClient) -> None:
+    """Issue 8.11: add, delete and add at once brought the set back as a broken document that every route
+    answered with 500 and nothing could remove. Now the deletion marks the set first: the second add is refused,
+    the first add (queued before) aborts with a clear note, and the set is gone for good."""
+    pool = admin.create_set("pool", "images")
+    ids = list(_add_images(admin, pool, 5))
+    set_id = admin.create_set("doomed", "images")
+    server.runtime.queue.stop_workers()
+    first_add = admin.add_assets_to_set(set_id, ids=ids)
+    deletion = admin.delete_set(set_id)
+    assert admin.delete_set(set_id) == deletion  # a deletion under way answers its own job
+    with pytest.raises(SetsError, match="being deleted") as err:
+        admin.add_assets_to_set(set_id, ids=ids, wait_for_availability=False)
+    assert err.value.status_code == 409
+    with pytest.raises(SetsError, match="being deleted"):
+        admin.zip_set(set_id)
+    with pytest.raises(SetsError, match="being deleted"):
+        admin.add_images([Image(image_bytes=_jpeg(50), id="late")], set_id)
+    assert admin.get_set_status(set_id)["status"] == "being deleted"
+    server.runtime.queue.start_workers(2)
+
+    admin.get_job(deletion).wait(timeout=60)
+    with pytest.raises(SceneBaseError) as aborted:
+        admin.get_job(first_add).wait(timeout=60)
+    assert "being deleted" in aborted.value.message or "does not exist" in aborted.value.message
+    http = server.http()
+    tok = {"token": admin.auth_token}
+    for method, path in (("GET", f"/v1/sets/{set_id}/status/"), ("GET", f"/v1/sets/{set_id}/lock"),
+                         ("PUT", f"/v1/sets/{set_id}/lock"), ("DELETE", f"/v1/sets/delete_set/{set_id}"),
+                         ("POST", f"/v1/sets/{set_id}/list_assets/")):  # fmt: skip
+        assert http.request(method, path, params=tok).status_code == 404, path
+    assert server.runtime.assets.repo.get(Scope.of("default"), "sets", set_id) is None
+    for image_id in ids:
+        assert admin.get_metadata(image_id, "images")["sets"] == [pool]
+    assert admin.create_set("doomed", "images", raise_if_set_exists=True) != set_id
+
+
+def test_a_status_write_never_creates_a_set(server: InProcessServer, admin: SceneEngineClient) -> None:
+    set_id = admin.create_set("short-lived", "images")
+    admin.delete_set(set_id, wait_for_completion=True)
+    with pytest.raises(NotFound, match="does not exist"):  # the service path every job uses to show its status
+        server.runtime.sets._update(Scope.of("default", username="admin"), set_id, status="being populated")
+    assert server.runtime.assets.repo.get(Scope.of("default"), "sets", set_id) is None
+
+
+@pytest.fixture
+def web_folder(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A plain HTTP server on 127.0.0.1 serving a tmp folder: (folder, base URL)."""
+    folder = tmp_path / "web"
+    folder.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_zip_of_unreachable_references_is_partial_and_agrees_with_its_manifest(
+    admin: SceneEngineClient, web_folder: tuple[Path, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 7: a zip of a set whose URLs are unreachable used to lack files while its manifest counted them, and
+    the client said nothing. Now the manifest names them, the job ends partial, and the client warns or raises."""
+    folder, base = web_folder
+    set_id = admin.create_set("export", "images")
+    for i in range(3):
+        (folder / f"r{i}.jpg").write_bytes(_jpeg(i))
+    assert admin.add_images([Image(image_url=f"{base}/r{i}.jpg", id=f"r{i}") for i in range(3)], set_id) == [
+        "r0", "r1", "r2"
+    ]  # fmt: skip
+    (folder / "r1.jpg").unlink()  # gone from the web server since ingestion
+
+    with caplog.at_level(logging.WARNING, logger="scenebase.client"):
+        data = admin.zip_set_and_download(set_id)
+    assert isinstance(data, io.BytesIO)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("(zipping) finished, but 1 item(s) failed: r1 (file not included: " in w for w in warnings)
+    assert [e["id"] for e in admin.last_errors] == ["r1"]
+    with zipfile.ZipFile(data) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        files = {n for n in zf.namelist() if n.startswith("export/assets/")}
+    assert files == {"export/assets/r0.jpg", "export/assets/r2.jpg"}
+    assert {e["file"] for e in manifest["assets"] if "file" in e} == files  # the manifest and the zip agree
+    assert manifest["count"] == 3 and manifest["files"] == 2
+    assert [m["id"] for m in manifest["missing_files"]] == ["r1"]
+
+    job_id, zip_id = admin.zip_set(set_id)
+    job = admin.get_job(job_id).wait(timeout=60, show_progress=False)
+    assert job.status == "finished" and job.partial and job.failed == ["r1"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scenebase.client"):
+        admin.download_zipfile(zip_id)
+    assert any(f"zip {zip_id} lacks the files of 1 of its 3 assets: r1 (" in r.getMessage() for r in caplog.records)
+    assert [e["id"] for e in admin.last_errors] == ["r1"]
+
+    admin.raise_on_partial_jobs = True
+    with pytest.raises(SceneBaseError, match="lacks the files of 1 of its 3 assets"):
+        admin.download_zipfile(zip_id)
+    with pytest.raises(SceneBaseError, match=r"finished, but 1 item\(s\) failed"):
+        admin.zip_set_and_download(set_id)
+
+
+def test_a_broken_set_left_by_an_older_version_can_be_read_and_deleted(
+    server: InProcessServer, admin: SceneEngineClient
+) -> None:
+    """Before the fix, a status write after a deletion left ``{id, status, job_id}`` behind: every route answered
+    500 and nothing could remove it. Such documents now read (404-free) and delete like any set."""
+    broken = {"id": "broken_set", "timestamp": "2024-01-01T00:00:00+00:00", "status": "being populated",
+              "job_id": "gone"}  # fmt: skip
+    server.runtime.assets.repo.upsert(Scope.of("default", username="admin"), "sets", [broken])
+    status = admin.get_set_status("broken_set")
+    assert (status["count"], status["name"], status["status"]) == (0, "", "being populated")
+    admin.delete_set("broken_set", wait_for_completion=True)
+    with pytest.raises(SetsError) as err:
+        admin.get_set_status("broken_set")
+    assert err.value.status_code == 404

@@ -8,6 +8,8 @@ poll loops (at most ``WAIT_S`` seconds); no test asserts on timings beyond those
 from __future__ import annotations
 
 import gc
+import itertools
+import logging
 import threading
 import time
 import uuid
@@ -418,3 +420,118 @@ def test_reaper_aborts_when_attempts_are_exhausted(jobsys: JobSystem) -> None:
     assert "lease" in job["notes"][0] and "aborted" in job["notes"][0]
     assert jobsys.queue.pending() == 0  # nothing re-queued
     assert jobsys.service.reap(now=now + 100.0) == 0
+
+
+# -- fairness, caps, stops ------------------------------------------------------------------------
+
+
+def _run_all(jobsys: JobSystem, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [_wait_terminal(jobsys.repo, r["id"]) for r in rows]
+
+
+def test_jobs_are_claimed_fairly_across_organizations(jobsys: JobSystem) -> None:
+    """Issue 8.7: the queue is FIFO, so organization B's two jobs used to wait behind all of A's. Now a worker
+    takes the next job of the organization with the fewest running jobs, then the one served least recently."""
+    quick = {"duration": 0.0, "steps": 1}
+    rows = [jobsys.service.submit(Scope.of("org_a"), "integration_test", quick) for _ in range(6)]
+    rows += [jobsys.service.submit(Scope.of("org_b"), "integration_test", quick) for _ in range(2)]
+    jobsys.queue.start_workers(1)
+    done = _run_all(jobsys, rows)
+    assert {j["status"] for j in done} == {FINISHED}
+    order = [j["owner"] for j in sorted(done, key=lambda j: j["started_at"])]
+    assert order == ["org_a", "org_b", "org_a", "org_b", "org_a", "org_a", "org_a", "org_a"]
+    assert jobsys.queue.pending() == 0
+
+
+def _overlaps(jobs: list[dict[str, Any]]) -> int:
+    """How many jobs started before the previous one (by start) had finished."""
+    ordered = sorted(jobs, key=lambda j: j["started_at"])
+    return sum(1 for a, b in itertools.pairwise(ordered) if b["started_at"] < a["finished_at"])
+
+
+def test_a_capped_organization_waits_and_others_go_ahead(jobsys: JobSystem) -> None:
+    jobsys.service.max_running_per_org = 1
+    jobsys.service.defer_seconds = 0.02
+    slow = {"duration": 0.3, "steps": 3}
+    a_rows = [jobsys.service.submit(Scope.of("org_a"), "integration_test", slow) for _ in range(3)]
+    b_row = jobsys.service.submit(Scope.of("org_b"), "integration_test", slow)
+    jobsys.queue.start_workers(3)
+    a_jobs = _run_all(jobsys, a_rows)
+    b_job = _wait_terminal(jobsys.repo, b_row["id"])
+    assert {j["status"] for j in [*a_jobs, b_job]} == {FINISHED}
+    assert _overlaps(a_jobs) == 0  # never two of A's at once, although three workers were free
+    first_a = min(a_jobs, key=lambda j: j["started_at"])
+    assert b_job["started_at"] < first_a["finished_at"]  # B did not wait for A
+    assert jobsys.repo.system_get(a_rows[0]["id"])["attempts"] == 1  # type: ignore[index]
+
+
+def test_the_cap_holds_across_worker_processes(backend: QueueBackend, tmp_path: Path) -> None:
+    """Two job services (two "processes") on one catalog and one queue: the cap counts both."""
+    catalog = Catalog(f"sqlite:///{tmp_path / 'shared.db'}")
+    catalog.migrate()
+    services = []
+    try:
+        for _ in range(2):
+            service = JobService(JobRepo(catalog), lease_seconds=30.0, reaper_interval=60.0, max_running_per_org=1)
+            service.defer_seconds = 0.02
+            diagnostics.register_jobs(service.registry)
+            service.queue = backend.make(service.execute)
+            services.append(service)
+        rows = [services[i % 2].submit(Scope.of("org_a"), "integration_test", {"duration": 0.2, "steps": 2})
+                for i in range(4)]  # fmt: skip
+        for service in services:
+            assert service.queue is not None
+            service.queue.start_workers(2)
+        done = [_wait_terminal(services[0].repo, r["id"]) for r in rows]
+        assert {j["status"] for j in done} == {FINISHED}
+        assert _overlaps(done) == 0
+        assert len({j["worker"] for j in done}) >= 1
+    finally:
+        for service in services:
+            if service.queue is not None:
+                service.queue.stop_workers()
+        catalog.dispose()
+
+
+def test_a_graceful_stop_says_what_it_waits_for_and_requeues_the_job(
+    jobsys: JobSystem, backend: QueueBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = jobsys.service.submit(Scope.of("org"), "integration_test", {"duration": 3.0, "steps": 30})
+    jobsys.queue.start_workers(1)
+    assert wait_until(lambda: bool(jobsys.service.running_jobs()))
+    jobsys.queue.stop_workers(timeout=0)
+    with caplog.at_level(logging.WARNING, logger="scenebase.jobs"):
+        jobsys.service.shutdown(grace_seconds=0.2)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("stopping: waiting up to 0 s for 1 running job(s): " + row["id"] + " (integration_test")
+               for m in messages), messages  # fmt: skip
+    assert any(f"job {row['id']} (integration_test) interrupted by the stop of this worker" in m for m in messages)
+    jobsys.queue.stop_workers()
+    job = jobsys.repo.system_get(row["id"])
+    assert job is not None and job["status"] == QUEUED and job["attempts"] == 0 and job["claim"] is None
+    assert "stopped during this run; queued again for another worker" in job["notes"][-1]
+    assert jobsys.queue.pending() == 1
+
+    # another worker takes it up; the interrupted run did not spend an attempt
+    other = JobService(jobsys.repo, lease_seconds=30.0, reaper_interval=60.0)
+    diagnostics.register_jobs(other.registry)
+    other.queue = backend.make(other.execute)
+    other.queue.start_workers(1)
+    done = _wait_terminal(jobsys.repo, row["id"])
+    other.queue.stop_workers()
+    assert done["status"] == FINISHED and done["attempts"] == 1
+
+
+def test_the_reaper_wakes_a_queued_job_whose_task_was_lost(jobsys: JobSystem) -> None:
+    """A worker that took a task and died before claiming its job left the job queued with no task."""
+    row = jobsys.repo.create(Scope.of("org"), "lost-task", job_type="integration_test",
+                             params={"duration": 0.0, "steps": 1}, max_attempts=2)  # fmt: skip
+    client_record = jobsys.repo.create(Scope.of("org"), "client-record", job_type="ingestion", driven_by="client")
+    assert jobsys.queue.pending() == 0
+    jobsys.service.reap(now=time.time())
+    assert jobsys.queue.pending() == 0  # not stale yet
+    jobsys.service.reap(now=time.time() + 600)
+    assert jobsys.queue.pending() == 1  # one task: the client-driven record is not the workers' business
+    jobsys.queue.start_workers(1)
+    assert _wait_terminal(jobsys.repo, row["id"])["status"] == FINISHED
+    assert jobsys.repo.system_get(client_record["id"])["status"] == QUEUED  # type: ignore[index]

@@ -110,3 +110,25 @@ def test_graceful_stop_lets_a_running_job_finish(launcher: Launcher, tmp_path: P
         assert job.status == "finished", (job, job.notes)
         assert job.document["attempts"] == 1
         assert job.notes == []
+
+
+def test_graceful_stop_names_the_job_it_waits_for_and_requeues_it(launcher: Launcher, tmp_path: Path) -> None:
+    """A job longer than the grace period: the stopping server says which job it waits for, interrupts it after
+    the grace, and queues it again; the next server runs it without spending an attempt."""
+    data = tmp_path / "data"
+    env = {**FAST_LEASES, "SCENEBASE_JOB_STOP_GRACE_SECONDS": "1"}
+    first = launcher.serve(data, env)
+    with client(first, ADMIN_TOKEN) as c:
+        job_id = c.run_integration_test(duration=6.0, steps=30)
+        poll_job(c, job_id, _running_with_progress, "running with progress > 0")
+    assert first.stop() == 0, first.log_tail()
+    log = first.stderr()
+    assert f"stopping: waiting up to 1 s for 1 running job(s): {job_id} (integration_test" in log, log
+    assert f"job {job_id} (integration_test) interrupted by the stop of this worker; queued again" in log, log
+
+    second = launcher.serve(data, FAST_LEASES)
+    with client(second, ADMIN_TOKEN) as c:
+        job = wait_job(c, job_id, timeout_s=90)
+        assert job.status == "finished"
+        assert job.document["attempts"] == 1
+        assert any("stopped during this run; queued again for another worker" in n for n in job.notes), job.notes

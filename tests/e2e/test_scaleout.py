@@ -116,3 +116,25 @@ def test_a_second_api_server_shares_users_and_jobs(stack: Stack) -> None:
         job = wait_job(bob, second_job)
         assert job.status == "finished"
     assert set(stack.job_workers([second_job]).values()) <= stack.worker_names()
+
+
+def test_worker_processes_serve_organizations_fairly(stack: Stack) -> None:
+    """Issue 8.7 across processes: two worker processes on Redis and PostgreSQL. Organization B queues two jobs
+    after A's twelve; B's start as soon as a worker frees up (FIFO would have run them last)."""
+    with client(stack.api, ADMIN_TOKEN) as admin:
+        org_id = str(admin.add_organization("Fair Share Ltd")["id"])
+        tester = admin.add_user("carol@fair.test", "carol", "tester", org_id)
+        a_jobs = [admin.run_integration_test(duration=1.0, steps=4) for _ in range(12)]
+    with client(stack.api, tester["token"]) as carol:
+        b_jobs = [carol.run_integration_test(duration=1.0, steps=4) for _ in range(2)]
+        for job_id in b_jobs:
+            assert wait_job(carol, job_id, timeout_s=120).status == "finished"
+    with client(stack.api, ADMIN_TOKEN) as admin:
+        for job_id in a_jobs:
+            assert wait_job(admin, job_id, timeout_s=120).status == "finished"
+    with psycopg.connect(stack.catalog_url) as conn:
+        rows = conn.execute("SELECT id FROM jobs WHERE id = ANY(%s) ORDER BY started_at", (a_jobs + b_jobs,)).fetchall()
+    order = [str(r[0]) for r in rows]
+    b_ranks = sorted(order.index(j) for j in b_jobs)
+    # four worker threads were busy with A's jobs when B's arrived: B's take the next two free ones
+    assert b_ranks[1] <= 7, (b_ranks, order)

@@ -163,6 +163,8 @@ def worker(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     print(f"scenebase worker: {max(1, settings.workers)} threads on {settings.resolved_queue_url()}", flush=True)
     stop.wait()
+    # runtime.stop() logs the jobs it waits for, and interrupts (re-queues) those still running after the grace
+    print(f"scenebase worker: stopping (grace {settings.job_stop_grace_seconds:.0f} s for running jobs)", flush=True)
     runtime.stop()
     return 0
 

@@ -92,6 +92,12 @@ class ClientCore:
         self._status: dict[str, Any] | None = None
         self._status_lock = threading.Lock()
         self._per_thread = threading.local()  # last_warnings: client methods may run in several threads
+        #: per-item errors of the last call that reports them: files an upload refused, items a job it waited for
+        #: could not process (``[{"id" or "name", "error", ...}]``); empty before any such call
+        self.last_errors: list[dict[str, Any]] = []
+        #: raise (``JobError``, ``ZippingError``) instead of warning when a job this client waits for, or a zip it
+        #: downloads, is partial: some of its items failed (their ids and reasons are in ``last_errors``)
+        self.raise_on_partial_jobs = False
 
     @property
     def last_warnings(self) -> list[str]:
@@ -155,9 +161,17 @@ class ClientCore:
     def _job(self, job_id: str) -> Job:
         return Job(self._http, job_id)
 
-    def _wait(self, job_id: str | None, wait: bool, **kwargs: Any) -> None:
-        if wait and job_id:
-            self._job(job_id).wait(**kwargs)
+    def _wait(self, job_id: str | None, wait: bool, **kwargs: Any) -> Job | None:
+        """Wait for the job (when ``wait``): its failed items become ``last_errors``; a partial job warns, or
+        raises with ``raise_on_partial_jobs``."""
+        if not (wait and job_id):
+            return None
+        job = self._job(job_id)
+        try:
+            job.wait(raise_on_partial=self.raise_on_partial_jobs, **kwargs)
+        finally:
+            self.last_errors = job.errors()
+        return job
 
     def _frontend_url(self, path: str) -> str:
         base = str(self._server_status().get("frontend_url") or self._http.root_url + "/app/")

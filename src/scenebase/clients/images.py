@@ -180,7 +180,8 @@ class ImagesMixin(UploadMixin):
         use_preset: str | None = None,
     ) -> str:
         """Start a job that makes thumbnails: a preset (tiny, small, full_size_png) or ``desired_shape`` (h, w)
-        stored under ``thumbnail_tag``. Returns the job id."""
+        stored under ``thumbnail_tag``. Returns the job id; waiting for it (``get_job(job_id).wait()``) warns
+        about images it could not thumbnail (unknown ids, unreadable files), named in ``job.errors()``."""
         if not ids:
             raise InvalidArgumentsError("ids must not be empty")
         if use_preset is None and (desired_shape is None or thumbnail_tag is None):
@@ -199,7 +200,9 @@ class ImagesMixin(UploadMixin):
         progress_callback: Callable[..., Any] | None = None,
         additional_params: dict[str, Any] | None = None,
     ) -> str:
-        """Compute mean_brightness, rms_contrast and variance_of_laplacian into ``aux`` (a job; returns its id)."""
+        """Compute mean_brightness, rms_contrast and variance_of_laplacian into ``aux`` (a job; returns its id).
+        With ``wait_for_completion``, images it could not process are logged at WARNING and listed in
+        ``client.last_errors`` (or raise ``JobError`` with ``client.raise_on_partial_jobs``)."""
         if ids is None and search is None:
             raise InvalidArgumentsError("give ids or a search")
         body = {"asset_type": asset_type, "properties": properties, "ids": ids, "search": search,
@@ -207,8 +210,7 @@ class ImagesMixin(UploadMixin):
         job_id = str(
             self._request("POST", "/v1/images/image_properties_enrichment/", json=body, error=JobError)["job_id"]
         )
-        if wait_for_completion:
-            self._job(job_id).wait(progress_callback=progress_callback)
+        self._wait(job_id, wait_for_completion, progress_callback=progress_callback)
         return job_id
 
     def get_image_bytes(self, image_id: str, thumbnail_tag: str | None = None) -> bytes:

@@ -1,8 +1,15 @@
-"""``Job``: a server job as the client sees it, with ``wait()`` (FACTS 8.3)."""
+"""``Job``: a server job as the client sees it, with ``wait()`` (FACTS 8.3).
+
+A job over many items (zipping, thumbnails, image properties, set membership) can finish *partially*: its status
+is ``finished`` (as SceneBox scripts expect) and ``partial`` is true, with the failed items in ``failed`` and a
+sample of reasons in ``failures``. ``wait()`` logs a WARNING naming them, or raises ``JobError`` with
+``raise_on_partial=True``.
+"""
 
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -14,7 +21,11 @@ from scenebase.errors import JobError
 if TYPE_CHECKING:
     from scenebase.clients.http import HttpSession
 
+log = logging.getLogger("scenebase.client")
+
 TERMINAL = ("finished", "aborted")
+#: failed items named in a warning; the rest are counted
+NAMED_FAILURES = 5
 
 
 class Job:
@@ -30,6 +41,11 @@ class Job:
         self.notes: list[str] = []
         self.job_type: str | None = None
         self.result: Any = None
+        #: finished, but some items failed: their ids (at most 1000 kept by the server), how many, and reasons
+        self.partial = False
+        self.failed: list[str] = []
+        self.failed_count = 0
+        self.failures: list[dict[str, Any]] = []
         self.document: dict[str, Any] = {}
         if document is not None:
             self._apply(document)
@@ -43,6 +59,11 @@ class Job:
         self.notes = list(doc.get("notes") or [])
         self.job_type = doc.get("job_type")
         self.result = doc.get("result")
+        result = self.result if isinstance(self.result, dict) else {}
+        self.failed = [str(i) for i in result.get("failed") or []]
+        self.failures = [f for f in result.get("failures") or [] if isinstance(f, dict)]
+        self.failed_count = int(doc.get("failed_count") or len(self.failed))
+        self.partial = bool(doc.get("partial", self.status == "finished" and self.failed_count > 0))
 
     def refresh(self) -> Job:
         self._apply(self._http.json("GET", f"/v1/jobs/{self.id}", error=JobError))
@@ -51,6 +72,20 @@ class Job:
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The failed items as ``[{"id", "error", "job_id"}]`` (``client.last_errors`` after a wait)."""
+        reasons = {str(f.get("id")): str(f.get("error")) for f in self.failures}
+        return [{"id": i, "error": reasons.get(i, "failed (reason not kept; see the job's notes)"), "job_id": self.id}
+                for i in self.failed]  # fmt: skip
+
+    def partial_message(self) -> str:
+        named = [f"{f.get('id')} ({f.get('error')})" for f in self.failures[:NAMED_FAILURES]]
+        if not named:
+            named = self.failed[:NAMED_FAILURES]
+        more = self.failed_count - len(named)
+        listed = "; ".join(named) + (f"; and {more} more" if more > 0 else "")
+        return f"job {self.id} ({self.job_type}) finished, but {self.failed_count} item(s) failed: {listed}"
 
     def cancel(self) -> Job:
         self._apply(self._http.json("PUT", f"/v1/jobs/cancel/{self.id}", error=JobError))
@@ -62,8 +97,12 @@ class Job:
         progress_callback: Callable[..., Any] | None = None,
         show_progress: bool | None = None,
         poll_interval: float = 0.05,
+        raise_on_partial: bool = False,
     ) -> Job:
         """Poll until the job finishes. Raises ``JobError`` if it is aborted (with its notes) or on timeout.
+
+        A job that finished with failed items logs a WARNING naming them (``job.failed``, ``job.errors()``), or
+        raises ``JobError`` when ``raise_on_partial``.
 
         ``progress_callback`` is called with ``(progress)`` or ``(progress, stage)``, whichever it accepts.
         A tqdm bar is shown on terminals (``show_progress=None``), always (True) or never (False).
@@ -84,6 +123,10 @@ class Job:
                     else:
                         progress_callback(self.progress)
                 if self.status == "finished":
+                    if self.partial:
+                        if raise_on_partial:
+                            raise JobError(self.partial_message(), details=self.document)
+                        log.warning("%s", self.partial_message())
                     return self
                 if self.status == "aborted":
                     detail = "; ".join(self.notes) or self.stage or "no details"

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from tqdm.auto import tqdm
 
-from scenebase.clients.core import ClientCore
+from scenebase.clients.core import WARNING_HEADER, ClientCore, _header_text
 from scenebase.errors import InvalidArgumentsError, ResponseError, SetsError, ZippingError
 
 log = logging.getLogger("scenebase.client")
@@ -174,7 +174,14 @@ class SetsMixin(ClientCore):
         return str(out["job_id"]), str(out["zip_id"])
 
     def download_zipfile(self, zip_id: str, output_filename: str | None = None) -> str | io.BytesIO:
-        """Download a zip: to ``<artifacts_path>/<output_filename>.zip`` (returns the path) or into memory."""
+        """Download a zip: to ``<artifacts_path>/<output_filename>.zip`` (returns the path) or into memory.
+
+        A zip made while some members' files could not be read lacks those files (its ``manifest.json`` lists
+        them under ``missing_files``): this logs a WARNING naming them and puts them in ``client.last_errors``, or
+        raises ``ZippingError`` without downloading when ``client.raise_on_partial_jobs`` is set."""
+        return self._download_zip(zip_id, output_filename, report=True)
+
+    def _download_zip(self, zip_id: str, output_filename: str | None, report: bool) -> str | io.BytesIO:
         self._server_status()
         path = f"/v1/zipfiles/{quote(zip_id, safe='')}/file"
         headers = self._http._headers()
@@ -184,6 +191,9 @@ class SetsMixin(ClientCore):
                 from scenebase.clients.http import raise_for_envelope
 
                 raise_for_envelope(resp, ZippingError)
+            warnings = [_header_text(v) for v in resp.headers.get_list(WARNING_HEADER)]
+            if report:
+                self._report_zip(zip_id, warnings)
             total = int(resp.headers.get("content-length") or 0) or None
             bar = tqdm(total=total, unit="B", unit_scale=True, desc="downloading zip", disable=None)
             try:
@@ -207,10 +217,26 @@ class SetsMixin(ClientCore):
             finally:
                 bar.close()
 
+    def _report_zip(self, zip_id: str, warnings: list[str]) -> None:
+        """The server warns on the download of a zip that lacks files: name them (last_errors) or raise."""
+        self.last_errors = []
+        if not warnings:
+            return
+        doc = self._request("GET", f"/v1/zipfiles/meta/{quote(zip_id, safe='')}", error=ZippingError)
+        self.last_errors = [{"id": m.get("id"), "error": m.get("error"), "zip_id": zip_id}
+                            for m in doc.get("missing_files") or []]  # fmt: skip
+        if self.raise_on_partial_jobs:
+            raise ZippingError("; ".join(warnings), details=self.last_errors)
+        for warning in warnings:
+            log.warning("%s", warning)
+
     def zip_set_and_download(self, set_id: str | None = None, filename: str | None = None) -> str | io.BytesIO:
-        """Zip a set, wait for the job (with a progress bar), and download the zip (see ``download_zipfile``)."""
+        """Zip a set, wait for the job (with a progress bar), and download the zip (see ``download_zipfile``).
+        Members whose files could not be read are named in a WARNING and ``client.last_errors`` (the zip's
+        manifest lists them too), or raise ``JobError`` with ``client.raise_on_partial_jobs``."""
         if not set_id:
             raise ValueError("set_id is required")
         job_id, zip_id = self.zip_set(set_id)
-        self._job(job_id).wait()
-        return self.download_zipfile(zip_id, filename)
+        # a partial zip (files that could not be read) warns here, naming them in last_errors, or raises
+        self._wait(job_id, True)
+        return self._download_zip(zip_id, filename, report=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from scenebase.services.errors import InvalidArgument
@@ -24,7 +23,7 @@ def integration_test(ctx: JobContext) -> dict[str, Any]:
         raise InvalidArgument("duration must be in [0, 3600] s and steps in [1, 10000]")
     ctx.stage("sleeping")
     for i in range(steps):
-        time.sleep(duration / steps)
+        ctx.sleep(duration / steps)  # stops at once when cancelled, not at the end of the step
         ctx.progress(100.0 * (i + 1) / steps, force=True)
     if ctx.params.get("fail"):
         raise InvalidArgument(str(ctx.params.get("fail_message") or "integration test asked to fail"))

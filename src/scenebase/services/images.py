@@ -22,6 +22,22 @@ log = logging.getLogger("scenebase.images")
 
 #: asset types whose media are images (objects are crops of images)
 IMAGE_LIKE = ("images", "objects")
+#: images per catalog read and write in the properties job (``additional_params.batch_size``)
+DEFAULT_BATCH, MAX_BATCH = 50, 1000
+
+
+def batch_size_of(additional_params: Any) -> int:
+    """``additional_params["batch_size"]`` checked: an integer in [1, MAX_BATCH] (default DEFAULT_BATCH)."""
+    if additional_params is None:
+        return DEFAULT_BATCH
+    if not isinstance(additional_params, dict):
+        raise InvalidArgument("additional_params must be an object", resource="images")
+    size = additional_params.get("batch_size", DEFAULT_BATCH)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
+        raise InvalidArgument(
+            f"additional_params.batch_size must be an integer from 1 to {MAX_BATCH}, not {size!r}", resource="images"
+        )
+    return size
 
 
 class ImageService:
@@ -78,6 +94,7 @@ class ImageService:
             raise InvalidArgument(f"unknown properties {sorted(unknown)}; valid: {list(ImageProperties.VALID)}")
         if search is not None:
             parse(search)  # a malformed query fails here, not in the job
+        batch_size_of(additional_params)  # and a bad batch size here, not as an "internal error" in the job
         params = {"asset_type": asset_type, "ids": ids, "search": search, "properties": props,
                   "additional_params": additional_params}  # fmt: skip
         row = self.jobs.submit(
@@ -104,7 +121,7 @@ class ImageService:
                 done += 1
             except ServiceError as e:
                 failed.append(image_id)
-                ctx.note(f"{image_id}: {e.message}")
+                ctx.item_failed(image_id, e.message)
             ctx.progress(100.0 * (i + 1) / max(1, len(ids)))
         return {"thumbnailed": done, "failed": failed}
 
@@ -112,7 +129,7 @@ class ImageService:
         asset_type = ctx.params.get("asset_type", "images")
         properties = list(ctx.params.get("properties") or ImageProperties.VALID)
         ids = self.assets.resolve_ids(ctx.scope, asset_type, ctx.params.get("ids"), ctx.params.get("search"))
-        batch_size = int((ctx.params.get("additional_params") or {}).get("batch_size", 50))
+        batch_size = batch_size_of(ctx.params.get("additional_params"))
         enriched, failed = 0, []
         ctx.stage(f"computing {properties} for {len(ids)} {asset_type}")
         for start in range(0, len(ids), batch_size):
@@ -121,9 +138,10 @@ class ImageService:
             patches = []
             for image_id in chunk:
                 doc = docs.get(image_id)
+                ctx.check_cancelled()
                 if doc is None or doc.get("owner") != ctx.scope.org_id:
                     failed.append(image_id)
-                    ctx.note(f"{image_id}: not found")
+                    ctx.item_failed(image_id, f"no {asset_type} with this id")
                     continue
                 try:
                     with self.media.open_original(asset_type, doc) as media:
@@ -131,7 +149,7 @@ class ImageService:
                     values = image_properties(data, properties, name=image_id)
                 except (ImageDecodeError, ServiceError) as e:
                     failed.append(image_id)
-                    ctx.note(f"{image_id}: {getattr(e, 'message', None) or e}")
+                    ctx.item_failed(image_id, str(getattr(e, "message", None) or e))
                     continue
                 patches.append({"id": image_id, "timestamp": doc["timestamp"], "aux": values})
             if patches:

@@ -200,6 +200,8 @@ class IngestService:
                 writes.append(doc)
 
             def write(conn: Any) -> list[dict[str, Any]]:
+                # the sets must still take members when this commits (not deleted meanwhile): see SetService
+                self.sets.hold_for_members(conn, scope, [s for d in writes + merge_only for s in d.get("sets") or []])
                 # set membership survives a re-upload: unioned with the stored list under the write's row lock
                 stored = self.assets.put_in(conn, scope, asset_type, writes, "replace", keep_lists=("sets",))
                 return stored + self.assets.put_in(conn, scope, asset_type, merge_only, "merge")

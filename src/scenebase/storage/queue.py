@@ -84,10 +84,11 @@ class HueyQueue:
             try:
                 self.huey.execute(task)
             except Exception:
-                # the job runner records failures itself; this only guards the loop
-                log.exception("task %s failed", task.id)
+                # the job runner records failures itself; this only guards the loop. Logs speak in job ids.
+                log.exception("the queue task of job %s failed", _job_id(task))
 
     def stop_workers(self, timeout: float = 10.0) -> None:
+        """Take no more tasks and wait up to ``timeout`` s for each worker thread (0: do not wait; call again)."""
         self._stop.set()
         for t in self._threads:
             t.join(timeout)
@@ -96,6 +97,11 @@ class HueyQueue:
     def flush(self) -> None:
         """Drop every queued task (tests only)."""
         self.huey.flush()
+
+
+def _job_id(task: Any) -> str:
+    args = getattr(task, "args", None) or ()
+    return str(args[0]) if args else "(unknown)"
 
 
 def _open_huey(url: str, name: str) -> Huey:

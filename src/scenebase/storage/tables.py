@@ -109,6 +109,9 @@ jobs = Table(
     Column("finished_at", Float, nullable=True),
     Index("ix_jobs_owner_created", "owner", "created_at"),
     Index("ix_jobs_status_lease", "status", "lease_expires_at"),
+    # fair claims: organizations with queued/running jobs, and when each one's last job started (migration 0005)
+    Index("ix_jobs_status_owner_created", "status", "owner", "created_at"),
+    Index("ix_jobs_owner_started", "owner", "started_at"),
 )
 
 #: 64-bit keys on PostgreSQL, the rowid alias on SQLite

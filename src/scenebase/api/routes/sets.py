@@ -24,8 +24,10 @@ from scenebase.api.schemas.sets import (
 )
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
+from scenebase.services import request_warnings
 from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.services.identity import Principal
+from scenebase.services.sets import MAX_SUBSETS
 from scenebase.storage.blobs import BlobNotFound
 
 router = SlashAgnosticRouter(prefix="/v1", tags=["sets"])
@@ -51,9 +53,11 @@ class AssetList(BaseModel):
 
 class SplitBody(BaseModel):
     set_id: str
+    # bounded here so that a huge request is refused before any work: at most MAX_SUBSETS subsets, and never
+    # more than the set has members (checked by the service)
     sections: StrictInt | None = None  # not a bool (true would count as 1 section)
-    percentages: list[StrictFloat] | None = None
-    subset_names: list[str] | None = None
+    percentages: list[StrictFloat] | None = Field(default=None, min_length=1, max_length=MAX_SUBSETS)
+    subset_names: list[str] | None = Field(default=None, max_length=MAX_SUBSETS)
     random_seed: int = 42
 
 
@@ -205,8 +209,16 @@ def zip_all_assets(
 def zip_file(
     zip_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> StreamingResponse:
-    """The zip's bytes, streamed in 8 MiB pieces."""
+    """The zip's bytes, streamed in 8 MiB pieces. A zip that lacks some members' files (unreadable when it was
+    made; its manifest lists them under `missing_files`) answers with an `X-Scenebase-Warning` naming them."""
     doc = rt.assets.get(p.scope, "zipfiles", zip_id)
+    missing = doc.get("missing_files") or []
+    if missing:
+        named = "; ".join(f"{m.get('id')} ({m.get('error')})" for m in missing[:5])
+        more = f"; and {len(missing) - 5} more" if len(missing) > 5 else ""
+        request_warnings.warn(
+            f"zip {zip_id} lacks the files of {len(missing)} of its {doc.get('count')} assets: {named}{more}"
+        )
     key = doc["object_access"]["key"]
     try:
         size = rt.blobs.size(key)

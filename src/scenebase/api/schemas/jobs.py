@@ -25,7 +25,17 @@ class JobDocument(ResponseModel):
     owner: str | None = Field(default=None, description="Organization id the job belongs to.")
     tags: list[str] = Field(default_factory=list)
     attempts: int = Field(description="Runs so far (a run whose worker died is retried).")
-    result: Any = Field(default=None, description="What a finished job produced (job type specific).")
+    result: Any = Field(
+        default=None,
+        description="What a finished job produced (job type specific). Jobs over many items list the items that "
+        "failed in `failed` (ids, at most 1000; `failed_count` when more), with a sample of reasons in `failures`.",
+    )
+    partial: bool = Field(
+        default=False,
+        description="True when the job finished but some of its items failed (see `result.failed`); the status "
+        "stays `finished`, so that scripts waiting for `finished` keep working.",
+    )
+    failed_count: int = Field(default=0, description="Items of a finished job that failed.")
     created_at: str | None = None
     updated_at: str | None = None
     started_at: str | None = None
