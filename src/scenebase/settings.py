@@ -79,7 +79,21 @@ class Settings(BaseSettings):
         description="Buckets each organization may reference as `s3://` URIs (read with the server's own keys): "
         "`ORG=BUCKET,BUCKET;ORG=BUCKET`, e.g. `default=raw,labels;acme=acme-data`; empty: none.",
     )
-    max_file_bytes: int = Field(default=512 * 1024 * 1024, description="Largest media file accepted or fetched.")
+    max_file_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        description="Largest media file accepted or fetched; an uploaded file stops being stored once it passes "
+        "this, and its item is refused.",
+    )
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        description="Largest request body other than an upload (JSON searches, id lists, job records); a larger "
+        "one is refused with 413, by its `Content-Length` before it is read, else while it arrives.",
+    )
+    max_upload_bytes: int = Field(
+        default=8 * 1024 * 1024 * 1024,
+        description="Largest multipart upload request (all files of one batch together); refused with 413 like "
+        "`SCENEBASE_MAX_REQUEST_BYTES`.",
+    )
     url_fetch_timeout_seconds: float = Field(
         default=30.0,
         description="Longest wait for one network step of a URL or S3 fetch (connecting, each read); the whole "
@@ -147,7 +161,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive number of seconds")
         return value
 
-    @field_validator("fetch_threads", "fetches_per_org", "max_file_bytes")
+    @field_validator("fetch_threads", "fetches_per_org", "max_file_bytes", "max_request_bytes", "max_upload_bytes")
     @classmethod
     def _check_positive_count(cls, value: int) -> int:
         if value < 1:

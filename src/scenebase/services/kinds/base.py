@@ -14,6 +14,7 @@ local path (for libraries such as PyAV that want one), so large media never need
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 from scenebase.domain.ids import standardize_id
+from scenebase.domain.metadata import InvalidDocument, check_document
 from scenebase.services.errors import InvalidArgument, PayloadTooLarge
 
 #: metadata every kind derives on the server; a client can never set these
@@ -207,6 +209,13 @@ class AssetKind:
     def validate(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Check the metadata a client sent with one item; returns it cleaned (None values dropped, ids
         standardized). Raises InvalidArgument naming the field."""
+        try:
+            check_document(meta)
+        except InvalidDocument as e:
+            raise InvalidArgument(str(e)) from None
+        size = len(json.dumps(meta, default=str))
+        if size > MAX_METADATA_BYTES:
+            raise InvalidArgument(f"metadata is {size} bytes of JSON; at most {MAX_METADATA_BYTES} per item")
         bad = set(meta) & (COMMON_DERIVED | self.derived)
         if bad:
             raise InvalidArgument(f"{sorted(bad)} are computed by the server and cannot be set")
