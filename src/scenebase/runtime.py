@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from scenebase.media.budget import DECODE_BUDGET
 from scenebase.services import diagnostics
 from scenebase.services.assets import AssetService
 from scenebase.services.cache import OrgCache
@@ -35,6 +36,10 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # one budget per process: the last runtime built in a process sizes it (one per server process in practice)
+        DECODE_BUDGET.configure(
+            settings.decode_memory_bytes, settings.decodes_per_process, settings.decode_wait_seconds
+        )
         self.catalog = Catalog(settings.resolved_catalog_url())
         self.blobs: BlobStore = open_blob_store(settings.resolved_blob_url())
         self.cache = OrgCache()

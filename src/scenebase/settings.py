@@ -94,6 +94,20 @@ class Settings(BaseSettings):
         description="Largest multipart upload request (all files of one batch together); refused with 413 like "
         "`SCENEBASE_MAX_REQUEST_BYTES`.",
     )
+    decode_memory_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024,
+        description="Memory the image decoders of one server process may use at once (each decode reserves its "
+        "peak, estimated from the header, first); an image needing more is refused at ingest, and a thumbnail "
+        "needing more is a 415.",
+    )
+    decodes_per_process: int = Field(
+        default=4, description="Images one server process decodes at once (thumbnails, properties); others wait."
+    )
+    decode_wait_seconds: float = Field(
+        default=30.0,
+        description="How long a decode waits for memory or a turn (`SCENEBASE_DECODE_MEMORY_BYTES`, "
+        "`SCENEBASE_DECODES_PER_PROCESS`) before the request fails with 503 (retry later).",
+    )
     url_fetch_timeout_seconds: float = Field(
         default=30.0,
         description="Longest wait for one network step of a URL or S3 fetch (connecting, each read); the whole "
@@ -154,14 +168,22 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
-    @field_validator("fetch_deadline_seconds", "url_fetch_timeout_seconds", "fetch_wait_seconds")
+    @field_validator("fetch_deadline_seconds", "url_fetch_timeout_seconds", "fetch_wait_seconds", "decode_wait_seconds")
     @classmethod
     def _check_positive_seconds(cls, value: float) -> float:
         if not value > 0:
             raise ValueError("must be a positive number of seconds")
         return value
 
-    @field_validator("fetch_threads", "fetches_per_org", "max_file_bytes", "max_request_bytes", "max_upload_bytes")
+    @field_validator(
+        "fetch_threads",
+        "fetches_per_org",
+        "max_file_bytes",
+        "max_request_bytes",
+        "max_upload_bytes",
+        "decode_memory_bytes",
+        "decodes_per_process",
+    )
     @classmethod
     def _check_positive_count(cls, value: int) -> int:
         if value < 1:

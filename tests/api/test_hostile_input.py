@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image as PILImage
 from starlette.testclient import TestClient
 
 from scenebase.domain.metadata import MAX_DEPTH
 from scenebase.domain.search import MAX_CONDITIONS
+from scenebase.media.budget import DECODE_BUDGET
 from scenebase.testing import ADMIN_TOKEN, InProcessServer
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -257,3 +259,56 @@ def test_oversized_file_fails_its_item_only(small_limits: InProcessServer) -> No
 def test_bad_content_length_is_a_400(http: TestClient) -> None:
     answer = http.post("/v1/images/", headers={**JSON, "content-length": "12abc"}, content=b"{}")
     assert answer.status_code == 400
+
+
+# ---------------------------------------------------------------------------------------- item 5: decode memory
+
+
+def gray16_png(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    PILImage.fromarray(np.zeros((height, width), dtype=np.uint16)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def small_decode_budget(tmp_path: Path) -> Iterator[InProcessServer]:
+    saved = (DECODE_BUDGET.max_bytes, DECODE_BUDGET.max_concurrent, DECODE_BUDGET.wait_seconds)
+    try:
+        with InProcessServer(
+            tmp_path / "data", workers=0, decode_memory_bytes=64 * 1024 * 1024, decode_wait_seconds=0.2
+        ) as srv:
+            yield srv
+    finally:
+        DECODE_BUDGET.configure(*saved)  # the budget is per process: leave it as other tests expect it
+
+
+def test_image_too_large_to_decode_is_refused_at_ingest(small_decode_budget: InProcessServer) -> None:
+    http = small_decode_budget.http()
+    manifest = {"items": [{"file": "f0", "name": "ok.png", "metadata": {"id": "ok"}},
+                          {"file": "bomb", "name": "bomb.png", "metadata": {}}]}  # fmt: skip
+    answer = upload(http, manifest, bomb=gray16_png(4000, 4000))  # 96 MB of samples at least
+    assert answer.status_code == 207, answer.text
+    [error] = answer.json()["errors"]
+    assert error["name"] == "bomb.png" and error["status"] == 415
+    assert "too large to decode" in error["error"] and "4000x4000 I;16 PNG" in error["error"]
+
+
+def test_thumbnail_over_the_budget_is_415_and_smaller_ones_work(small_decode_budget: InProcessServer) -> None:
+    http = small_decode_budget.http()
+    answer = upload(http, {"items": [{"file": "big", "metadata": {"id": "big"}}]}, files=0, big=gray16_png(2000, 2000))
+    assert answer.status_code == 200, answer.text
+    assert http.get("/v1/images/big/thumbnail/tiny", headers=AUTH).status_code == 200
+    full = http.get("/v1/images/big/thumbnail/full_size_png", headers=AUTH)
+    assert full.status_code == 415, full.text
+    assert "too large to decode" in full.json()["error"]["message"]
+    assert DECODE_BUDGET.in_use == (0, 0)
+
+
+def test_thumbnail_while_the_budget_is_taken_is_503(small_decode_budget: InProcessServer) -> None:
+    http = small_decode_budget.http()
+    upload(http, {"items": [{"file": "f0", "metadata": {"id": "img"}}]})
+    with DECODE_BUDGET.reserve(DECODE_BUDGET.max_bytes, "another request's decode"):
+        busy = http.get("/v1/images/img/thumbnail/tiny", headers=AUTH)
+    assert busy.status_code == 503, busy.text
+    assert busy.headers["retry-after"] == "1"
+    assert http.get("/v1/images/img/thumbnail/tiny", headers=AUTH).status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from scenebase.constants import ImagePreprocesses
+from scenebase.media.budget import DecodeBusy
 from scenebase.media.images import (
     EXTENSION_FORMATS,
     THUMBNAIL_PRESETS,
@@ -14,7 +15,7 @@ from scenebase.media.images import (
     preset_thumbnail,
     probe_image,
 )
-from scenebase.services.errors import InvalidArgument
+from scenebase.services.errors import InvalidArgument, Unavailable
 from scenebase.services.kinds.base import AssetKind, Media, MediaError, PostIngestJob, Probed, Rendition
 
 #: largest image file read into memory for probing and thumbnails (the decoder bounds pixels separately)
@@ -69,6 +70,8 @@ class ImageKind(AssetKind):
                 blob, w, h, fmt = custom_thumbnail(data, shape, normalize, name=doc["id"])
         except ImageDecodeError as e:
             raise MediaError(e.problem) from None
+        except DecodeBusy as e:  # the server's memory is taken by other decodes, not the file's fault
+            raise Unavailable(str(e), resource=self.asset_type) from None
         return Rendition(blob, fmt, content_type_for(fmt), file_extension(fmt), w, h)
 
     def after_ingest(self, docs: list[dict[str, Any]], options: dict[str, Any]) -> list[PostIngestJob]:
