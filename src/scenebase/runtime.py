@@ -20,6 +20,7 @@ from scenebase.services.kinds import default_kinds
 from scenebase.services.media import MediaService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader
+from scenebase.services.sweeper import Sweeper
 from scenebase.services.zips import ZipService
 from scenebase.settings import Settings
 from scenebase.storage.asset_repo import AssetRepo
@@ -60,6 +61,9 @@ class Runtime:
         self.ingest = IngestService(self.assets, self.blobs, self.sources, self.sets, self.jobs, self.kinds)
         self.images = ImageService(self.assets, self.media, self.jobs)
         self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
+        self.sweeper = Sweeper(
+            self.catalog, self.blobs, settings.data_dir, settings.sweep_grace_seconds, settings.sweep_interval_seconds
+        )
         registry = self.jobs.registry
         owners: list[JobOwner] = [self.sets, self.images, self.zips]
         for owner in owners:
@@ -79,10 +83,12 @@ class Runtime:
             self.queue.start_workers(n)
         if reaper:
             self.jobs.start_reaper()
+            self.sweeper.start()
         self._started = True
         return token
 
     def stop(self) -> None:
+        self.sweeper.stop()
         self.jobs.stop_reaper()
         self.queue.stop_workers()
         self.sources.close()

@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(
         default=5.0, description="How often each server or worker looks for jobs with expired leases."
     )
+    sweep_interval_seconds: float = Field(
+        default=3600.0,
+        description="How often each server removes blobs no document points at and stale temporary files (left "
+        "by killed processes); 0: never.",
+    )
+    sweep_grace_seconds: float = Field(
+        default=3600.0,
+        description="Age below which the sweep leaves an unreferenced blob or temporary file alone (an ingest, "
+        "download or zip may still be writing it); keep it above the longest ingest batch and zip.",
+    )
     log_level: str = Field(default="info", description="Log level of the server and workers.")
     allowed_file_roots: str = Field(
         default="",
@@ -188,6 +198,20 @@ class Settings(BaseSettings):
     def _check_positive_count(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("sweep_grace_seconds")
+    @classmethod
+    def _check_grace(cls, value: float) -> float:
+        if value < 60:
+            raise ValueError("must be at least 60 seconds: a shorter grace would remove the blobs of ingests in flight")
+        return value
+
+    @field_validator("sweep_interval_seconds")
+    @classmethod
+    def _check_interval(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be 0 (never) or a positive number of seconds")
         return value
 
     def file_roots(self, org_id: str) -> list[Path]:
