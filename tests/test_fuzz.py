@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from schemathesis.generation.modes import GenerationMode
 from scenebase.domain.roles import Role
 from scenebase.models.assets import Image
 from scenebase.testing import ADMIN_TOKEN, InProcessServer
+from servers import PostgresServer
 
 pytestmark = pytest.mark.fuzz
 
@@ -92,10 +94,15 @@ def _populate(server: InProcessServer) -> Fuzzed:
     return Fuzzed(server, tokens, known)
 
 
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fuzz_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
+    """The embedded catalog, and PostgreSQL (which refuses values SQLite stores, e.g. NUL in text)."""
     data = Path(tmp_path_factory.mktemp("fuzz")) / "data"
-    with InProcessServer(data, workers=2) as server:
+    extra: dict[str, Any] = {}
+    if request.param == "postgres":
+        postgres: PostgresServer = request.getfixturevalue("postgres_server")
+        extra["catalog_url"] = postgres.create_database(f"fuzz_{uuid.uuid4().hex[:12]}")
+    with InProcessServer(data, workers=2, **extra) as server:
         yield _populate(server)
 
 

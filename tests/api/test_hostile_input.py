@@ -312,3 +312,71 @@ def test_thumbnail_while_the_budget_is_taken_is_503(small_decode_budget: InProce
     assert busy.status_code == 503, busy.text
     assert busy.headers["retry-after"] == "1"
     assert http.get("/v1/images/img/thumbnail/tiny", headers=AUTH).status_code == 200
+
+
+# ---------------------------------------------------------------------------------------- found while fuzzing
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"thumbnailize_at_ingest": True, "thumbnail_presets": 5}, "must be a list of preset names"),
+        ({"thumbnailize_at_ingest": True, "thumbnail_presets": ["huge"]}, "unknown thumbnail presets ['huge']"),
+        ({"thumbnailize_at_ingest": True, "thumbnail_presets": [{}]}, "must be a list of preset names"),
+        ({"thumbnailize_at_ingest": "yes", "thumbnail_presets": ["tiny"]}, "must be true or false"),
+    ],
+)
+def test_bad_batch_options_are_refused_before_anything_is_stored(
+    http: TestClient, options: dict[str, Any], expected: str
+) -> None:
+    answer = upload(http, {"items": [{"file": "f0", "metadata": {"id": "never"}}], **options})
+    assert answer.status_code == 400, answer.text
+    assert expected in answer.json()["error"]["message"]
+    assert http.post("/v1/images/", headers=JSON, json={}).json() == []
+
+
+@pytest.mark.parametrize(
+    ("bad_meta", "expected"),
+    [
+        ({"id": "x" * 300}, "at most 255 characters"),
+        ({"aux": {"note": "nul\x00inside"}}, "aux.note contains a NUL character"),
+        ({"aux": {"note": "\udcff"}}, "aux.note contains a lone surrogate"),
+        ({"aux": {"\x00": 1}}, "a key contains a NUL character"),
+        ({"sensor": "\udcff"}, "sensor contains a lone surrogate"),
+    ],
+    ids=["long-id", "nul", "surrogate", "nul-key", "surrogate-sensor"],
+)
+def test_unstorable_text_fails_its_item_only(http: TestClient, bad_meta: dict[str, Any], expected: str) -> None:
+    answer = upload(http, two_items(bad_meta), files=2)
+    assert answer.status_code == 207, answer.text
+    [error] = answer.json()["errors"]
+    assert error["name"] == "bad.png" and expected in error["error"]
+    assert_metadata_readable(http)
+
+
+@pytest.mark.parametrize(
+    "search",
+    [{"aux.x": ["a\x00b"]}, {"aux.x": ["\udcff"]}, {"filters": [{"field": "aux.\x00", "values": ["a"]}]}],
+    ids=["nul-value", "surrogate-value", "nul-field"],
+)
+def test_unstorable_text_in_a_search_is_a_400(http: TestClient, search: dict[str, Any]) -> None:
+    answer = http.post("/v1/images/", headers=JSON, content=json.dumps(search))
+    assert answer.status_code == 400, answer.text
+
+
+@pytest.mark.parametrize(
+    "url", ["/v1/images/meta/a%00b", "/v1/images/?size=1%00", "/v1/sets/x%00/status/", "/v1/jobs/%00"]
+)
+def test_nul_in_a_url_is_a_400(http: TestClient, url: str) -> None:
+    answer = http.request("POST" if url.startswith("/v1/images/?") else "GET", url, headers=JSON)
+    assert answer.status_code == 400, answer.text
+    assert "NUL" in answer.json()["error"]["message"]
+
+
+def test_lone_surrogates_in_a_set_are_4xx(http: TestClient) -> None:
+    name = http.post("/v1/sets/add/", headers=JSON, content=json.dumps({"name": "\udcff", "assets_type": "images"}))
+    assert name.status_code == 422 and "unicode" in name.json()["error"]["message"]
+    aux = json.dumps({"name": "s", "assets_type": "images", "auxiliary": {"k": "\udcff"}})
+    answer = http.post("/v1/sets/add/", headers=JSON, content=aux)
+    assert answer.status_code == 400, answer.text
+    assert "aux.k contains a lone surrogate" in answer.json()["error"]["message"]

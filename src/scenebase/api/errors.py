@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scenebase.services.errors import ServiceError
@@ -92,9 +92,19 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error %s on %s %s", incident, req.method, req.url.path)
         return envelope(500, "internal", f"internal server error (incident {incident}); see the server log")
 
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unstorable_text(req: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # only text from a request can be malformed: a JSON "\udcff" escape is a lone surrogate, which no
+        # database driver can encode
+        message = "the request holds text with a lone surrogate (an invalid \\uD800-\\uDFFF escape)"
+        return envelope(400, "invalid_argument", message, resource=_resource_of(req))
+
     @app.exception_handler(DBAPIError)
     @app.exception_handler(ConcurrentWrite)
     async def _database(req: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DataError):  # the database refused a value of the request (e.g. NUL in text)
+            text = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+            return envelope(400, "invalid_argument", f"a value cannot be stored: {text}", resource=_resource_of(req))
         conflict = write_conflict(exc)
         if conflict is None:
             return await _unexpected(req, exc)

@@ -1,4 +1,5 @@
-"""Request size limits: a request body is counted as it arrives and refused with 413 once it is too large.
+"""Request limits: a request body is counted as it arrives and refused with 413 once it is too large, and a
+path or query string holding a NUL character is refused with 400 (no database stores one).
 
 * JSON and every other non-multipart body: at most ``SCENEBASE_MAX_REQUEST_BYTES`` (searches, set member lists,
   job records). A larger ``Content-Length`` is refused before a byte of the body is read; a body sent without one
@@ -28,8 +29,9 @@ def _limit_text(limit: int, upload: bool) -> str:
     return f"a request body other than an upload may be at most {limit} bytes (SCENEBASE_MAX_REQUEST_BYTES)"
 
 
-class BodyLimitMiddleware:
-    """Pure ASGI: counts the bytes of every request body against the limit for its content type."""
+class RequestLimitMiddleware:
+    """Pure ASGI: refuses NUL characters in paths and query strings, and counts the bytes of every request body
+    against the limit for its content type."""
 
     def __init__(self, app: ASGIApp, max_request_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
@@ -37,6 +39,9 @@ class BodyLimitMiddleware:
         self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or _has_nul(scope.get("query_string", b""))):
+            await envelope(400, "invalid_argument", "the URL contains a NUL character (%00)")(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
@@ -68,6 +73,10 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counted, send)
+
+
+def _has_nul(query: bytes) -> bool:
+    return b"\x00" in query or b"%00" in query
 
 
 class _CappedMultiPartParser(MultiPartParser):

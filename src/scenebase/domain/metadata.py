@@ -52,6 +52,18 @@ class InvalidDocument(ValueError):
     message names the offending path (``aux.a.b``)."""
 
 
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored and searched, or None: NUL characters (PostgreSQL refuses them) and lone
+    surrogates (``"\\udcff"`` in JSON: no UTF-8 exists for them)."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (an invalid \\uD800-\\uDFFF escape)"
+    return None
+
+
 def check_document(doc: Any, where: str = "metadata", max_depth: int = MAX_DEPTH) -> None:
     """Refuse what would break reads later: nesting deeper than ``max_depth``, more than :data:`MAX_VALUES`
     values, integers beyond the float range (``1e309`` written as an integer) and NaN/Infinity (which JSON cannot
@@ -72,10 +84,17 @@ def check_document(doc: Any, where: str = "metadata", max_depth: int = MAX_DEPTH
                 for key, item in value.items():
                     if not isinstance(key, str):
                         raise InvalidDocument(f"{where}: {shown}: keys must be strings, got {key!r}")
+                    problem = text_problem(key)
+                    if problem:
+                        raise InvalidDocument(f"{where}: {shown}: a key {problem}")
                     stack.append((f"{path}.{key}" if path else key, item, depth + 1))
             else:
                 stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
-        elif isinstance(value, bool) or value is None or isinstance(value, str):
+        elif isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                raise InvalidDocument(f"{where}: {shown} {problem}")
+        elif isinstance(value, bool) or value is None:
             continue
         elif isinstance(value, int):
             try:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scenebase.domain.ids import standardize_id
+from scenebase.domain.metadata import text_problem
 from scenebase.domain.timeutil import to_epoch
 
 KNOWN_KEYS = {"filters", "exists_filters", "ranges", "time_range", "source_selected_fields"}
@@ -120,6 +121,9 @@ def _field_name(raw: Any, where: str) -> str:
         raise QueryError(f"{where}: invalid field name {raw!r}")
     if len(raw) > MAX_FIELD_LENGTH:
         raise QueryError(f"{where}: a field name has at most {MAX_FIELD_LENGTH} characters, got {len(raw)}")
+    problem = text_problem(raw)
+    if problem:
+        raise QueryError(f"{where}: the field name {problem}")
     return raw.strip()
 
 
@@ -143,6 +147,9 @@ def _values_filter(fld: str, values: Any, negate: bool, where: str) -> ValuesFil
             except ValueError as e:
                 raise QueryError(f"{where}: values of {fld!r}: {e}") from None
         elif isinstance(v, str):
+            problem = text_problem(v)
+            if problem:
+                raise QueryError(f"{where}: a value of {fld!r} {problem}")
             strings.append(standardize_id(v) if fld in ID_FIELDS else v)
         else:
             raise QueryError(f"{where}: values of {fld!r} must be strings, numbers or booleans, got {v!r}")

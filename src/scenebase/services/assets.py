@@ -26,6 +26,8 @@ from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.storage.asset_repo import AssetRepo, WriteMode
 from scenebase.storage.scope import Scope
 
+#: longest asset id (the catalog's id column)
+MAX_ID_LENGTH = 255
 SEARCHABLE_TYPES = frozenset(AssetsConstants.VALID_ASSETS) - {"jobs"}
 #: most dimensions one summary request may aggregate (each is a query of its own)
 MAX_SUMMARY_DIMENSIONS = 50
@@ -78,6 +80,8 @@ class AssetService:
             raise InvalidArgument(str(e)) from None
         out = dict(doc)
         out["id"] = standardize_id(str(out.get("id") or new_id()))
+        if len(out["id"]) > MAX_ID_LENGTH:
+            raise InvalidArgument(f"an id has at most {MAX_ID_LENGTH} characters, got {len(out['id'])}")
         out["timestamp"] = normalize_timestamp(out.get("timestamp"))
         now = now_iso()
         out.setdefault("created_at", now)

@@ -92,6 +92,7 @@ class IngestService:
         """Ingest a batch of one asset type into ``set_ids`` (sets of that type, unlocked, the caller's own).
         ``options`` are kind-specific follow-ups (e.g. ``thumbnailize_at_ingest``)."""
         kind = self.kinds.get(asset_type)
+        options = kind.validate_options(dict(options or {}))
         set_ids = self.sets.check_writable(scope, [standardize_id(s) for s in set_ids], asset_type)
         writable = set(set_ids)
         result = IngestResult(ids=[None] * len(items))
@@ -104,7 +105,7 @@ class IngestService:
                 result.errors.append(item_error(item.index, item.name, e))
         if prepared:
             written = self._write(scope, kind, prepared, overwrite, result)
-            result.job_ids = self._follow_up(scope, kind, written, options or {})
+            result.job_ids = self._follow_up(scope, kind, written, options)
         return result
 
     # ------------------------------------------------------------------ one item

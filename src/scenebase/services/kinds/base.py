@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, ClassVar
 
 from scenebase.domain.ids import standardize_id
 from scenebase.domain.metadata import InvalidDocument, check_document
+from scenebase.services.assets import MAX_ID_LENGTH
 from scenebase.services.errors import InvalidArgument, PayloadTooLarge
 
 #: metadata every kind derives on the server; a client can never set these
@@ -236,6 +237,8 @@ class AssetKind:
             if not isinstance(out["id"], str) or not out["id"].strip():
                 raise InvalidArgument("id must be a non-empty string")
             out["id"] = standardize_id(out["id"])
+            if len(out["id"]) > MAX_ID_LENGTH:
+                raise InvalidArgument(f"an id has at most {MAX_ID_LENGTH} characters, got {len(out['id'])}")
         for key in self.id_lists:
             if key in out:
                 out[key] = [standardize_id(v) for v in out[key]]
@@ -244,6 +247,11 @@ class AssetKind:
     def validate_kind(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Kind-specific checks of client metadata (e.g. a LIDAR's format parameters)."""
         return meta
+
+    def validate_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Check a batch's options (the manifest's other keys) before anything is written: ``after_ingest`` runs
+        after the batch is stored, too late to refuse it. Raises InvalidArgument naming the option."""
+        return options
 
     # ---- files ------------------------------------------------------------------------------------------------
 

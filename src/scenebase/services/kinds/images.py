@@ -74,6 +74,18 @@ class ImageKind(AssetKind):
             raise Unavailable(str(e), resource=self.asset_type) from None
         return Rendition(blob, fmt, content_type_for(fmt), file_extension(fmt), w, h)
 
+    def validate_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(options.get("thumbnailize_at_ingest", False), bool):
+            raise InvalidArgument("thumbnailize_at_ingest must be true or false")
+        presets = options.get("thumbnail_presets")
+        if presets is not None:
+            if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
+                raise InvalidArgument("thumbnail_presets must be a list of preset names")
+            unknown = [p for p in presets if p not in THUMBNAIL_PRESETS]
+            if unknown:
+                raise InvalidArgument(f"unknown thumbnail presets {unknown}; presets: {sorted(THUMBNAIL_PRESETS)}")
+        return options
+
     def after_ingest(self, docs: list[dict[str, Any]], options: dict[str, Any]) -> list[PostIngestJob]:
         presets = list(options.get("thumbnail_presets") or ())
         if not options.get("thumbnailize_at_ingest") or not presets or not docs:
