@@ -14,11 +14,13 @@ import threading
 import zlib
 from pathlib import Path
 
+import av
 import numpy as np
+import pypcd4
 import pytest
 from PIL import Image
 
-from scenebase.media.budget import DecodeBudget, DecodeBusy, DecodeTooLarge
+from scenebase.media.budget import DECODE_BUDGET, DecodeBudget, DecodeBusy, DecodeTooLarge
 from scenebase.media.images import (
     MAX_PIXELS,
     ImageDecodeError,
@@ -27,6 +29,10 @@ from scenebase.media.images import (
     make_thumbnail,
     probe_image,
 )
+from scenebase.media.pointcloud import read_points
+from scenebase.media.pointcloud_core import PointCloudDecodeError
+from scenebase.media.video_base import VideoDecodeError
+from scenebase.media.video_frames import FRAME_DECODE_BYTES_PER_PIXEL, poster_frame
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -171,3 +177,46 @@ def test_failed_decodes_release_their_reservation() -> None:
     with pytest.raises(ImageDecodeError):
         make_thumbnail(gray16_png(64, 64)[:-40] + b"\0" * 40, (10, 10), budget=budget)  # damaged IDAT/IEND
     assert budget.in_use == (0, 0)
+
+
+# -------------------------------------------------------------------------------------- videos and point clouds
+
+
+def _tiny_video(path: Path) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, dtype=np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_video_poster_frame_reserves_its_decode(tmp_path: Path) -> None:
+    video = _tiny_video(tmp_path / "clip.mp4")
+    needed = 64 * 48 * FRAME_DECODE_BYTES_PER_PIXEL
+    with pytest.raises(VideoDecodeError, match="too large to decode: a 64x48 video needs about"):
+        poster_frame(video, budget=DecodeBudget(max_bytes=needed - 1))
+    busy = DecodeBudget(max_bytes=needed, wait_seconds=0.05)
+    with busy.reserve(1, "another decode"), pytest.raises(DecodeBusy):
+        poster_frame(video, budget=busy)
+    data, width, height, _fmt = poster_frame(video, budget=busy)
+    assert (width, height) == (64, 48) and data and busy.in_use == (0, 0)
+
+
+def test_compressed_point_cloud_larger_than_the_budget_is_refused(tmp_path: Path) -> None:
+    points = np.zeros((20_000, 3), dtype=np.float32)  # zeros: LZF expands them about 60 times
+    path = tmp_path / "zeros.pcd"
+    pypcd4.PointCloud.from_xyz_points(points).save(path, encoding=pypcd4.Encoding.BINARY_COMPRESSED)
+    saved = (DECODE_BUDGET.max_bytes, DECODE_BUDGET.max_concurrent, DECODE_BUDGET.wait_seconds)
+    try:
+        DECODE_BUDGET.configure(100_000, 4, 1.0)  # less than the 240,000 bytes the block expands to
+        with pytest.raises(PointCloudDecodeError, match="too large to decode"):
+            read_points(path)
+        DECODE_BUDGET.configure(1_000_000, 4, 1.0)
+        assert len(read_points(path)) == 20_000
+    finally:
+        DECODE_BUDGET.configure(*saved)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from scenebase.media.budget import DecodeBusy
 from scenebase.services.errors import ServiceError
 from scenebase.storage.catalog import ConcurrentWrite, write_conflict
 
@@ -91,6 +92,11 @@ def install_error_handlers(app: FastAPI) -> None:
         incident = uuid.uuid4().hex[:12]
         log.exception("unhandled error %s on %s %s", incident, req.method, req.url.path)
         return envelope(500, "internal", f"internal server error (incident {incident}); see the server log")
+
+    @app.exception_handler(DecodeBusy)
+    async def _decode_busy(req: Request, exc: DecodeBusy) -> JSONResponse:
+        # any kind's decoder waited for the process's decode budget in vain: the server's state, retry later
+        return envelope(503, "busy", str(exc), resource=_resource_of(req), headers={"Retry-After": "1"})
 
     @app.exception_handler(UnicodeEncodeError)
     async def _unstorable_text(req: Request, exc: UnicodeEncodeError) -> JSONResponse:
