@@ -37,14 +37,15 @@ from scenebase.media.video_frames import FRAME_DECODE_BYTES_PER_PIXEL, poster_fr
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def gray16_png(width: int, height: int) -> bytes:
-    """A 16-bit grayscale PNG of constant rows, compressed row by row (never held decoded here)."""
+def gray16_png(width: int, height: int, sample: bytes = b"\0\0") -> bytes:
+    """A 16-bit grayscale PNG of one ``sample`` value, compressed row by row (never held decoded here). Black
+    compresses best (the bomb); another value makes the decoder's memory real (pages of zeros may stay unmapped)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     compressor = zlib.compressobj(9)
-    row = b"\0" * (1 + 2 * width)  # filter byte, then black samples
+    row = b"\0" + sample * width  # filter byte, then the samples
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 16, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
@@ -84,19 +85,25 @@ def test_a_jpeg_thumbnail_reserves_its_reduced_decode_only() -> None:
     assert tiny * 50 < full  # decoded at 1/8 scale: 500x375
 
 
+# the high-water mark of this process's memory (VmHWM): ru_maxrss would carry over the parent's across exec
 _MEASURE = """
-import resource, sys
+import sys
 from scenebase.media import images
+def high_water():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 from scenebase.media.budget import DECODE_BUDGET
 data = open(sys.argv[1], "rb").read()
 size = None if sys.argv[2] == "full" else (int(sys.argv[2]), int(sys.argv[2]))
 fmt, normalize = sys.argv[3], sys.argv[4] == "1"
 DECODE_BUDGET.configure(1 << 40, 1, 1.0)
 estimate = images.decode_estimate(data, size, fmt, normalize)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = high_water()
 images.make_thumbnail(data, size, fmt, normalize)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(estimate, (after - before) * 1024)
+after = high_water()
+print(estimate, after - before)
 """
 
 
@@ -121,7 +128,7 @@ def _noise(mode: str, width: int, height: int, fmt: str) -> bytes:
 )
 def test_the_estimate_bounds_the_real_peak(tmp_path: Path, case: str, size: str, fmt: str, normalize: bool) -> None:
     data = {
-        "gray16": lambda: gray16_png(3000, 3000),
+        "gray16": lambda: gray16_png(3000, 3000, b"\x12\x34"),
         "rgba": lambda: _noise("RGBA", 2500, 2500, "PNG"),
         "rgb": lambda: _noise("RGB", 2500, 2500, "TIFF"),
         "jpeg": lambda: _noise("RGB", 3000, 3000, "JPEG"),
