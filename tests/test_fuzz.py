@@ -144,6 +144,7 @@ def _fuzz_operation(operation: Any, mode: GenerationMode, fuzzed: Fuzzed) -> Non
     call()
 
 
+@pytest.mark.timeout(1200)  # about a minute on 2 cores; the default 300 s leaves little room on a slow machine
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_request_gets_a_server_error(fuzz_server: Fuzzed, mode: GenerationMode) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_server.server.app)
