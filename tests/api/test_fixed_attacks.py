@@ -28,7 +28,7 @@ HOSTILE_NAMES = [
     'wé"ird\\name.png',
     "line\r\nX-Injected: 1.png",
     "日本語の画像.png",
-    "tab\tand\x00nul.png",
+    "tab\tand\x7fdel.png",
 ]
 
 
@@ -93,6 +93,16 @@ def test_hostile_set_name_gives_a_valid_zip_download(world: World, name: str) ->
     assert exact_filename(header).endswith(".zip")
     with zipfile.ZipFile(io.BytesIO(served.content)) as zf:
         assert all(".." not in n and not n.startswith("/") for n in zf.namelist())
+
+
+def test_file_name_no_database_can_store_fails_its_item_only(world: World) -> None:
+    http = world.server.http()
+    items = [{"file": "f0", "name": "ok.png", "metadata": {"id": "ok"}},
+             {"file": "f1", "name": "nul\x00.png", "metadata": {"id": "nul"}}]  # fmt: skip
+    answer = upload(http, world.a.tokens["admin"], items)
+    assert answer.status_code == 207, answer.text
+    assert answer.json()["ids"] == ["ok", None]
+    assert "the file name contains a NUL character" in answer.json()["errors"][0]["error"]
 
 
 # ---------------------------------------------------------------------------------------------------- item 12

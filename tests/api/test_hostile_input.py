@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from scenebase.domain.metadata import MAX_DEPTH
 from scenebase.domain.search import MAX_CONDITIONS
 from scenebase.media.budget import DECODE_BUDGET
 from scenebase.testing import ADMIN_TOKEN, InProcessServer
+from servers import PostgresServer
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 JSON = {**AUTH, "content-type": "application/json"}
@@ -380,3 +382,17 @@ def test_lone_surrogates_in_a_set_are_4xx(http: TestClient) -> None:
     answer = http.post("/v1/sets/add/", headers=JSON, content=aux)
     assert answer.status_code == 400, answer.text
     assert "aux.k contains a lone surrogate" in answer.json()["error"]["message"]
+
+
+@pytest.mark.postgres
+def test_text_postgresql_refuses_is_a_400(tmp_path: Path, postgres_server: PostgresServer) -> None:
+    # a set name is typed text, not metadata: NUL passes validation and only PostgreSQL refuses it
+    catalog = postgres_server.create_database(f"nul_{uuid.uuid4().hex[:12]}")
+    with InProcessServer(tmp_path / "data", workers=0, catalog_url=catalog) as srv:
+        http = srv.http()
+        answer = http.post("/v1/sets/add/", headers=JSON, json={"name": "nul\x00name", "assets_type": "images"})
+        assert answer.status_code == 400, answer.text
+        assert "cannot be stored" in answer.json()["error"]["message"]
+        assert (
+            http.post("/v1/sets/add/", headers=JSON, json={"name": "fine", "assets_type": "images"}).status_code == 200
+        )

@@ -2,7 +2,8 @@
 
 No stack trace ever reaches a response; unexpected errors are logged with an id the response names. Write
 conflicts that survived the services' retries (a locked SQLite file, a PostgreSQL deadlock or serialization
-failure, a duplicate key) answer 409/503, never 500.
+failure, a duplicate key) answer 409/503, never 500; values the database refuses (NUL in PostgreSQL text, lone
+surrogates) answer 400, and a decode that waited in vain for the decode budget 503.
 """
 
 from __future__ import annotations
@@ -100,8 +101,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnicodeEncodeError)
     async def _unstorable_text(req: Request, exc: UnicodeEncodeError) -> JSONResponse:
-        # only text from a request can be malformed: a JSON "\udcff" escape is a lone surrogate, which no
-        # database driver can encode
+        # a JSON "\udcff" escape is a lone surrogate, which no database driver can encode; any other encoding
+        # failure (a header that is not latin-1, say) is the server's own bug
+        if "surrogate" not in str(exc.reason):
+            return await _unexpected(req, exc)
         message = "the request holds text with a lone surrogate (an invalid \\uD800-\\uDFFF escape)"
         return envelope(400, "invalid_argument", message, resource=_resource_of(req))
 

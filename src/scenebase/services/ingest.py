@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scenebase.domain.ids import new_id, standardize_id
+from scenebase.domain.metadata import text_problem
 from scenebase.services.assets import AssetService, normalize_timestamp
 from scenebase.services.errors import InvalidArgument, ServiceError, UnsupportedMedia
 from scenebase.services.jobs import JobService
@@ -121,6 +122,9 @@ class IngestService:
         seen: set[str],
     ) -> _Prepared:
         meta = kind.validate(item.meta)
+        problem = text_problem(item.name)  # stored as object_access.filename: refused here, for this item only
+        if problem:
+            raise InvalidArgument(f"the file name {problem}")
         meta["timestamp"] = normalize_timestamp(meta.get("timestamp"))
         if item.fetch_error is not None:
             raise item.fetch_error
