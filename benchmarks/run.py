@@ -6,6 +6,7 @@
     python benchmarks/run.py video [...]    # = python benchmarks/bench_videos.py [...] (video ingest, jobs, memory)
     python benchmarks/run.py sessions [...] # = python benchmarks/bench_sessions.py [...] (timeline targets)
     python benchmarks/run.py jobs [...]     # = python benchmarks/bench_jobs.py [...] (fair claims, failure notes)
+    python benchmarks/run.py limits [...]   # = python benchmarks/bench_limits.py [...] (checks, decode memory, sweep)
 
 Starts ``scenebase serve`` as a subprocess on 127.0.0.1 with a fresh data folder (embedded SQLite catalog; with
 ``--postgres`` a second run uses a throwaway PostgreSQL cluster from ``tests/servers.py``), then sends a fixed
@@ -283,7 +284,7 @@ def table(results: list[Result]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
-    if given and given[0] in ("images", "search", "video", "sessions", "jobs"):  # own scripts
+    if given and given[0] in ("images", "search", "video", "sessions", "jobs", "limits"):  # own scripts
         import importlib
 
         bench = importlib.import_module({"video": "bench_videos"}.get(given[0], f"bench_{given[0]}"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from scenebase.media.budget import DECODE_BUDGET
 from scenebase.services import diagnostics
 from scenebase.services.assets import AssetService
 from scenebase.services.cache import OrgCache
@@ -23,6 +24,7 @@ from scenebase.services.session_timeline import TimelineService
 from scenebase.services.sessions import SessionService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader
+from scenebase.services.sweeper import Sweeper
 from scenebase.services.videos import VideoService
 from scenebase.services.zips import ZipService
 from scenebase.settings import Settings
@@ -41,6 +43,10 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # one budget per process: the last runtime built in a process sizes it (one per server process in practice)
+        DECODE_BUDGET.configure(
+            settings.decode_memory_bytes, settings.decodes_per_process, settings.decode_wait_seconds
+        )
         self.catalog = Catalog(settings.resolved_catalog_url())
         self.blobs: BlobStore = open_blob_store(settings.resolved_blob_url())
         self.cache = OrgCache()
@@ -72,6 +78,9 @@ class Runtime:
                                         debounce_seconds=settings.session_resolution_debounce_seconds,
                                         cache_bytes=settings.session_column_cache_mb * 1024 * 1024)  # fmt: skip
         self.sessions = SessionService(self.assets, session_repo, self.timeline, self.sets, self.lifecycle, self.jobs)
+        self.sweeper = Sweeper(
+            self.catalog, self.blobs, settings.data_dir, settings.sweep_grace_seconds, settings.sweep_interval_seconds
+        )
         registry = self.jobs.registry
         owners: list[JobOwner] = [self.sets, self.images, self.zips, self.videos, self.timeline, self.sessions]
         for owner in owners:
@@ -92,10 +101,12 @@ class Runtime:
             self.queue.start_workers(n)
         if reaper:
             self.jobs.start_reaper()
+            self.sweeper.start()
         self._started = True
         return token
 
     def stop(self) -> None:
+        self.sweeper.stop()
         self.jobs.stop_reaper()
         self.queue.stop_workers(timeout=0)  # no new tasks; the running jobs get the grace period below
         self.jobs.shutdown()

@@ -80,6 +80,16 @@ class Settings(BaseSettings):
         description="On a graceful stop, how long a server or worker waits for its running jobs before it "
         "interrupts them (they are queued again for another worker).",
     )
+    sweep_interval_seconds: float = Field(
+        default=3600.0,
+        description="How often each server removes blobs no document points at and stale temporary files (left "
+        "by killed processes); 0: never.",
+    )
+    sweep_grace_seconds: float = Field(
+        default=3600.0,
+        description="Age below which the sweep leaves an unreferenced blob or temporary file alone (an ingest, "
+        "download or zip may still be writing it); keep it above the longest ingest batch and zip.",
+    )
     log_level: str = Field(default="info", description="Log level of the server and workers.")
     allowed_file_roots: str = Field(
         default="",
@@ -92,7 +102,35 @@ class Settings(BaseSettings):
         description="Buckets each organization may reference as `s3://` URIs (read with the server's own keys): "
         "`ORG=BUCKET,BUCKET;ORG=BUCKET`, e.g. `default=raw,labels;acme=acme-data`; empty: none.",
     )
-    max_file_bytes: int = Field(default=16 * 1024**3, description="Largest media file accepted or fetched.")
+    max_file_bytes: int = Field(
+        default=16 * 1024**3,
+        description="Largest media file accepted or fetched (images have their own 512 MiB cap); an uploaded file "
+        "stops being stored once it passes this, and its item is refused.",
+    )
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        description="Largest request body other than an upload (JSON searches, id lists, job records); a larger "
+        "one is refused with 413, by its `Content-Length` before it is read, else while it arrives.",
+    )
+    max_upload_bytes: int = Field(
+        default=16 * 1024**3 + 64 * 1024**2,
+        description="Largest multipart upload request (all files of one batch together); refused with 413 like "
+        "`SCENEBASE_MAX_REQUEST_BYTES`.",
+    )
+    decode_memory_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024,
+        description="Memory the image decoders of one server process may use at once (each decode reserves its "
+        "peak, estimated from the header, first); an image needing more is refused at ingest, and a thumbnail "
+        "needing more is a 415.",
+    )
+    decodes_per_process: int = Field(
+        default=4, description="Images one server process decodes at once (thumbnails, properties); others wait."
+    )
+    decode_wait_seconds: float = Field(
+        default=30.0,
+        description="How long a decode waits for memory or a turn (`SCENEBASE_DECODE_MEMORY_BYTES`, "
+        "`SCENEBASE_DECODES_PER_PROCESS`) before the request fails with 503 (retry later).",
+    )
     url_fetch_timeout_seconds: float = Field(
         default=30.0,
         description="Longest wait for one network step of a URL or S3 fetch (connecting, each read); the whole "
@@ -168,18 +206,40 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
-    @field_validator("fetch_deadline_seconds", "url_fetch_timeout_seconds", "fetch_wait_seconds")
+    @field_validator("fetch_deadline_seconds", "url_fetch_timeout_seconds", "fetch_wait_seconds", "decode_wait_seconds")
     @classmethod
     def _check_positive_seconds(cls, value: float) -> float:
         if not value > 0:
             raise ValueError("must be a positive number of seconds")
         return value
 
-    @field_validator("fetch_threads", "fetches_per_org", "max_file_bytes")
+    @field_validator(
+        "fetch_threads",
+        "fetches_per_org",
+        "max_file_bytes",
+        "max_request_bytes",
+        "max_upload_bytes",
+        "decode_memory_bytes",
+        "decodes_per_process",
+    )
     @classmethod
     def _check_positive_count(cls, value: int) -> int:
         if value < 1:
             raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("sweep_grace_seconds")
+    @classmethod
+    def _check_grace(cls, value: float) -> float:
+        if value < 60:
+            raise ValueError("must be at least 60 seconds: a shorter grace would remove the blobs of ingests in flight")
+        return value
+
+    @field_validator("sweep_interval_seconds")
+    @classmethod
+    def _check_interval(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be 0 (never) or a positive number of seconds")
         return value
 
     def file_roots(self, org_id: str) -> list[Path]:

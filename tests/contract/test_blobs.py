@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -182,6 +183,15 @@ def test_size(store: BlobStore) -> None:
     store.put("s/three", b"abc")
     assert store.size("s/zero") == 0
     assert store.size("s/three") == 3
+
+
+def test_modified_at(store: BlobStore) -> None:
+    before = time.time()
+    store.put("m/one", b"x")
+    # the server's clock and ours may differ by a little; a wrong unit (ms) or a missing time would be far off
+    assert abs(store.modified_at("m/one") - before) < 300
+    with pytest.raises(BlobNotFound):
+        store.modified_at("m/none")
 
 
 # -- ranges ----------------------------------------------------------------------------------------

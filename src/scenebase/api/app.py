@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from scenebase import __version__
 from scenebase.api.docs import install_offline_docs
 from scenebase.api.errors import install_error_handlers
+from scenebase.api.limits import RequestLimitMiddleware
 from scenebase.api.routes import (
     assets,
     identity,
@@ -81,6 +82,9 @@ def create_app(runtime: Runtime, manage_runtime: bool = False) -> FastAPI:
     install_error_handlers(app)
     install_offline_docs(app)
     app.add_middleware(WarningHeaderMiddleware)  # search warnings as X-Scenebase-Warning headers
+    settings = runtime.settings
+    app.add_middleware(RequestLimitMiddleware, max_request_bytes=settings.max_request_bytes,
+                       max_upload_bytes=settings.max_upload_bytes)  # fmt: skip
     for r in ROUTERS:
         app.include_router(r)
     return app

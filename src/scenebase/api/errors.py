@@ -2,7 +2,8 @@
 
 No stack trace ever reaches a response; unexpected errors are logged with an id the response names. Write
 conflicts that survived the services' retries (a locked SQLite file, a PostgreSQL deadlock or serialization
-failure, a duplicate key) answer 409/503, never 500.
+failure, a duplicate key) answer 409/503, never 500; values the database refuses (NUL in PostgreSQL text, lone
+surrogates) answer 400, and a decode that waited in vain for the decode budget 503.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from scenebase.media.budget import DecodeBusy
 from scenebase.services.errors import ServiceError
 from scenebase.storage.catalog import ConcurrentWrite, write_conflict
 
@@ -92,9 +94,26 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error %s on %s %s", incident, req.method, req.url.path)
         return envelope(500, "internal", f"internal server error (incident {incident}); see the server log")
 
+    @app.exception_handler(DecodeBusy)
+    async def _decode_busy(req: Request, exc: DecodeBusy) -> JSONResponse:
+        # any kind's decoder waited for the process's decode budget in vain: the server's state, retry later
+        return envelope(503, "busy", str(exc), resource=_resource_of(req), headers={"Retry-After": "1"})
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unstorable_text(req: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # a JSON "\udcff" escape is a lone surrogate, which no database driver can encode; any other encoding
+        # failure (a header that is not latin-1, say) is the server's own bug
+        if "surrogate" not in str(exc.reason):
+            return await _unexpected(req, exc)
+        message = "the request holds text with a lone surrogate (an invalid \\uD800-\\uDFFF escape)"
+        return envelope(400, "invalid_argument", message, resource=_resource_of(req))
+
     @app.exception_handler(DBAPIError)
     @app.exception_handler(ConcurrentWrite)
     async def _database(req: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DataError):  # the database refused a value of the request (e.g. NUL in text)
+            text = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+            return envelope(400, "invalid_argument", f"a value cannot be stored: {text}", resource=_resource_of(req))
         conflict = write_conflict(exc)
         if conflict is None:
             return await _unexpected(req, exc)

@@ -15,6 +15,11 @@ NOT_INDEXED = frozenset({"object_access", "thumbnails", "owner", "id"})
 #: longest string value that is indexed for exact match (longer ones are stored, not searchable)
 MAX_TERM_LENGTH = 512
 MAX_TERMS_PER_DOC = 2000
+#: deepest nesting of objects and lists in one document (``{"a": {"b": 1}}`` is 2 deep); deeper documents are
+#: refused when written, since every later read (JSON encoding, the index walk) would have to recurse that deep
+MAX_DEPTH = 32
+#: most values (objects, lists and scalars together) in one document
+MAX_VALUES = 100_000
 
 
 def merge(old: dict[str, Any], new: dict[str, Any], replace_lists: bool = False) -> dict[str, Any]:
@@ -40,6 +45,67 @@ Term = tuple[str, str | None, float | None]
 
 class DocumentTooLarge(ValueError):
     """A document has more searchable values than the index takes for one asset."""
+
+
+class InvalidDocument(ValueError):
+    """A document cannot be stored: nested too deeply, too many values, or a number no index can hold. The
+    message names the offending path (``aux.a.b``)."""
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored and searched, or None: NUL characters (PostgreSQL refuses them) and lone
+    surrogates (``"\\udcff"`` in JSON: no UTF-8 exists for them)."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (an invalid \\uD800-\\uDFFF escape)"
+    return None
+
+
+def check_document(doc: Any, where: str = "metadata", max_depth: int = MAX_DEPTH) -> None:
+    """Refuse what would break reads later: nesting deeper than ``max_depth``, more than :data:`MAX_VALUES`
+    values, integers beyond the float range (``1e309`` written as an integer) and NaN/Infinity (which JSON cannot
+    carry back out). Walks iteratively: a document nested thousands deep is an error here, not a RecursionError.
+    Messages read ``<where>: <path> ...``, e.g. ``metadata: aux.a.b is nested more than 32 levels deep``."""
+    stack: list[tuple[str, Any, int]] = [("", doc, 0)]
+    count = 0
+    while stack:
+        path, value, depth = stack.pop()
+        shown = path or "the document"
+        count += 1
+        if count > MAX_VALUES:
+            raise InvalidDocument(f"{where}: more than {MAX_VALUES} values")
+        if isinstance(value, dict | list | tuple):
+            if depth >= max_depth:
+                raise InvalidDocument(f"{where}: {shown} is nested more than {max_depth} levels deep")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        raise InvalidDocument(f"{where}: {shown}: keys must be strings, got {key!r}")
+                    problem = text_problem(key)
+                    if problem:
+                        raise InvalidDocument(f"{where}: {shown}: a key {problem}")
+                    stack.append((f"{path}.{key}" if path else key, item, depth + 1))
+            else:
+                stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                raise InvalidDocument(f"{where}: {shown} {problem}")
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            try:
+                float(value)
+            except OverflowError:
+                raise InvalidDocument(
+                    f"{where}: {shown}: an integer of {value.bit_length()} bits is too large; numbers must fit a "
+                    "64-bit float (about 1.8e308; store larger ones as strings)"
+                ) from None
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InvalidDocument(f"{where}: {shown}: {value!r} is not a number JSON can carry")
 
 
 def index_terms(doc: dict[str, Any], skip: frozenset[str] = frozenset()) -> set[Term]:

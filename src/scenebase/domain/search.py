@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scenebase.domain.ids import standardize_id
+from scenebase.domain.metadata import text_problem
 from scenebase.domain.timeutil import to_epoch
 
 KNOWN_KEYS = {"filters", "exists_filters", "ranges", "time_range", "source_selected_fields"}
@@ -57,6 +58,15 @@ CLOSE_FIELD_CUTOFF = 0.7
 USER_FIELD_ROOTS = ("aux", "session_aux")
 #: fields whose values are ids, standardized like ids on lookup (FACTS 1.1)
 ID_FIELDS = {"id", "sets", "session_uid", "annotations", "asset_id"}
+#: most conditions (filters, exists filters, ranges, shorthands and the time range together) in one search: each is
+#: a sub-query the database nests, and SQLite refuses expressions nested more than 1,000 deep
+MAX_CONDITIONS = 100
+#: most values in all the filters of one search together (each is a bound parameter)
+MAX_FILTER_VALUES = 10_000
+#: most fields ``source_selected_fields`` may name
+MAX_SELECTED_FIELDS = 1_000
+#: longest field name
+MAX_FIELD_LENGTH = 1_024
 #: fields kept in dedicated columns
 COLUMN_FIELDS = {"id", "timestamp"}
 #: fields never reported as unknown: every asset has them, or (``sets``) an empty answer on them is normal
@@ -109,6 +119,11 @@ def _field_name(raw: Any, where: str) -> str:
         raise QueryError(f"{where}: 'field' must be a non-empty string, got {raw!r}")
     if raw.startswith("$") or ".." in raw or raw.startswith(".") or raw.endswith("."):
         raise QueryError(f"{where}: invalid field name {raw!r}")
+    if len(raw) > MAX_FIELD_LENGTH:
+        raise QueryError(f"{where}: a field name has at most {MAX_FIELD_LENGTH} characters, got {len(raw)}")
+    problem = text_problem(raw)
+    if problem:
+        raise QueryError(f"{where}: the field name {problem}")
     return raw.strip()
 
 
@@ -127,8 +142,14 @@ def _values_filter(fld: str, values: Any, negate: bool, where: str) -> ValuesFil
         if isinstance(v, bool):
             strings.append("true" if v else "false")
         elif isinstance(v, int | float):
-            numbers.append(float(v))
+            try:
+                numbers.append(to_epoch(v))  # a finite float, or a ValueError naming the problem
+            except ValueError as e:
+                raise QueryError(f"{where}: values of {fld!r}: {e}") from None
         elif isinstance(v, str):
+            problem = text_problem(v)
+            if problem:
+                raise QueryError(f"{where}: a value of {fld!r} {problem}")
             strings.append(standardize_id(v) if fld in ID_FIELDS else v)
         else:
             raise QueryError(f"{where}: values of {fld!r} must be strings, numbers or booleans, got {v!r}")
@@ -146,12 +167,13 @@ def _values_filter(fld: str, values: Any, negate: bool, where: str) -> ValuesFil
 def _bound(raw: Any, where: str, name: str) -> float | None:
     if raw is None:
         return None
+    shown = repr(raw) if len(repr(raw)) <= 60 else repr(raw)[:60] + "..."  # echo a 400-digit bound shortened
     if isinstance(raw, bool):
-        raise QueryError(f"{where}: '{name}' must be a number or an ISO-8601 time, got {raw!r}")
+        raise QueryError(f"{where}: '{name}' must be a number or an ISO-8601 time, got {shown}")
     try:
         return to_epoch(raw)
-    except ValueError:
-        raise QueryError(f"{where}: '{name}' must be a number or an ISO-8601 time, got {raw!r}") from None
+    except ValueError as e:
+        raise QueryError(f"{where}: '{name}' must be a number or an ISO-8601 time, got {shown} ({e})") from None
 
 
 def did_you_mean(unknown: Iterable[str], allowed: Iterable[str]) -> str:
@@ -273,8 +295,23 @@ def parse_query(raw: Any, is_field: Callable[[str], bool] | None = None) -> Quer
     if sel is not None:
         if not isinstance(sel, list) or not all(isinstance(s, str) and s for s in sel):
             raise QueryError("source_selected_fields: must be a list of field names")
+        if len(sel) > MAX_SELECTED_FIELDS:
+            raise QueryError(f"source_selected_fields: at most {MAX_SELECTED_FIELDS} fields, got {len(sel)}")
         q.selected_fields = list(sel)
+    _check_size(q)
     return q
+
+
+def _check_size(q: Query) -> None:
+    conditions = len(q.values) + len(q.exists) + len(q.ranges)
+    if conditions > MAX_CONDITIONS:
+        raise QueryError(
+            f"the search has {conditions} conditions (filters, exists filters, ranges, time range); at most "
+            f"{MAX_CONDITIONS} are allowed: put alternatives for one field into one filter's 'values'"
+        )
+    values = sum(len(f.strings) + len(f.numbers) for f in q.values)
+    if values > MAX_FILTER_VALUES:
+        raise QueryError(f"the search's filters hold {values} values; at most {MAX_FILTER_VALUES} are allowed")
 
 
 def _list(value: Any, name: str) -> list[Any]:
@@ -282,6 +319,8 @@ def _list(value: Any, name: str) -> list[Any]:
         return []
     if not isinstance(value, list):
         raise QueryError(f"{name}: must be a list")
+    if len(value) > MAX_CONDITIONS:
+        raise QueryError(f"{name}: at most {MAX_CONDITIONS} entries, got {len(value)}")
     return value
 
 

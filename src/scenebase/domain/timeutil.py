@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 
@@ -17,7 +18,13 @@ def to_epoch(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a time: {value!r}")
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ValueError(f"number too large: an integer of {int(value).bit_length()} bits") from None
+        if not math.isfinite(number):
+            raise ValueError(f"not a finite number: {value!r}")
+        return number
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, str):
@@ -37,7 +44,10 @@ def to_epoch(value: object) -> float:
 
 def to_iso(epoch: float) -> str:
     """``2020-08-01T12:46:15.700000+00:00`` (microseconds always present, as SceneBox writes them)."""
-    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="microseconds")
+    try:
+        return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="microseconds")
+    except (OverflowError, OSError, ValueError):  # which one depends on the platform's time_t
+        raise ValueError(f"{epoch!r} seconds since 1970 is outside the years 1 to 9999") from None
 
 
 def now_iso() -> str:

@@ -12,6 +12,11 @@ matching Pillow plugin is used directly, so that
   image, and no global Pillow setting is changed, except for the brief window described in
   :class:`_BombLimit` (TIFF only).
 
+Memory is bounded as well as pixels: every decode estimates, from the header, the bytes it will hold at its peak
+(decoded samples, converted copies, the thumbnail) and reserves them from the process's decode budget
+(:mod:`scenebase.media.budget`) first; an image that could never fit is refused at probe time, so it is not
+ingested. JPEGs are decoded at 1/2, 1/4 or 1/8 scale when a thumbnail is that much smaller; PNG and TIFF cannot be.
+
 Pixels are used as stored: EXIF orientation is not applied (for JPEG and PNG), so thumbnails, properties and the
 probed width/height all agree with each other and with annotation coordinates.
 """
@@ -28,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
+from scenebase.media.budget import DECODE_BUDGET, DecodeBudget, DecodeTooLarge
 from scenebase.media.errors import MediaDecodeError
 
 __all__ = [
@@ -43,6 +49,7 @@ __all__ = [
     "compute_properties",
     "content_type_for",
     "custom_thumbnail",
+    "decode_estimate",
     "fit_within",
     "image_properties",
     "make_thumbnail",
@@ -85,6 +92,19 @@ _TIFF_PREFIXES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and
 
 # modes with more than 8 bits per sample; they are handled as float32 arrays
 _HIGH_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+
+# bytes Pillow stores per pixel: 1 for these, 2 for 16-bit, 4 for every other mode (RGB is stored as 4 bytes too)
+_ONE_BYTE_MODES = frozenset({"1", "L", "P"})
+_TWO_BYTE_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+# modes used as they are for thumbnails (no converted copy of the full image)
+_WORKING_MODES = frozenset({"L", "RGB", "LA", "RGBA", "F"})
+# peak bytes per pixel of the thumbnail itself: 8-bit finishing with floats, alpha compositing, the encoded output
+_FINISH_BYTES_PER_PIXEL = 16
+_OUTPUT_BYTES_PER_PIXEL = 10
+# estimates are measured peaks (tests/media/test_decode_budget.py) plus this share for the allocator and Pillow
+_ESTIMATE_MARGIN = 1.25
+# image_properties: the float64 luma plus the Laplacian's temporaries
+_PROPERTY_BYTES_PER_PIXEL = 40
 
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 
@@ -290,7 +310,7 @@ def _ints(value: object) -> tuple[int, ...]:
     return ()
 
 
-def _verify(im: ImageFile.ImageFile, data: bytes, name: str | None) -> None:
+def _verify(im: ImageFile.ImageFile, data: bytes, name: str | None, budget: DecodeBudget) -> None:
     fmt = im.format
     size = len(data)
     if fmt == "JPEG":
@@ -328,21 +348,25 @@ def _verify(im: ImageFile.ImageFile, data: bytes, name: str | None) -> None:
                     image_format=fmt,
                 )
         else:  # byte counts missing or inconsistent: decode to be sure
-            _load(im, name)
+            with budget.reserve(im.size[0] * im.size[1] * _bytes_per_pixel(im.mode), _describe_image(im, name)):
+                _load(im, name)
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # probe
 
 
-def probe_image(data: bytes, name: str | None = None, *, verify: bool = True) -> ImageInfo:
+def probe_image(
+    data: bytes, name: str | None = None, *, verify: bool = True, budget: DecodeBudget = DECODE_BUDGET
+) -> ImageInfo:
     """Read size, format and mode from the header of a JPEG, PNG or TIFF, without decoding the pixels.
 
     ``name`` (a file name) is only used in error messages.
 
     Always checked: the content is JPEG, PNG or TIFF (by magic bytes, whatever the name says; anything else raises
     :class:`ImageDecodeError` naming the format it is, e.g. 'GIF', or "not an image"), Pillow can parse the header,
-    and width * height <= :data:`MAX_PIXELS`.
+    and width * height <= :data:`MAX_PIXELS`, and its cheapest decode (a JPEG at 1/8 scale, any other image at full
+    size) fits in ``budget``: an image no thumbnail could ever be made of is refused here, at ingest.
 
     With ``verify=True`` (the default) the file is also checked for truncation, still without decoding:
 
@@ -356,8 +380,12 @@ def probe_image(data: bytes, name: str | None = None, *, verify: bool = True) ->
     :class:`ImageDecodeError` when the image is decoded (thumbnails, properties).
     """
     im = _open(data, name)
+    try:
+        budget.check(_smallest_decode(im), _describe_image(im, name))
+    except DecodeTooLarge as e:
+        raise ImageDecodeError(f"image too large to decode: {e.problem}", name=name, image_format=im.format) from None
     if verify:
-        _verify(im, data, name)
+        _verify(im, data, name, budget)
     fmt = im.format or ""
     width, height = im.size
     return ImageInfo(width=width, height=height, format=fmt, mode=im.mode, extension=_EXTENSIONS[fmt])
@@ -398,7 +426,7 @@ def _working_image(im: Image.Image) -> Image.Image:
     if mode == "F":
         return im
     if mode in _HIGH_DEPTH_MODES:
-        return Image.fromarray(np.asarray(im, dtype=np.float32))
+        return im.convert("F")  # exact for 16-bit and 32-bit integers below 2**24, like a float32 array
     if mode in ("L", "RGB"):
         return im.convert(mode[0] + "A" if mode == "L" else "RGBA") if "transparency" in im.info else im
     if mode in ("LA", "RGBA"):
@@ -415,36 +443,43 @@ def _working_image(im: Image.Image) -> Image.Image:
 
 
 def _high_depth_to_255(values: FloatArray, source_mode: str) -> FloatArray:
-    """Map samples of a high-bit-depth mode onto 0..255 (not clipped).
+    """Map samples of a high-bit-depth mode onto 0..255 (not clipped), in place.
 
     Integer modes (I;16*, and I, which Pillow uses for 16-bit data too) are taken as 16-bit: value / 257, so 65535
     becomes 255. Float images are taken as 0..1 if all finite values lie in that range, else as 0..255.
     """
     if source_mode == "F":
-        values = np.nan_to_num(values, nan=0.0, posinf=255.0, neginf=0.0)
+        np.nan_to_num(values, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
         if values.size and values.min() >= 0.0 and values.max() <= 1.0:
-            return values * 255.0
+            values *= 255.0
         return values
-    return values / 257.0
+    values /= 257.0
+    return values
 
 
 def _stretch(values: FloatArray) -> FloatArray:
-    """Min-max stretch one channel to 0..255; a constant channel is left as it is."""
+    """Min-max stretch one channel to 0..255, in place; a constant channel is left as it is."""
     low = float(values.min()) if values.size else 0.0
     high = float(values.max()) if values.size else 0.0
     if high <= low:
         return values
-    return (values - low) * (255.0 / (high - low))
+    values -= low
+    values *= 255.0 / (high - low)
+    return values
 
 
 def _to_uint8(values: FloatArray) -> npt.NDArray[np.uint8]:
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    """Round and clip to 0..255 (in place: ``values`` is used up)."""
+    np.rint(values, out=values)
+    np.clip(values, 0, 255, out=values)
+    return values.astype(np.uint8)
 
 
 def _finish_8bit(work: Image.Image, source_mode: str, normalize_colors: bool) -> Image.Image:
-    """Bring the resized working image to 8 bits per sample, optionally stretching each colour channel."""
+    """Bring the resized working image to 8 bits per sample, optionally stretching each colour channel. Works on
+    one float64 channel at a time, in place: a full-size thumbnail holds one float copy of one channel at most."""
     if work.mode == "F":
-        values = np.asarray(work, dtype=np.float64)
+        values = np.array(work, dtype=np.float64)
         if normalize_colors and values.size and values.max() > values.min():
             values = _stretch(values)
         else:
@@ -452,14 +487,12 @@ def _finish_8bit(work: Image.Image, source_mode: str, normalize_colors: bool) ->
         return Image.fromarray(_to_uint8(values))
     if not normalize_colors:
         return work
-    array = np.asarray(work, dtype=np.float64)
-    if array.ndim == 2:
-        return Image.fromarray(_to_uint8(_stretch(array)))
-    channels = array.shape[2] - (1 if work.mode in ("LA", "RGBA") else 0)  # alpha is left alone
-    stretched = array.copy()
-    for channel in range(channels):
-        stretched[..., channel] = _stretch(array[..., channel])
-    return Image.fromarray(_to_uint8(stretched))
+    if work.mode == "L":
+        return Image.fromarray(_to_uint8(_stretch(np.array(work, dtype=np.float64))))
+    bands = work.split()
+    colours = len(bands) - (1 if work.mode in ("LA", "RGBA") else 0)  # alpha is left alone
+    stretched = [Image.fromarray(_to_uint8(_stretch(np.array(b, dtype=np.float64)))) for b in bands[:colours]]
+    return Image.merge(work.mode, [*stretched, *bands[colours:]])
 
 
 def _for_output(work: Image.Image, fmt: str) -> Image.Image:
@@ -471,6 +504,73 @@ def _for_output(work: Image.Image, fmt: str) -> Image.Image:
     return work.convert("RGB")
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# memory
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    return 1 if mode in _ONE_BYTE_MODES else 2 if mode in _TWO_BYTE_MODES else 4
+
+
+def _describe_image(im: Image.Image, name: str | None) -> str:
+    width, height = im.size
+    return f"{name + ': ' if name else ''}a {width}x{height} {im.mode} {im.format or 'image'}"
+
+
+def _thumbnail_peak(im: Image.Image, target: tuple[int, int], normalize: bool, out_format: str) -> int:
+    """The most bytes making a ``target``-sized thumbnail of ``im`` (as it will be decoded) holds at once: the
+    decoded samples, a converted copy, the resampling steps, the 8-bit finishing and the encoded output."""
+    pixels = im.size[0] * im.size[1]
+    peak = pixels * _bytes_per_pixel(im.mode)
+    converted = im.mode not in _WORKING_MODES or "transparency" in im.info
+    if converted:
+        peak += pixels * 4  # the converted working copy, made while the decoded image is still held
+    target_pixels = target[0] * target[1]
+    if target != im.size:
+        if im.mode in ("LA", "RGBA", "La", "RGBa", "PA") or (converted and im.mode in ("P", "L", "RGB")):
+            peak += pixels * 4  # Pillow resizes images with alpha as a premultiplied full-size copy
+        # reduce() by an integer factor to between 3 and 6 times the target per side, then a two-pass resample
+        peak += min(pixels, 36 * target_pixels) * 4 + 2 * min(pixels, 6 * target_pixels) * 4
+    if im.mode in _HIGH_DEPTH_MODES or normalize or out_format == "JPEG":
+        peak += target_pixels * _FINISH_BYTES_PER_PIXEL
+    return int((peak + target_pixels * _OUTPUT_BYTES_PER_PIXEL) * _ESTIMATE_MARGIN)
+
+
+def _smallest_decode(im: Image.Image) -> int:
+    """Bytes of the cheapest decode there is of ``im`` (a JPEG at 1/8 scale, anything else at full size): more
+    than the whole budget means no thumbnail of it can ever be made."""
+    width, height = im.size
+    if im.format == "JPEG":
+        return -(-width // 8) * -(-height // 8) * 4
+    return width * height * (_bytes_per_pixel(im.mode) + (0 if im.mode in _WORKING_MODES else 4))
+
+
+def _prepare_thumbnail(
+    data: bytes, max_size: tuple[int, int] | None, fmt: str, name: str | None
+) -> tuple[ImageFile.ImageFile, tuple[int, int], str]:
+    """Open and check the image; pick the target size and, for JPEGs, the reduced decoding scale."""
+    out_format = _output_format(fmt)
+    if max_size is not None:
+        if len(max_size) != 2:
+            raise ValueError(f"max_size must be (width, height), got {max_size!r}")
+        max_size = (_positive_int(max_size[0], "max width"), _positive_int(max_size[1], "max height"))
+    im = _open(data, name)
+    source_size = im.size
+    target = source_size if max_size is None else fit_within(source_size, max_size)
+    if im.format == "JPEG" and target != source_size:
+        # decode at 1/2, 1/4 or 1/8 scale while staying at least twice the target size, then resample properly
+        im.draft(None, (target[0] * 2, target[1] * 2))
+    return im, target, out_format
+
+
+def decode_estimate(
+    data: bytes, max_size: tuple[int, int] | None, fmt: str = "JPEG", normalize_colors: bool = False
+) -> int:
+    """The bytes :func:`make_thumbnail` with these arguments reserves from the decode budget (header only)."""
+    im, target, out_format = _prepare_thumbnail(data, max_size, fmt, None)
+    return _thumbnail_peak(im, target, normalize_colors, out_format)
+
+
 def make_thumbnail(
     data: bytes,
     max_size: tuple[int, int] | None,
@@ -478,6 +578,7 @@ def make_thumbnail(
     normalize_colors: bool = False,
     *,
     name: str | None = None,
+    budget: DecodeBudget = DECODE_BUDGET,
 ) -> tuple[bytes, int, int]:
     """Encode a thumbnail of a JPEG/PNG/TIFF image; return (encoded bytes, width, height).
 
@@ -493,26 +594,30 @@ def make_thumbnail(
     images this happens before the reduction to 8 bits, so 12-bit data in a 16-bit container keeps its precision.
 
     Large JPEGs are decoded at a reduced scale (``Image.draft``) when the thumbnail is at most half their size.
-    Raises :class:`ImageDecodeError` for unusable data and ValueError for bad arguments.
+    The peak memory (:func:`decode_estimate`) is reserved from ``budget`` first: an image that needs more than the
+    whole budget is an :class:`ImageDecodeError`; a full budget is waited for, then
+    :class:`~scenebase.media.budget.DecodeBusy`. Raises :class:`ImageDecodeError` for unusable data and ValueError
+    for bad arguments.
     """
-    out_format = _output_format(fmt)
-    if max_size is not None:
-        if len(max_size) != 2:
-            raise ValueError(f"max_size must be (width, height), got {max_size!r}")
-        max_size = (_positive_int(max_size[0], "max width"), _positive_int(max_size[1], "max height"))
+    im, target, out_format = _prepare_thumbnail(data, max_size, fmt, name)
+    try:
+        with budget.reserve(_thumbnail_peak(im, target, normalize_colors, out_format), _describe_image(im, name)):
+            return _render_thumbnail(im, target, out_format, normalize_colors, name)
+    except DecodeTooLarge as e:
+        raise ImageDecodeError(f"image too large to decode: {e.problem}", name=name, image_format=im.format) from None
 
-    im = _open(data, name)
-    source_size = im.size
-    target = source_size if max_size is None else fit_within(source_size, max_size)
-    if im.format == "JPEG" and target != source_size:
-        # decode at 1/2, 1/4 or 1/8 scale while staying at least twice the target size, then resample properly
-        im.draft(None, (target[0] * 2, target[1] * 2))
+
+def _render_thumbnail(
+    im: ImageFile.ImageFile, target: tuple[int, int], out_format: str, normalize_colors: bool, name: str | None
+) -> tuple[bytes, int, int]:
     _load(im, name)
-
+    source_mode = im.mode
     work = _working_image(im)
+    if work is not im:
+        im.close()  # the decoded samples: only the converted copy is needed from here on
     if work.size != target:
         work = work.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    work = _for_output(_finish_8bit(work, im.mode, normalize_colors), out_format)
+    work = _for_output(_finish_8bit(work, source_mode, normalize_colors), out_format)
 
     buffer = io.BytesIO()
     if out_format == "JPEG":
@@ -628,7 +733,9 @@ def compute_properties(image: Image.Image, properties: Sequence[str]) -> dict[st
     return result
 
 
-def image_properties(data: bytes, properties: Sequence[str], *, name: str | None = None) -> dict[str, float]:
+def image_properties(
+    data: bytes, properties: Sequence[str], *, name: str | None = None, budget: DecodeBudget = DECODE_BUDGET
+) -> dict[str, float]:
     """Compute the requested properties of a JPEG/PNG/TIFF image, as plain floats keyed by property name.
 
     On the grayscale Y (0..255 floats, see :func:`_luma`):
@@ -639,11 +746,18 @@ def image_properties(data: bytes, properties: Sequence[str], *, name: str | None
       the valid region (no padding; 0.0 for images smaller than 3x3).
 
     Unknown property names raise ValueError listing the valid ones (checked before the image is decoded); a single
-    name may be passed as a plain string. Unusable data raises :class:`ImageDecodeError`.
+    name may be passed as a plain string. Unusable data raises :class:`ImageDecodeError`. The full-size decode
+    and the float luma are reserved from ``budget`` first, as in :func:`make_thumbnail`.
     """
     names = _check_property_names(properties)
     if not names:
         return {}
     im = _open(data, name)
-    _load(im, name)
-    return compute_properties(im, names)
+    pixels = im.size[0] * im.size[1]
+    needed = int(pixels * (_bytes_per_pixel(im.mode) + 4 + _PROPERTY_BYTES_PER_PIXEL) * _ESTIMATE_MARGIN)
+    try:
+        with budget.reserve(needed, _describe_image(im, name)):
+            _load(im, name)
+            return compute_properties(im, names)
+    except DecodeTooLarge as e:
+        raise ImageDecodeError(f"image too large to decode: {e.problem}", name=name, image_format=im.format) from None

@@ -29,6 +29,7 @@ import lzf
 import numpy as np
 import numpy.typing as npt
 
+from scenebase.media.budget import DECODE_BUDGET, DecodeTooLarge
 from scenebase.media.pointcloud_core import Decoded, PointCloudDecodeError, describe
 
 __all__ = ["MAX_HEADER_BYTES", "MAX_LZF_RATIO", "PCD_ENCODINGS", "PcdHeader", "decode_pcd", "parse_pcd_header"]
@@ -314,6 +315,10 @@ def _decode_compressed(data: ByteData, header: PcdHeader, name: str | None) -> D
             f"bytes of {header.points} points",
             name,
         )
+    try:  # the process's decode budget bounds what one block may expand to (media/budget.py)
+        DECODE_BUDGET.check(expected, f"a binary_compressed block of {header.points} points")
+    except DecodeTooLarge as e:
+        raise _fail(f"too large to decode: {e.problem}", name) from None
     if expected == 0:
         raw: bytes | None = b""
     else:

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from scenebase.constants import AssetsConstants
 from scenebase.domain.ids import new_id, standardize_id
-from scenebase.domain.metadata import DocumentTooLarge, project
+from scenebase.domain.metadata import DocumentTooLarge, InvalidDocument, check_document, project
 from scenebase.domain.search import (
     KnownFields,
     Query,
@@ -26,7 +26,11 @@ from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.storage.asset_repo import AssetRepo, WriteMode
 from scenebase.storage.scope import Scope
 
+#: longest asset id (the catalog's id column)
+MAX_ID_LENGTH = 255
 SEARCHABLE_TYPES = frozenset(AssetsConstants.VALID_ASSETS) - {"jobs"}
+#: most dimensions one summary request may aggregate (each is a query of its own)
+MAX_SUMMARY_DIMENSIONS = 50
 SUMMARY_KEYS = {"search", "dimensions", "nested_dimensions", "max_size_for_agg"}
 #: keys of SceneBox's summary request (FACTS 3.4) that scenebase does not build yet
 SUMMARY_KEYS_NOT_BUILT = {"custom_buckets_numeric", "custom_buckets_time", "aggregate_field", "is_nested",
@@ -68,8 +72,16 @@ class AssetService:
         self.cache.clear(scope.org_id, [asset_type])
 
     def prepare(self, doc: dict[str, Any], user: str | None) -> dict[str, Any]:
+        """The document as stored (id, timestamps, user). Every write passes here, so a document that would break
+        later reads (too deep, numbers JSON or the index cannot hold) is refused here, before it is stored."""
+        try:
+            check_document(doc, f"document {str(doc.get('id') or '(new)')[:100]!r}")
+        except InvalidDocument as e:
+            raise InvalidArgument(str(e)) from None
         out = dict(doc)
         out["id"] = standardize_id(str(out.get("id") or new_id()))
+        if len(out["id"]) > MAX_ID_LENGTH:
+            raise InvalidArgument(f"an id has at most {MAX_ID_LENGTH} characters, got {len(out['id'])}")
         out["timestamp"] = normalize_timestamp(out.get("timestamp"))
         now = now_iso()
         out.setdefault("created_at", now)
@@ -183,6 +195,8 @@ class AssetService:
             if not isinstance(value, list) or not all(isinstance(d, str) and d for d in value):
                 raise InvalidArgument(f"{key} must be a list of field names")
             dims.extend(value)
+        if len(dims) > MAX_SUMMARY_DIMENSIONS:
+            raise InvalidArgument(f"a summary aggregates at most {MAX_SUMMARY_DIMENSIONS} dimensions, got {len(dims)}")
         size = request.get("max_size_for_agg", 100)
         if not isinstance(size, int) or not 1 <= size <= 10_000:
             raise InvalidArgument("max_size_for_agg must be an integer in [1, 10000]")

@@ -10,6 +10,7 @@ import logging
 from typing import Any, ClassVar
 
 from scenebase.constants import ImageProperties
+from scenebase.media.budget import DecodeBusy
 from scenebase.media.images import THUMBNAIL_PRESETS, ImageDecodeError, image_properties
 from scenebase.services.assets import AssetService, parse
 from scenebase.services.errors import InvalidArgument, ServiceError
@@ -147,7 +148,7 @@ class ImageService:
                     with self.media.open_original(asset_type, doc) as media:
                         data = media.read_bytes(MAX_IMAGE_BYTES)
                     values = image_properties(data, properties, name=image_id)
-                except (ImageDecodeError, ServiceError) as e:
+                except (ImageDecodeError, DecodeBusy, ServiceError) as e:
                     failed.append(image_id)
                     ctx.item_failed(image_id, str(getattr(e, "message", None) or e))
                     continue

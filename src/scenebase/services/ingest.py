@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scenebase.domain.ids import new_id, standardize_id
+from scenebase.domain.metadata import text_problem
 from scenebase.services.assets import AssetService, normalize_timestamp
 from scenebase.services.errors import InvalidArgument, ServiceError, UnsupportedMedia
 from scenebase.services.jobs import JobService
@@ -93,6 +94,7 @@ class IngestService:
         """Ingest a batch of one asset type into ``set_ids`` (sets of that type, unlocked, the caller's own).
         ``options`` are kind-specific follow-ups (e.g. ``thumbnailize_at_ingest``)."""
         kind = self.kinds.get(asset_type)
+        options = kind.validate_options(dict(options or {}))
         set_ids = self.sets.check_writable(scope, [standardize_id(s) for s in set_ids], asset_type)
         writable = set(set_ids)
         result = IngestResult(ids=[None] * len(items))
@@ -105,7 +107,7 @@ class IngestService:
                 result.errors.append(item_error(item.index, item.name, e))
         if prepared:
             written = self._write(scope, kind, prepared, overwrite, result)
-            result.job_ids = self._follow_up(scope, kind, written, options or {})
+            result.job_ids = self._follow_up(scope, kind, written, options)
         return result
 
     # ------------------------------------------------------------------ one item
@@ -121,6 +123,9 @@ class IngestService:
         seen: set[str],
     ) -> _Prepared:
         meta = kind.validate(item.meta)
+        problem = text_problem(item.name)  # stored as object_access.filename: refused here, for this item only
+        if problem:
+            raise InvalidArgument(f"the file name {problem}")
         meta["timestamp"] = normalize_timestamp(meta.get("timestamp"))
         if item.fetch_error is not None:
             raise item.fetch_error

@@ -86,7 +86,7 @@ class ZipService:
         ctx.stage(f"zipping {total} assets")
         entries: list[dict[str, Any]] = []
         missing: list[dict[str, str]] = []
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(prefix="scenebase-zip-") as tmp:  # named for the sweeper
             path = Path(tmp) / "set.zip"
             with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
                 for batch in self.assets.scan(owner_scope, asset_type, member_filter, ids_only=False):

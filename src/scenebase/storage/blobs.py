@@ -64,6 +64,11 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def modified_at(self, key: str) -> float:
+        """When the blob was last written (epoch seconds). Raises BlobNotFound. The sweeper leaves blobs younger
+        than its grace period alone: an ingest in flight writes blobs before its documents point at them."""
+        ...
+
     def delete(self, key: str) -> None: ...
 
     def list(self, prefix: str = "") -> Iterator[str]: ...
@@ -156,6 +161,12 @@ class LocalBlobStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def modified_at(self, key: str) -> float:
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

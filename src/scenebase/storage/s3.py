@@ -257,6 +257,16 @@ class S3BlobStore:
             raise
         return int(head["ContentLength"])
 
+    def modified_at(self, key: str) -> float:
+        full = self._key(key)
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=full)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                raise BlobNotFound(key) from None
+            raise
+        return float(head["LastModified"].timestamp())
+
     def exists(self, key: str) -> bool:
         try:
             self.size(key)

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from scenebase.api.deps import get_principal, get_runtime, requires
+from scenebase.api.limits import parse_upload_form
 from scenebase.api.responses import content_disposition, parse_range
 from scenebase.api.routing import SlashAgnosticRouter
 from scenebase.domain.roles import Permission
@@ -41,12 +42,14 @@ async def _manifest(form: FormData) -> dict[str, Any]:
     raw = form.get("manifest")
     if raw is None:
         raise InvalidArgument("missing 'manifest' part")
-    if isinstance(raw, UploadFile):
-        raw = (await raw.read()).decode()
     try:
+        if isinstance(raw, UploadFile):
+            raw = (await raw.read()).decode()
         manifest = json.loads(raw)
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, integers of more than 4,300 digits
         raise InvalidArgument(f"manifest is not valid JSON: {e}") from None
+    except RecursionError:
+        raise InvalidArgument("manifest is nested too deeply to be read") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("items"), list):
         raise InvalidArgument("manifest must be an object with an 'items' list")
     return manifest
@@ -122,8 +125,12 @@ async def add_media(
     when every item was ingested, 207 with per-item ``errors`` when some were not, and the most common item error
     when none was. Options: images ``thumbnailize_at_ingest`` + ``thumbnail_presets``; see each kind."""
     kind = _media_kind(rt, asset_type)
-    form = await request.form(
-        max_files=kind.max_batch + 1, max_fields=kind.max_batch + 10, max_part_size=MAX_MANIFEST_BYTES
+    form = await parse_upload_form(
+        request,
+        max_files=kind.max_batch + 1,
+        max_fields=kind.max_batch + 10,
+        max_part_size=MAX_MANIFEST_BYTES,
+        max_file_bytes=rt.settings.max_file_bytes,
     )
     try:
         manifest = await _manifest(form)

@@ -14,6 +14,7 @@ local path (for libraries such as PyAV that want one), so large media never need
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 from scenebase.domain.ids import standardize_id
+from scenebase.domain.metadata import InvalidDocument, check_document
+from scenebase.services.assets import MAX_ID_LENGTH
 from scenebase.services.errors import InvalidArgument, PayloadTooLarge
 
 #: metadata every kind derives on the server; a client can never set these
@@ -207,6 +210,13 @@ class AssetKind:
     def validate(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Check the metadata a client sent with one item; returns it cleaned (None values dropped, ids
         standardized). Raises InvalidArgument naming the field."""
+        try:
+            check_document(meta)
+        except InvalidDocument as e:
+            raise InvalidArgument(str(e)) from None
+        size = len(json.dumps(meta, default=str))
+        if size > MAX_METADATA_BYTES:
+            raise InvalidArgument(f"metadata is {size} bytes of JSON; at most {MAX_METADATA_BYTES} per item")
         bad = set(meta) & (COMMON_DERIVED | self.derived)
         if bad:
             raise InvalidArgument(f"{sorted(bad)} are computed by the server and cannot be set")
@@ -227,6 +237,8 @@ class AssetKind:
             if not isinstance(out["id"], str) or not out["id"].strip():
                 raise InvalidArgument("id must be a non-empty string")
             out["id"] = standardize_id(out["id"])
+            if len(out["id"]) > MAX_ID_LENGTH:
+                raise InvalidArgument(f"an id has at most {MAX_ID_LENGTH} characters, got {len(out['id'])}")
         for key in self.id_lists:
             if key in out:
                 out[key] = [standardize_id(v) for v in out[key]]
@@ -235,6 +247,11 @@ class AssetKind:
     def validate_kind(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Kind-specific checks of client metadata (e.g. a LIDAR's format parameters)."""
         return meta
+
+    def validate_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Check a batch's options (the manifest's other keys) before anything is written: ``after_ingest`` runs
+        after the batch is stored, too late to refuse it. Raises InvalidArgument naming the option."""
+        return options
 
     # ---- files ------------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from scenebase.constants import ImagePreprocesses
+from scenebase.media.budget import DecodeBusy
 from scenebase.media.images import (
     EXTENSION_FORMATS,
     THUMBNAIL_PRESETS,
@@ -14,7 +15,7 @@ from scenebase.media.images import (
     preset_thumbnail,
     probe_image,
 )
-from scenebase.services.errors import InvalidArgument
+from scenebase.services.errors import InvalidArgument, Unavailable
 from scenebase.services.kinds.base import AssetKind, Media, MediaError, PostIngestJob, Probed, Rendition
 
 #: largest image file read into memory for probing and thumbnails (the decoder bounds pixels separately)
@@ -69,7 +70,21 @@ class ImageKind(AssetKind):
                 blob, w, h, fmt = custom_thumbnail(data, shape, normalize, name=doc["id"])
         except ImageDecodeError as e:
             raise MediaError(e.problem) from None
+        except DecodeBusy as e:  # the server's memory is taken by other decodes, not the file's fault
+            raise Unavailable(str(e), resource=self.asset_type) from None
         return Rendition(blob, fmt, content_type_for(fmt), file_extension(fmt), w, h)
+
+    def validate_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(options.get("thumbnailize_at_ingest", False), bool):
+            raise InvalidArgument("thumbnailize_at_ingest must be true or false")
+        presets = options.get("thumbnail_presets")
+        if presets is not None:
+            if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
+                raise InvalidArgument("thumbnail_presets must be a list of preset names")
+            unknown = [p for p in presets if p not in THUMBNAIL_PRESETS]
+            if unknown:
+                raise InvalidArgument(f"unknown thumbnail presets {unknown}; presets: {sorted(THUMBNAIL_PRESETS)}")
+        return options
 
     def after_ingest(self, docs: list[dict[str, Any]], options: dict[str, Any]) -> list[PostIngestJob]:
         presets = list(options.get("thumbnail_presets") or ())
