@@ -25,6 +25,7 @@ from scenebase.services.sessions import SessionService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader
 from scenebase.services.sweeper import Sweeper
+from scenebase.services.video_sessions import VideoSessionService
 from scenebase.services.videos import VideoService
 from scenebase.services.zips import ZipService
 from scenebase.settings import Settings
@@ -81,8 +82,17 @@ class Runtime:
         self.sweeper = Sweeper(
             self.catalog, self.blobs, settings.data_dir, settings.sweep_grace_seconds, settings.sweep_interval_seconds
         )
+        self.video_sessions = VideoSessionService(self.assets, self.sessions, self.timeline, self.jobs)
         registry = self.jobs.registry
-        owners: list[JobOwner] = [self.sets, self.images, self.zips, self.videos, self.timeline, self.sessions]
+        owners: list[JobOwner] = [
+            self.sets,
+            self.images,
+            self.zips,
+            self.videos,
+            self.timeline,
+            self.sessions,
+            self.video_sessions,
+        ]
         for owner in owners:
             owner.register_jobs(registry)
         diagnostics.register_jobs(registry)

@@ -21,7 +21,7 @@ import pytest
 from sample_data import SHARED_DATA, needs_shared_data
 from scenebase.clients import SceneEngineClient
 from scenebase.domain.timeutil import to_epoch
-from scenebase.errors import AssetError, InvalidArgumentsError, InvalidTimeError, SetsError
+from scenebase.errors import AssetError, InvalidArgumentsError, InvalidTimeError, SessionError, SetsError
 from scenebase.models.assets import Video
 from scenebase.services.kinds.images import MAX_IMAGE_BYTES
 from scenebase.settings import Settings
@@ -240,12 +240,10 @@ def test_add_video_arguments(admin: SceneEngineClient, video_set: str, clip: Pat
         admin.add_video(None, video_path=str(clip))  # type: ignore[arg-type]  # set_id is mandatory (the seed asserts)
     with pytest.raises(InvalidArgumentsError):
         admin.add_video(video_set)  # no source
-    with pytest.raises(NotImplementedError, match="sessions"):
-        admin.add_video(video_set, video_path=str(clip), create_session=True)
-    with pytest.raises(NotImplementedError, match="sessions"):
-        admin.add_video(video_set, video_path=str(clip), session_uid="s1", add_to_session=True)
-    with pytest.raises(NotImplementedError, match="sessions"):
-        admin.add_videos([Video(path=clip)], video_set, add_to_session=True)
+    with pytest.raises(InvalidArgumentsError, match="create_session makes a new session"):
+        admin.add_video(video_set, video_path=str(clip), session_uid="s1", create_session=True)
+    with pytest.raises(SessionError, match="same session_uid"):
+        admin.add_videos([Video(path=clip)], video_set, add_to_session=True)  # no session named
     with pytest.raises(SetsError):
         admin.add_video(admin.create_set("images", "images"), video_path=str(clip))  # not a videos set
 

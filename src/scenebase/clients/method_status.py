@@ -60,9 +60,19 @@ BUILT: dict[str, tuple[str, str]] = {
     "add_video": (
         "partial",
         "path/url/uri; duration, fps, size, frame count, codec probed by the server (PyAV); `compress_video` makes "
-        "poster thumbnails; `create_session`/`add_to_session` and `annotations` raise NotImplementedError (sessions)",
+        "poster thumbnails; `create_session` (returns `(id, session_uid)`) and `add_to_session` put it on a session "
+        "timeline; `annotations` raise NotImplementedError (annotations issue)",
     ),
-    "add_videos": ("partial", "as add_video; bad files are skipped, logged and listed in `client.last_errors`"),
+    "add_videos": (
+        "partial",
+        "as add_video; bad files are skipped, logged and listed in `client.last_errors`; `add_to_session` needs "
+        "one shared session_uid",
+    ),
+    "submit_video_indexing_request": (
+        "partial",
+        "uploaded videos (raw_videos, video_session_data.asset_ids, video_filenames) onto a videos session, "
+        "resolved; `extraction_config` / `session_formatting_strategy` are refused (not built)",
+    ),
     "compress_videos": (
         "works",
         "H.264 MP4 renditions: presets tiny/small/full_size (as `video_<preset>`) or desired_shape + thumbnail_tag; "

@@ -12,13 +12,17 @@ from urllib.parse import quote
 
 from scenebase.clients.upload import UploadItem, UploadMixin
 from scenebase.domain.ids import standardize_id
-from scenebase.errors import AssetError, InvalidArgumentsError, JobError, ThumbnailNotAvailableError
+from scenebase.errors import (
+    AssetError,
+    IndexingException,
+    InvalidArgumentsError,
+    JobError,
+    SessionError,
+    ThumbnailNotAvailableError,
+)
 from scenebase.models.assets import Video
 
 log = logging.getLogger("scenebase.client")
-
-#: sessions are another issue's work: the seed's session options say so instead of being ignored
-_SESSIONS = "needs sessions (the sessions issue), which are not built yet"
 
 
 def _set_list(set_id: str | Sequence[str] | None) -> list[str]:
@@ -74,23 +78,43 @@ class VideosMixin(UploadMixin):
         The server probes duration, fps, size, frame count and codec, and sets ``start_time`` = ``start_timestamp``
         (default now) and ``end_time`` = start + duration. ``compress_video`` (the default) makes the ``small`` and
         ``tiny`` poster thumbnails before returning; H.264 renditions are made by :meth:`compress_videos`.
-        ``create_session`` and ``add_to_session`` need sessions and raise NotImplementedError; ``enrichments`` only
-        matter to sessions; ``buffered_write`` changes nothing (every write is immediate)."""
+        ``create_session`` (without ``session_uid``) makes a ``videos`` session named after the file (or the id) and
+        returns ``(video_id, session_uid)`` (FACTS 10.3; sensor default ``main``); ``add_to_session`` with
+        ``session_uid`` puts the video on that session's timeline (a ``video`` media entity over its span; the
+        session grows to cover it). ``enrichments`` go to the session entity; ``buffered_write`` changes nothing
+        (every write is immediate)."""
         if not set_id:
             raise InvalidArgumentsError("add_video needs set_id (a videos set)")
-        if create_session:
-            raise NotImplementedError(f"add_video(create_session=True) {_SESSIONS}")
-        if add_to_session and session_uid:
-            raise NotImplementedError(f"add_video(add_to_session=True) {_SESSIONS}")
+        if create_session and session_uid:
+            raise InvalidArgumentsError("create_session makes a new session: give no session_uid with it")
         video = Video(id=id, path=video_path, url=video_url, uri=video_uri, sensor=sensor, session_uid=session_uid,
                       aux_metadata=aux_metadata, annotations=annotations, tags=tags,
                       start_timestamp=start_timestamp)  # fmt: skip
+        if create_session and sensor is None:
+            video.sensor = "main"
         ids, errors, jobs = self._add_videos([video], set_id, compress_video, progress=False)
         if errors:
             raise self._single_error(errors)
         for job_id in jobs:
             self._job(job_id).wait(show_progress=False)
-        return str(ids[0])
+        video_id = str(ids[0])
+        if create_session:
+            name = Path(video_path or video_url or video_uri or "").stem or video_id
+            body = {"session_name": name, "raw_videos": {name: video_id}, "enrichments": enrichments,
+                    "concatenated": True}  # fmt: skip
+            return video_id, self._index_videos(body)  # type: ignore[return-value]  # FACTS 10.3: (id, uid)
+        if add_to_session and session_uid:
+            self._index_videos({"session_uid": session_uid, "raw_videos": {video_id: video_id},
+                                "enrichments": enrichments})  # fmt: skip
+        return video_id
+
+    def _index_videos(self, body: dict[str, Any], wait: bool = True) -> str:
+        """Put uploaded videos on a session timeline (``POST /v1/indexing/index_video_session/``); waits for the
+        job unless told not to and returns the session uid."""
+        out = self._request("POST", "/v1/indexing/index_video_session/", json=body, error=SessionError)
+        if wait:
+            self._job(str(out["job_id"])).wait(show_progress=False)
+        return str(out["session_uid"])
 
     def add_videos(
         self,
@@ -105,9 +129,13 @@ class VideosMixin(UploadMixin):
         Returns the ids of the videos ingested, in input order. Videos the server refused (corrupt, truncated,
         without a video stream, unsupported) are skipped, logged at WARNING with their names and the reason, and
         listed in ``client.last_errors``. ``compress_videos`` makes poster thumbnails (small, tiny) before
-        returning. ``add_to_session`` needs sessions and raises NotImplementedError."""
-        if add_to_session:
-            raise NotImplementedError(f"add_videos(add_to_session=True) {_SESSIONS}")
+        returning. ``add_to_session`` puts every video on its session's timeline; the videos must all name the same
+        ``session_uid`` (SessionError otherwise)."""
+        sessions = {v.session_uid for v in videos}
+        if add_to_session and (len(sessions) != 1 or None in sessions):
+            raise SessionError(
+                f"add_to_session needs every video to name the same session_uid, got {sorted(map(str, sessions))}"
+            )
         if not set_id:
             raise InvalidArgumentsError("add_videos needs set_id (a videos set)")
         if not videos:
@@ -117,7 +145,42 @@ class VideosMixin(UploadMixin):
         self._report(errors, "video")
         for job_id in jobs:
             self._job(job_id).wait()
-        return [i for i in ids if i is not None]
+        added = [i for i in ids if i is not None]
+        if add_to_session and added:
+            self._index_videos({"session_uid": videos[0].session_uid, "raw_videos": {i: i for i in added},
+                                "enrichments": enrichments})  # fmt: skip
+        return added
+
+    def submit_video_indexing_request(
+        self,
+        session_name: str,
+        video_session_data: dict[str, Any] | list[dict[str, Any]] | None = None,
+        video_filenames: list[str] | None = None,
+        raw_videos: dict[str, str] | None = None,
+        session_formatting_strategy: str | None = None,
+        extraction_config: dict[str, Any] | None = None,
+        wait_for_completion: bool = True,
+        retry: bool = False,
+        enrichments: list[Any] | None = None,
+        session_uid: str | None = None,
+    ) -> dict[str, str]:
+        """Index uploaded videos into a session (the ``videos`` session ``session_name``, created when missing, or
+        ``session_uid``): each becomes a ``video`` media entity over its span, its sensor a session camera, and
+        the session is resolved. Name the videos by ``raw_videos`` (file name -> video id),
+        ``video_session_data`` (``{"asset_ids": [...]}``) or ``video_filenames`` (as uploaded). Returns
+        ``{"job_id", "session_uid"}``; IndexingException when the job fails. ``extraction_config`` and
+        ``session_formatting_strategy`` are not built (a 400 names them)."""
+        body = {"session_name": session_name, "session_uid": session_uid, "raw_videos": raw_videos,
+                "video_session_data": video_session_data, "video_filenames": video_filenames,
+                "extraction_config": extraction_config, "session_formatting_strategy": session_formatting_strategy,
+                "retry": retry, "enrichments": enrichments}  # fmt: skip
+        out = self._request("POST", "/v1/indexing/index_video_session/", json=body, error=IndexingException)
+        if wait_for_completion:
+            try:
+                self._job(str(out["job_id"])).wait()
+            except JobError as e:
+                raise IndexingException(f"video indexing failed: {e.message}", details=e.details) from e
+        return {"job_id": str(out["job_id"]), "session_uid": str(out["session_uid"])}
 
     def compress_videos(
         self,
