@@ -16,6 +16,7 @@ from scenebase.services.images import ImageService
 from scenebase.services.ingest import IngestService
 from scenebase.services.jobs import JobOwner, JobService
 from scenebase.services.kinds import default_kinds
+from scenebase.services.lidars import LidarService
 from scenebase.services.media import MediaService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader
@@ -54,9 +55,10 @@ class Runtime:
         self.media = MediaService(self.assets, self.blobs, self.sources, self.kinds)
         self.ingest = IngestService(self.assets, self.blobs, self.sources, self.sets, self.jobs, self.kinds)
         self.images = ImageService(self.assets, self.media, self.jobs)
+        self.lidars = LidarService(self.assets, self.media, self.jobs, self.kinds)
         self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
         registry = self.jobs.registry
-        owners: list[JobOwner] = [self.sets, self.images, self.zips]
+        owners: list[JobOwner] = [self.sets, self.images, self.zips, self.lidars]
         for owner in owners:
             owner.register_jobs(registry)
         diagnostics.register_jobs(registry)

@@ -12,6 +12,7 @@ from scenebase import __version__
 from scenebase.api.docs import install_offline_docs
 from scenebase.api.errors import install_error_handlers
 from scenebase.api.routes import assets, identity, images, jobs, maintenance, media, sets, status
+from scenebase.api.routes import lidars as lidar_routes
 from scenebase.api.schemas.common import ERROR_RESPONSES
 from scenebase.api.warning_headers import WarningHeaderMiddleware
 from scenebase.runtime import Runtime
@@ -23,6 +24,7 @@ ROUTERS = [
     jobs.router,
     maintenance.router,
     images.router,
+    lidar_routes.router,
     sets.router,
     media.router,
     assets.router,

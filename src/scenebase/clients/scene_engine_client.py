@@ -15,12 +15,13 @@ from scenebase.clients._seed_surface import SeedSurface
 from scenebase.clients.core import ClientCore
 from scenebase.clients.images import ImagesMixin
 from scenebase.clients.job import Job
+from scenebase.clients.lidars import LidarsMixin
 from scenebase.clients.search import SearchMixin
 from scenebase.clients.sets import SetsMixin
 from scenebase.errors import IdentityError, InvalidAuthorization, JobError, ResponseError
 
 
-class SceneEngineClient(SetsMixin, ImagesMixin, SearchMixin, ClientCore, SeedSurface):
+class SceneEngineClient(SetsMixin, ImagesMixin, LidarsMixin, SearchMixin, ClientCore, SeedSurface):
     """Root client for every user task on scenebase (same methods as SceneBox's ``SceneEngineClient``)."""
 
     # ---- identity and platform ----

@@ -228,7 +228,8 @@ async def media_file(
 async def media_thumbnail(
     asset_type: str, asset_id: str, tag: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Response:
-    """A thumbnail or rendition; presets (images: tiny, small, full_size_png) are made on first request and cached."""
+    """A thumbnail or rendition; presets (images: tiny, small, full_size_png; lidars: skip_1, skip_10, skip_100)
+    are made on first request and cached."""
     kind = _media_kind(rt, asset_type)
     doc = await run_in_threadpool(rt.assets.get, p.scope, asset_type, asset_id)
     async with contextlib.AsyncExitStack() as stack:
@@ -242,4 +243,8 @@ async def media_thumbnail(
         except ServiceError as e:
             e.resource = e.resource or asset_type
             raise
-    return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
+    headers = {"Cache-Control": "private, max-age=3600"}
+    encoding = kind.thumbnail_encoding(data)
+    if encoding is not None:  # e.g. a gzip-compressed LIDAR rendition: browsers and HTTP clients inflate it
+        headers["Content-Encoding"] = encoding
+    return Response(data, media_type=content_type, headers=headers)

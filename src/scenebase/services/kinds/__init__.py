@@ -17,6 +17,7 @@ from scenebase.services.kinds.base import (
     StreamMedia,
 )
 from scenebase.services.kinds.images import ImageKind
+from scenebase.services.kinds.lidars import LidarKind
 
 
 class KindRegistry:
@@ -55,7 +56,7 @@ class KindRegistry:
 
 
 def default_kinds() -> KindRegistry:
-    return KindRegistry([ImageKind()])
+    return KindRegistry([ImageKind(), LidarKind()])
 
 
 __all__ = [

@@ -190,6 +190,9 @@ class AssetKind:
     strings: ClassVar[tuple[str, ...]] = ("sensor", "session_uid")
     #: fields holding asset ids (standardized like ids, FACTS 1.1)
     id_lists: ClassVar[tuple[str, ...]] = ("sets",)
+    #: id-list fields naming assets of another type that must exist in the uploader's organization:
+    #: field -> asset type (checked once per batch at ingest; an unknown id fails its item)
+    references: ClassVar[dict[str, str]] = {}
     #: what ``overwrite=False`` may add to an existing asset (FACTS 10.1)
     merge_on_no_overwrite: ClassVar[tuple[str, ...]] = ("sets", "aux", "annotations", "annotations_meta")
     #: accepted file extensions (lower case, no dot) and content types, for clients and docs
@@ -258,3 +261,8 @@ class AssetKind:
     def content_type(self, doc: dict[str, Any]) -> str:
         """The content type of the stored original."""
         return str((doc.get("object_access") or {}).get("content_type") or "application/octet-stream")
+
+    def thumbnail_encoding(self, data: bytes) -> str | None:
+        """The HTTP ``Content-Encoding`` a stored thumbnail is served with (e.g. ``gzip`` for a compressed
+        rendition a browser should inflate by itself); None for plain files."""
+        return None
