@@ -393,6 +393,51 @@ def test_overwrite_replaces_the_cloud_and_drops_old_renditions(
     assert admin.assets_in_set(lidar_set) == ["cloud"]
 
 
+# ------------------------------------------------------------------------------------------------ the upload route
+
+
+def test_uploads_in_memory_and_spooled_to_disk_give_their_memory_back(
+    server: InProcessServer, admin: SceneEngineClient, lidar_set: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenebase.api.routes import media
+
+    full = media._UPLOAD_MEMORY.available
+    small, large = scan(100, seed=10), scan(5000, seed=11)  # 1.6 kB and 80 kB
+    monkeypatch.setattr(media, "IN_MEMORY_PART_BYTES", 16_000)  # the large file rolls over to a temporary file
+    lidars = [Lidar(id=f"s{i}", bytes=small.tobytes(), format="kitti") for i in range(5)]
+    lidars.append(Lidar(id="large", bytes=large.tobytes(), format="kitti"))
+    assert compressed(admin, admin.add_lidars(lidars, lidar_set)) == [*(f"s{i}" for i in range(5)), "large"]
+    assert admin.get_lidar_bytes("large") == large.tobytes() and admin.get_lidar_bytes("s4") == small.tobytes()
+    assert admin.get_metadata("large", "lidars")["num_points"] == 5000
+    assert media._UPLOAD_MEMORY.available == full
+
+    monkeypatch.setattr(media._UPLOAD_MEMORY, "available", 0)  # budget spent: every part goes to disk
+    assert admin.add_lidars([Lidar(id="spooled", bytes=small.tobytes(), format="kitti")], lidar_set) == ["spooled"]
+    assert media._UPLOAD_MEMORY.available == 0
+
+
+def test_malformed_uploads_are_400s(server: InProcessServer, admin: SceneEngineClient) -> None:
+    from scenebase.api.routes import media
+
+    full = media._UPLOAD_MEMORY.available
+    http = server.http()
+    auth = {"Authorization": f"Bearer {admin.auth_token}"}
+    answers = [
+        http.post("/v1/lidars/add/", json={"items": []}, headers=auth),
+        http.post("/v1/lidars/add/", content=b"--x\r\nbroken", headers={**auth, "Content-Type": "multipart/form-data"}),
+        http.post(
+            "/v1/lidars/add/", content=b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n",
+            headers={**auth, "Content-Type": "multipart/form-data; boundary=b"},
+        ),
+    ]  # fmt: skip
+    for resp in answers:
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["error"]["code"] == "invalid_argument"
+    assert "multipart" in answers[0].json()["error"]["message"]
+    assert media._UPLOAD_MEMORY.available == full
+    assert blob_keys(server) == []
+
+
 # ------------------------------------------------------------------------------------------------------------ sources
 
 

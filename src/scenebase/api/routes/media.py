@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.responses import content_disposition, parse_range
@@ -29,6 +31,72 @@ from scenebase.storage.scope import Scope
 router = SlashAgnosticRouter(prefix="/v1", tags=["media"])
 #: JSON parts (the manifest) of an upload may be this large
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+#: an uploaded file part of at most this size stays in memory while the process holds less than
+#: IN_MEMORY_UPLOADS_BYTES of such parts; larger ones (and any beyond that budget) are spooled to a temporary file
+IN_MEMORY_PART_BYTES = 16 * 1024 * 1024
+IN_MEMORY_UPLOADS_BYTES = 256 * 1024 * 1024
+
+
+class _MemoryBudget:
+    """Bytes of uploaded parts a process may hold in memory at once, shared by every request."""
+
+    def __init__(self, total: int) -> None:
+        self.available = total
+        self._lock = threading.Lock()
+
+    def take(self, wanted: int) -> int:
+        with self._lock:
+            granted = min(wanted, self.available)
+            self.available -= granted
+            return granted
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.available += n
+
+
+_UPLOAD_MEMORY = _MemoryBudget(IN_MEMORY_UPLOADS_BYTES)
+
+
+class _UploadParser(MultiPartParser):
+    """Starlette's multipart parser, with file parts kept in memory within :data:`_UPLOAD_MEMORY`.
+
+    Starlette spools every part above 1 MiB to a temporary file and writes it there on a worker thread, one
+    thread hand-off per received chunk; a LIDAR batch (1.6 MB files) then writes every byte twice (spool, blob)
+    and waits on the hand-offs. Here a part may grow in memory up to what the budget grants it when its headers
+    arrive (at most IN_MEMORY_PART_BYTES); past that it rolls over to a temporary file as before, so a huge upload
+    still costs constant memory. What a part did not use goes back to the budget when it ends, the rest when the
+    request's form is closed (:meth:`release`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._granted = 0  # for the file part being received
+        self._received = 0
+        self._held = 0  # by the finished in-memory parts of this request
+
+    def on_headers_finished(self) -> None:
+        self._granted = _UPLOAD_MEMORY.take(IN_MEMORY_PART_BYTES)
+        self._received = 0
+        self.spool_max_size = max(1, self._granted)  # read by the parent when it makes the part's spool file
+        super().on_headers_finished()
+        if self._current_part.file is None:  # a plain field (the manifest): no file, no memory taken
+            _UPLOAD_MEMORY.give(self._granted)
+            self._granted = 0
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        self._received += end - start
+        super().on_part_data(data, start, end)
+
+    def on_part_end(self) -> None:
+        super().on_part_end()
+        kept = self._received if self._current_part.file is not None and self._received <= self._granted else 0
+        _UPLOAD_MEMORY.give(self._granted - kept)  # a part that rolled over to disk keeps nothing
+        self._held += kept
+        self._granted = 0
+
+    def release(self) -> None:
+        _UPLOAD_MEMORY.give(self._held + self._granted)
+        self._held = self._granted = 0
 
 
 def _media_kind(rt: Runtime, asset_type: str) -> AssetKind:
@@ -122,9 +190,20 @@ async def add_media(
     when every item was ingested, 207 with per-item ``errors`` when some were not, and the most common item error
     when none was. Options: images ``thumbnailize_at_ingest`` + ``thumbnail_presets``; see each kind."""
     kind = _media_kind(rt, asset_type)
-    form = await request.form(
-        max_files=kind.max_batch + 1, max_fields=kind.max_batch + 10, max_part_size=MAX_MANIFEST_BYTES
-    )
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise InvalidArgument("an upload is a multipart/form-data request with a 'manifest' part")
+    parser = _UploadParser(
+        request.headers, request.stream(), max_files=kind.max_batch + 1, max_fields=kind.max_batch + 10,
+        max_part_size=MAX_MANIFEST_BYTES,
+    )  # fmt: skip
+    try:
+        form = await parser.parse()
+    except MultiPartException as e:
+        parser.release()
+        raise InvalidArgument(f"malformed multipart upload: {e.message}") from None
+    except BaseException:
+        parser.release()
+        raise
     try:
         manifest = await _manifest(form)
         items, rejected = _items(form, manifest, kind, rt.settings.max_file_bytes)
@@ -143,6 +222,7 @@ async def add_media(
             )  # fmt: skip
     finally:
         await form.close()
+        parser.release()
     return _answer(result, rejected, len(manifest["items"]))
 
 
