@@ -13,13 +13,13 @@ pieces of whole points, so a multi-gigabyte scan never sits in memory; PCD and `
 
 from __future__ import annotations
 
-import gzip
 import re
 import struct
 from collections.abc import Iterator
 from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
+from isal import igzip
 
 from scenebase.media.pointcloud import (
     CONTENT_TYPES,
@@ -37,7 +37,6 @@ from scenebase.media.pointcloud import (
     rendition,
 )
 from scenebase.media.pointcloud_raw import NPY_MAGIC
-from scenebase.media.pointcloud_rendition import GZIP_LEVEL
 from scenebase.services.errors import InvalidArgument
 from scenebase.services.kinds.base import AssetKind, Media, MediaError, PostIngestJob, Probed, Rendition
 
@@ -50,6 +49,8 @@ MAX_SKIP_FACTOR = 1_000_000
 PIECEWISE_FROM_BYTES = 64 * 1024 * 1024
 PIECE_BYTES = 16 * 1024 * 1024
 RENDITION_TAG = re.compile(r"skip_([1-9][0-9]*)")
+#: ISA-L level 2 compresses float32 points as small as zlib level 1 (the library's) in about a quarter of the time
+GZIP_LEVEL = 2
 _GZIP_MAGIC = b"\x1f\x8b"
 _RAW_FORMATS = ("kitti", "numpy", "binary")
 
@@ -170,7 +171,7 @@ class LidarKind(AssetKind):
                     blobs = _render_pieces(fh, media, doc, skip_factors, gzip_compress)
                 else:
                     cloud = read_points(fh, fmt, doc.get("num_fields"), doc.get("binary_format"), media.name)
-                    blobs = {s: rendition(cloud, s, gzip_compress) for s in skip_factors}
+                    blobs = {s: _gzip(rendition(cloud, s, gzip_compress=False), gzip_compress) for s in skip_factors}
         except PointCloudDecodeError as e:
             raise MediaError(e.problem) from None
         ext = "sbpc.gz" if gzip_compress else "sbpc"
@@ -188,6 +189,10 @@ class LidarKind(AssetKind):
             return []
         params = {"ids": [d["id"] for d in docs], "skip_factors": list(DEFAULT_SKIP_FACTORS), "gzip_compress": True}
         return [PostIngestJob("lidar_compression", params, f"LIDAR renditions of {len(docs)} point clouds")]
+
+
+def _gzip(plain: bytes, compress: bool) -> bytes:
+    return igzip.compress(plain, GZIP_LEVEL, mtime=0) if compress else plain
 
 
 # ---- headerless clouds in pieces --------------------------------------------------------------------------------
@@ -277,5 +282,5 @@ def _render_pieces(
         head = bytearray(header)
         struct.pack_into("<II", head, 8, counts[s], s)  # point count and skip factor (documented layout)
         plain = bytes(head) + b"".join(tables[s])
-        out[s] = gzip.compress(plain, compresslevel=GZIP_LEVEL, mtime=0) if gzip_compress else plain
+        out[s] = _gzip(plain, gzip_compress)
     return out
