@@ -11,6 +11,7 @@ import http.server
 import io
 import json
 import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,10 @@ def test_numpy_npy_binary_and_kitti_layouts(server: InProcessServer, admin: Scen
     assert admin.get_metadata("raw", "lidars")["fields"] == ["x", "y", "z", "intensity", "f4"]
     assert admin.get_metadata("packed", "lidars")["field_types"] == ["<f4"] * 4 + ["<f8"]
     assert admin.search_assets("lidars", {"format": ["kitti"]}) == ["velodyne"]
+    with zipfile.ZipFile(admin.zip_set_and_download(lidar_set)) as zf:
+        originals = {Path(n).name: zf.read(n) for n in zf.namelist() if "/assets/" in n}
+    assert originals == {"raw.bin": lidars[0].bytes, "npy.npy": lidars[1].bytes, "packed.bin": lidars[2].bytes,
+                         "velodyne.bin": lidars[3].bytes}  # fmt: skip
     assert sorted(admin.search_assets("lidars", {"sensor": ["top"]})) == ["raw"]
 
 

@@ -107,7 +107,7 @@ class LidarKind(AssetKind):
     content_types = tuple(sorted({*CONTENT_TYPES.values(), "application/x-npy"}))
     job_types = ("lidar_compression",)
     thumbnail_presets: ClassVar[dict[str, str]] = {
-        rendition_tag(s): f"every {s}th finite point, gzip-compressed SBPC rendition" for s in DEFAULT_SKIP_FACTORS
+        rendition_tag(s): f"one finite point in {s}, gzip-compressed SBPC rendition" for s in DEFAULT_SKIP_FACTORS
     }
 
     def validate_kind(self, meta: dict[str, Any]) -> dict[str, Any]:
