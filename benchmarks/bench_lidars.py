@@ -2,18 +2,19 @@
 memory while one very large point cloud is uploaded.
 
     python benchmarks/bench_lidars.py [--files 1000] [--points 100000] [--repeat 2] [--processes 1,2]
-                                      [--big-gib 2] [--skip-big] [--skip-batch]
+                                      [--workers 0,2] [--big-gib 2] [--skip-big] [--skip-batch]
 
 Writes ``--files`` binary PCD files of ``--points`` LIDAR-like points each (x, y, z, intensity float32: 1.6 MB for
 100k points; 16 distinct scans, each file shifted by its index so that no two are equal) into a temporary folder,
-then per ``--processes`` value starts ``scenebase serve`` (2 job workers per process, blobs in the data folder,
-embedded SQLite) and, ``--repeat`` times, each time into a new set:
+then per ``--processes`` and ``--workers`` value starts ``scenebase serve`` (that many job worker threads per
+process, blobs in the data folder, embedded SQLite) and, ``--repeat`` times, each time into a new set:
 
 * ``client.add_lidars(lidars, set_id)`` from paths: files/s and MB/s from the call to its return (100 files per
   request, 4 requests in flight, as the client does). The server queues one ``lidar_compression`` job per request
-  (renditions skip_1/10/100); they run on the server's workers while the upload goes on;
-* then waits for those jobs (polling every 50 ms): files/s from the same start to the last job's end, i.e. ingest
-  plus every rendition made.
+  (renditions skip_1/10/100). With 0 workers they stay queued (job workers on other machines): this is the ingest
+  alone. With workers they run in the server while the upload goes on and compete with it for the CPU;
+* with workers, then waits for those jobs (polling every 50 ms): files/s from the same start to the last job's
+  end, i.e. ingest plus every rendition made.
 
 With ``--big-gib`` (default 2) it then writes one KITTI ``.bin`` of that size, starts a fresh single-process server
 (``SCENEBASE_MAX_FILE_BYTES`` raised to fit it) and uploads it with ``client.add_lidar`` while a thread samples the
@@ -119,21 +120,24 @@ def wait_jobs(client: SceneEngineClient, job_ids: list[str]) -> list[dict[str, A
 @dataclass
 class BatchRun:
     processes: int
+    workers: int
     run: int
     files: int
     mib: float
     ingest_s: float
     files_per_s: float
     mib_per_s: float
-    with_compression_s: float
-    files_per_s_with_compression: float
+    with_compression_s: float | None
+    files_per_s_with_compression: float | None
 
 
-def bench_batches(paths: list[Path], nbytes: int, processes: int, repeat: int, tmp: Path) -> list[BatchRun]:
+def bench_batches(
+    paths: list[Path], nbytes: int, processes: int, workers: int, repeat: int, tmp: Path
+) -> list[BatchRun]:
     out: list[BatchRun] = []
-    workdir = tmp / f"batch-p{processes}"
+    workdir = tmp / f"batch-p{processes}-w{workers}"
     workdir.mkdir()
-    env = {"SCENEBASE_WORKERS": "2", "SCENEBASE_PROCESSES": str(processes)}
+    env = {"SCENEBASE_WORKERS": str(workers), "SCENEBASE_PROCESSES": str(processes)}
     with serve_process(workdir / "data", env) as (url, _proc):
         client = SceneEngineClient(auth_token=TOKEN, scene_engine_url=url)
         client.whoami()
@@ -145,15 +149,18 @@ def bench_batches(paths: list[Path], nbytes: int, processes: int, repeat: int, t
             ingest_s = time.perf_counter() - t0
             if len(ids) != len(paths) or client.last_errors:
                 raise SystemExit(f"{len(ids)} of {len(paths)} ingested: {client.last_errors[:3]}")
-            wait_jobs(client, client.last_job_ids)
-            all_s = time.perf_counter() - t0
+            all_s = None
+            if workers:
+                wait_jobs(client, client.last_job_ids)
+                all_s = time.perf_counter() - t0
             mib = nbytes / 2**20
-            r = BatchRun(processes, run, len(paths), round(mib, 1), round(ingest_s, 3),
-                         round(len(paths) / ingest_s, 1), round(mib / ingest_s, 1), round(all_s, 3),
-                         round(len(paths) / all_s, 1))  # fmt: skip
-            print(f"  processes={processes} run {run}: add_lidars {r.files_per_s:,.1f} files/s "
-                  f"({r.mib_per_s:,.0f} MiB/s, {ingest_s:.2f} s); with compression "
-                  f"{r.files_per_s_with_compression:,.1f} files/s ({all_s:.2f} s)", flush=True)  # fmt: skip
+            r = BatchRun(processes, workers, run, len(paths), round(mib, 1), round(ingest_s, 3),
+                         round(len(paths) / ingest_s, 1), round(mib / ingest_s, 1),
+                         None if all_s is None else round(all_s, 3),
+                         None if all_s is None else round(len(paths) / all_s, 1))  # fmt: skip
+            then = "" if all_s is None else f"; with compression {len(paths) / all_s:,.1f} files/s ({all_s:.2f} s)"
+            print(f"  processes={processes} workers={workers} run {run}: add_lidars {r.files_per_s:,.1f} files/s "
+                  f"({r.mib_per_s:,.0f} MiB/s, {ingest_s:.2f} s){then}", flush=True)  # fmt: skip
             out.append(r)
     return out
 
@@ -240,10 +247,11 @@ def bench_big(tmp: Path, gib: float) -> dict[str, Any]:
 
 
 def table(runs: list[BatchRun]) -> str:
-    head = ("processes", "run", "files", "MiB", "ingest s", "files/s", "MiB/s", "+compression s", "files/s")
-    rows = [(str(r.processes), str(r.run), str(r.files), f"{r.mib:.0f}", f"{r.ingest_s:.2f}",
-             f"{r.files_per_s:.1f}", f"{r.mib_per_s:.1f}", f"{r.with_compression_s:.2f}",
-             f"{r.files_per_s_with_compression:.1f}") for r in runs]  # fmt: skip
+    head = ("processes", "workers", "run", "files", "MiB", "ingest s", "files/s", "MiB/s", "+compression s",
+            "files/s")  # fmt: skip
+    rows = [(str(r.processes), str(r.workers), str(r.run), str(r.files), f"{r.mib:.0f}", f"{r.ingest_s:.2f}",
+             f"{r.files_per_s:.1f}", f"{r.mib_per_s:.1f}", f"{r.with_compression_s or '-'}",
+             f"{r.files_per_s_with_compression or '-'}") for r in runs]  # fmt: skip
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in [head, *rows]]
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
@@ -255,16 +263,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--points", type=int, default=100_000, help="points per file (default 100000)")
     parser.add_argument("--repeat", type=int, default=2, help="add_lidars runs per server (default 2)")
     parser.add_argument("--processes", default="1,2", help="scenebase serve processes, comma-separated (default 1,2)")
+    parser.add_argument(
+        "--workers", default="0,2", help="job worker threads per process, comma-separated (default 0,2)"
+    )
     parser.add_argument("--big-gib", type=float, default=2.0, help="size of the one huge upload (default 2 GiB)")
     parser.add_argument("--skip-big", action="store_true", help="leave out the huge upload")
     parser.add_argument("--skip-batch", action="store_true", help="leave out add_lidars")
     parser.add_argument("--output", type=Path, default=RESULTS / "lidars.json", help="results JSON")
     args = parser.parse_args(argv)
     processes = [int(p) for p in args.processes.split(",") if p.strip()]
+    workers = [int(w) for w in args.workers.split(",") if w.strip()]
     if not 1 <= args.files <= 100_000 or not 1 <= args.repeat <= 20 or not 1000 <= args.points <= 10_000_000:
         parser.error("--files in [1, 100000], --repeat in [1, 20], --points in [1000, 10000000]")
-    if not processes or min(processes) < 1 or not 0.01 <= args.big_gib <= 16:
-        parser.error("--processes takes positive integers, --big-gib is in [0.01, 16]")
+    if not processes or min(processes) < 1 or not workers or min(workers) < 0 or not 0.01 <= args.big_gib <= 16:
+        parser.error("--processes takes positive integers, --workers integers >= 0, --big-gib is in [0.01, 16]")
 
     started = time.monotonic()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -281,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"({nbytes / args.files / 2**20:.2f} MiB each) written in {time.monotonic() - t0:.1f} s",
                   flush=True)  # fmt: skip
             for p in processes:
-                runs += bench_batches(paths, nbytes, p, args.repeat, tmp)
+                for w in workers:
+                    runs += bench_batches(paths, nbytes, p, w, args.repeat, tmp)
             shutil.rmtree(files_dir, ignore_errors=True)
         if not args.skip_big:
             big = bench_big(tmp, args.big_gib)
@@ -290,21 +303,26 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = []
     for p in processes:
-        rs = [r for r in runs if r.processes == p]
-        if rs:
+        for w in workers:
+            rs = [r for r in runs if (r.processes, r.workers) == (p, w)]
+            if not rs:
+                continue
             median = statistics.median(r.files_per_s for r in rs)
-            summary.append({"processes": p, "files_per_s_median": median, "target": TARGET_FILES_PER_S,
-                            "met": median >= TARGET_FILES_PER_S,
-                            "files_per_s_with_compression_median":
-                                statistics.median(r.files_per_s_with_compression for r in rs)})  # fmt: skip
+            done = [r.files_per_s_with_compression for r in rs if r.files_per_s_with_compression is not None]
+            summary.append({"processes": p, "workers": w, "files_per_s_median": median,
+                            "target": TARGET_FILES_PER_S, "met": median >= TARGET_FILES_PER_S,
+                            "files_per_s_with_compression_median": statistics.median(done) if done else None,
+                            })  # fmt: skip
     if runs:
         print()
         print(table(runs))
         print()
         for s in summary:
-            print(f"processes={s['processes']}: add_lidars median {s['files_per_s_median']:.1f} files/s (target >= "
-                  f"{TARGET_FILES_PER_S:.0f}: {'met' if s['met'] else 'MISSED'}); with compression "
-                  f"{s['files_per_s_with_compression_median']:.1f} files/s")  # fmt: skip
+            done = s["files_per_s_with_compression_median"]
+            then = "" if done is None else f"; with compression {done:.1f} files/s"
+            print(f"processes={s['processes']} workers={s['workers']}: add_lidars median "
+                  f"{s['files_per_s_median']:.1f} files/s (target >= {TARGET_FILES_PER_S:.0f}: "
+                  f"{'met' if s['met'] else 'MISSED'}){then}")  # fmt: skip
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
@@ -312,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_start_1_5_15_min": load_at_start,
         "load_average_at_end_1_5_15_min": [round(x, 2) for x in os.getloadavg()],
         "settings": {"files": args.files, "points": args.points, "repeat": args.repeat, "processes": processes,
-                     "server_workers_per_process": 2, "big_gib": None if args.skip_big else args.big_gib},
+                     "workers_per_process": workers, "big_gib": None if args.skip_big else args.big_gib},
         "summary": summary,
         "runs": [asdict(r) for r in runs],
         "big_upload": big,
