@@ -8,13 +8,14 @@ every other kind (see ``services/kinds/lidars.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from scenebase.domain.ids import standardize_id
 from scenebase.services.assets import AssetService
 from scenebase.services.errors import InvalidArgument, ServiceError, UnsupportedMedia
 from scenebase.services.jobs import JobContext, JobRegistry, JobService
-from scenebase.services.kinds import KindRegistry, MediaError
+from scenebase.services.kinds import KindRegistry, MediaError, Rendition
 from scenebase.services.kinds.lidars import (
     DEFAULT_SKIP_FACTORS,
     LidarKind,
@@ -27,7 +28,7 @@ from scenebase.storage.scope import Scope
 
 log = logging.getLogger("scenebase.lidars")
 
-#: ids one compress_lidars request may name (the job reads their documents in batches of BATCH)
+#: ids one compress_lidars request may name (the job reads and updates their documents in batches of BATCH)
 MAX_IDS = 100_000
 BATCH = 100
 
@@ -70,11 +71,12 @@ class LidarService:
         ids = [str(i) for i in ctx.params.get("ids") or []]
         factors = skip_factors_of(ctx.params.get("skip_factors") or list(DEFAULT_SKIP_FACTORS))
         gzip_compress = bool(ctx.params.get("gzip_compress", True))
-        compressed, failed = 0, []
+        compressed: list[str] = []
+        failed: list[str] = []
         refused: dict[str, list[str]] = {}
         ctx.stage(f"making {[rendition_tag(s) for s in factors]} of {len(ids)} LIDARs")
-        for start in range(0, len(ids), BATCH):
-            chunk = ids[start : start + BATCH]
+
+        def rendered(chunk: list[str]) -> Iterator[tuple[dict[str, Any], dict[str, Rendition]]]:
             docs = self.assets.get_many(ctx.scope, "lidars", chunk)
             for lidar_id in chunk:
                 ctx.check_cancelled()
@@ -94,19 +96,24 @@ class LidarService:
                 if not wanted:
                     continue
                 try:
-                    self._store(ctx.scope, doc, wanted, gzip_compress)
-                    compressed += 1
+                    renditions = self._render(doc, wanted, gzip_compress)
                 except ServiceError as e:
                     failed.append(lidar_id)
                     ctx.note(f"{lidar_id}: {e.message}")
+                    continue
+                yield doc, renditions
+
+        for start in range(0, len(ids), BATCH):
+            # one catalog write per batch; the renditions become blobs one asset at a time
+            stored = self.media.store_renditions_many(ctx.scope, "lidars", rendered(ids[start : start + BATCH]))
+            compressed.extend(stored)
             ctx.progress(100.0 * min(len(ids), start + BATCH) / max(1, len(ids)))
-        return {"compressed": compressed, "failed": failed, "refused": refused,
+        return {"compressed": len(compressed), "failed": failed, "refused": refused,
                 "skip_factors": factors, "gzip_compress": gzip_compress}  # fmt: skip
 
-    def _store(self, scope: Scope, doc: dict[str, Any], factors: list[int], gzip_compress: bool) -> None:
+    def _render(self, doc: dict[str, Any], factors: list[int], gzip_compress: bool) -> dict[str, Rendition]:
         with self.media.open_original("lidars", doc) as media:
             try:
-                renditions = self.kind.renditions(media, doc, factors, gzip_compress)
+                return self.kind.renditions(media, doc, factors, gzip_compress)
             except MediaError as e:
                 raise UnsupportedMedia(f"{doc['id']}: {e.problem}", resource="lidars") from None
-        self.media.store_renditions(scope, "lidars", doc, renditions)
