@@ -14,12 +14,15 @@ process, blobs in the data folder, embedded SQLite) and, ``--repeat`` times, eac
   (renditions skip_1/10/100). With 0 workers they stay queued (job workers on other machines): this is the ingest
   alone. With workers they run in the server while the upload goes on and compete with it for the CPU;
 * with workers, then waits for those jobs (polling every 50 ms): files/s from the same start to the last job's
-  end, i.e. ingest plus every rendition made.
+  end, i.e. ingest plus every rendition made;
+* the CPU time (user + system) per file of the server processes and of the client: on a machine shared with
+  other work the rates move with its load, these much less.
 
 With ``--big-gib`` (default 2) it then writes one KITTI ``.bin`` of that size, starts a fresh single-process server
-(``SCENEBASE_MAX_FILE_BYTES`` raised to fit it) and uploads it with ``client.add_lidar`` while a thread samples the
-server's ``VmRSS`` and ``RssAnon`` (``/proc/<pid>/status``) every 0.2 s: baseline, peak during the upload, peak
-while its compression job runs (skip_1 and skip_10 are refused above 10M points, skip_100 is made), and at the end.
+without job workers (``SCENEBASE_MAX_FILE_BYTES`` raised to fit the file) and uploads it with ``client.add_lidar``
+while a thread samples the server's ``VmRSS`` and ``RssAnon`` (``/proc/<pid>/status``) every 0.2 s: baseline,
+peak during the upload, after it. Then a second server with 2 workers on the same data folder runs the queued
+compression job (skip_1 and skip_10 are refused above 10M points, skip_100 is made): its peak and end RSS.
 
 Prints tables and writes ``benchmarks/results/lidars.json``. Every loop is bounded.
 """
@@ -129,6 +132,25 @@ class BatchRun:
     mib_per_s: float
     with_compression_s: float | None
     files_per_s_with_compression: float | None
+    #: CPU time (user + system) per file of the server processes (their job workers included) and of this client
+    server_cpu_ms_per_file: float
+    client_cpu_ms_per_file: float
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its live children (``--processes N`` forks N servers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # a process that ended meanwhile
+    return total
 
 
 def bench_batches(
@@ -138,12 +160,13 @@ def bench_batches(
     workdir = tmp / f"batch-p{processes}-w{workers}"
     workdir.mkdir()
     env = {"SCENEBASE_WORKERS": str(workers), "SCENEBASE_PROCESSES": str(processes)}
-    with serve_process(workdir / "data", env) as (url, _proc):
+    with serve_process(workdir / "data", env) as (url, proc):
         client = SceneEngineClient(auth_token=TOKEN, scene_engine_url=url)
         client.whoami()
         for run in range(repeat):
             set_id = client.create_set(f"bench lidars {run}", "lidars")
             lidars = [Lidar(id=f"r{run}-{p.stem}", path=p) for p in paths]
+            server_cpu, client_cpu = process_tree_cpu_s(proc.pid), time.process_time()
             t0 = time.perf_counter()
             ids = client.add_lidars(lidars, set_id)
             ingest_s = time.perf_counter() - t0
@@ -153,14 +176,18 @@ def bench_batches(
             if workers:
                 wait_jobs(client, client.last_job_ids)
                 all_s = time.perf_counter() - t0
+            server_ms = (process_tree_cpu_s(proc.pid) - server_cpu) * 1000 / len(paths)
+            client_ms = (time.process_time() - client_cpu) * 1000 / len(paths)
             mib = nbytes / 2**20
             r = BatchRun(processes, workers, run, len(paths), round(mib, 1), round(ingest_s, 3),
                          round(len(paths) / ingest_s, 1), round(mib / ingest_s, 1),
                          None if all_s is None else round(all_s, 3),
-                         None if all_s is None else round(len(paths) / all_s, 1))  # fmt: skip
+                         None if all_s is None else round(len(paths) / all_s, 1), round(server_ms, 2),
+                         round(client_ms, 2))  # fmt: skip
             then = "" if all_s is None else f"; with compression {len(paths) / all_s:,.1f} files/s ({all_s:.2f} s)"
             print(f"  processes={processes} workers={workers} run {run}: add_lidars {r.files_per_s:,.1f} files/s "
-                  f"({r.mib_per_s:,.0f} MiB/s, {ingest_s:.2f} s){then}", flush=True)  # fmt: skip
+                  f"({r.mib_per_s:,.0f} MiB/s, {ingest_s:.2f} s){then}; CPU per file: server {server_ms:.1f} ms, "
+                  f"client {client_ms:.1f} ms", flush=True)  # fmt: skip
             out.append(r)
     return out
 
@@ -197,49 +224,63 @@ class RssSampler(threading.Thread):
         return {"vm_rss_mib": round(max(r[1] for r in rows), 1), "rss_anon_mib": round(max(r[2] for r in rows), 1)}
 
 
+def _sampled(proc_pid: int, phase: str, settle_s: float) -> RssSampler:
+    sampler = RssSampler(proc_pid)
+    sampler.phase = phase
+    sampler.start()
+    time.sleep(settle_s)
+    return sampler
+
+
 def bench_big(tmp: Path, gib: float) -> dict[str, Any]:
+    """The upload into a server without job workers (its RSS is the ingest's alone), then the compression job
+    on a second server with 2 workers over the same data folder (its RSS is the job's)."""
     path = tmp / "huge_scan.bin"
     t0 = time.perf_counter()
     size = write_kitti(path, gib)
     print(f"\nwrote a {size / 2**30:.2f} GiB KITTI file ({size // 16:,} points) in {time.perf_counter() - t0:.1f} s",
           flush=True)  # fmt: skip
-    workdir = tmp / "big"
-    workdir.mkdir()
-    env = {"SCENEBASE_WORKERS": "2", "SCENEBASE_PROCESSES": "1", "SCENEBASE_MAX_FILE_BYTES": str(size + 2**20)}
-    with serve_process(workdir / "data", env) as (url, proc):
+    data = tmp / "big" / "data"
+    data.parent.mkdir()
+    env = {"SCENEBASE_PROCESSES": "1", "SCENEBASE_MAX_FILE_BYTES": str(size + 2**20)}
+    with serve_process(data, {**env, "SCENEBASE_WORKERS": "0"}) as (url, proc):
         client = SceneEngineClient(auth_token=TOKEN, scene_engine_url=url)
-        client.whoami()
         set_id = client.create_set("huge", "lidars")
-        sampler = RssSampler(proc.pid)
-        sampler.start()
-        time.sleep(1.0)
-        sampler.phase = "upload"
+        upload = _sampled(proc.pid, "baseline", 1.0)
+        upload.phase = "upload"
         t0 = time.perf_counter()
         lidar_id = client.add_lidar(set_id, lidar_path=str(path), format="kitti", id="huge")
         upload_s = time.perf_counter() - t0
-        sampler.phase = "compression"
-        t1 = time.perf_counter()
-        [job] = wait_jobs(client, client.last_job_ids)
-        job_s = time.perf_counter() - t1
-        sampler.phase = "end"
+        upload.phase = "end"
         time.sleep(1.0)
-        sampler.stop()
+        upload.stop()
+        job_ids = client.last_job_ids
+    with serve_process(data, {**env, "SCENEBASE_WORKERS": "2"}) as (url, proc):
+        client = SceneEngineClient(auth_token=TOKEN, scene_engine_url=url)
+        t1 = time.perf_counter()
+        job_rss = _sampled(proc.pid, "compression", 0.0)  # the queued job may start at once: no baseline here
+        [job] = wait_jobs(client, job_ids)
+        job_s = time.perf_counter() - t1
+        job_rss.phase = "end"
+        time.sleep(1.0)
+        job_rss.stop()
         meta = client.get_metadata(lidar_id, "lidars")
     if meta["num_points"] != size // 16:
         raise SystemExit(f"the server counted {meta['num_points']} points, expected {size // 16}")
-    baseline = sampler.peak("baseline")
     result = {
         "bytes": size, "points": size // 16, "upload_s": round(upload_s, 2),
         "upload_mib_per_s": round(size / 2**20 / upload_s, 1), "compression_job_s": round(job_s, 2),
-        "compression_result": job.get("result"), "rss_baseline": baseline, "rss_peak_upload": sampler.peak("upload"),
-        "rss_peak_compression": sampler.peak("compression"), "rss_end": sampler.peak("end"),
-        "thumbnails": sorted(meta.get("thumbnails") or {}),
+        "compression_result": job.get("result"), "thumbnails": sorted(meta.get("thumbnails") or {}),
+        "rss_baseline": upload.peak("baseline"), "rss_peak_upload": upload.peak("upload"),
+        "rss_after_upload": upload.peak("end"), "rss_peak_compression": job_rss.peak("compression"),
+        "rss_after_compression": job_rss.peak("end"),
     }  # fmt: skip
     print(f"  add_lidar of {size / 2**30:.2f} GiB: {upload_s:.1f} s ({result['upload_mib_per_s']} MiB/s); "
           f"compression job {job_s:.1f} s, made {result['thumbnails']}")  # fmt: skip
-    for phase in ("baseline", "upload", "compression", "end"):
-        peak = sampler.peak(phase)
-        print(f"  server RSS {phase:<12} VmRSS {peak['vm_rss_mib']:8.1f} MiB   RssAnon {peak['rss_anon_mib']:8.1f} MiB")
+    for name in ("rss_baseline", "rss_peak_upload", "rss_after_upload", "rss_peak_compression",
+                 "rss_after_compression"):  # fmt: skip
+        peak = result[name]
+        print(f"  server {name:<22} VmRSS {peak['vm_rss_mib']:8.1f} MiB   RssAnon {peak['rss_anon_mib']:8.1f} MiB")
     return result
 
 
@@ -248,10 +289,11 @@ def bench_big(tmp: Path, gib: float) -> dict[str, Any]:
 
 def table(runs: list[BatchRun]) -> str:
     head = ("processes", "workers", "run", "files", "MiB", "ingest s", "files/s", "MiB/s", "+compression s",
-            "files/s")  # fmt: skip
+            "files/s", "server CPU ms/file", "client CPU ms/file")  # fmt: skip
     rows = [(str(r.processes), str(r.workers), str(r.run), str(r.files), f"{r.mib:.0f}", f"{r.ingest_s:.2f}",
              f"{r.files_per_s:.1f}", f"{r.mib_per_s:.1f}", f"{r.with_compression_s or '-'}",
-             f"{r.files_per_s_with_compression or '-'}") for r in runs]  # fmt: skip
+             f"{r.files_per_s_with_compression or '-'}", f"{r.server_cpu_ms_per_file:.2f}",
+             f"{r.client_cpu_ms_per_file:.2f}") for r in runs]  # fmt: skip
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in [head, *rows]]
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
