@@ -26,7 +26,7 @@ from scenebase.clients import SceneEngineClient
 from scenebase.errors import AssetError, InvalidArgumentsError, MetadataNotFoundError, SceneBaseError
 from scenebase.media.pointcloud import decode_rendition, guess_format, read_points, read_rendition_header
 from scenebase.models.assets import Lidar
-from scenebase.services.kinds import BytesMedia
+from scenebase.services.kinds import BytesMedia, FileMedia
 from scenebase.services.kinds import lidars as lidar_kind
 from scenebase.testing import InProcessServer
 
@@ -210,28 +210,44 @@ def test_numpy_npy_binary_and_kitti_layouts(server: InProcessServer, admin: Scen
     assert sorted(admin.search_assets("lidars", {"sensor": ["top"]})) == ["raw"]
 
 
-def test_large_headerless_clouds_are_probed_and_rendered_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above PIECEWISE_FROM_BYTES a raw cloud is read in pieces; the results equal reading it whole."""
+def test_large_headerless_clouds_are_probed_and_rendered_in_pieces(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Above PIECEWISE_FROM_BYTES a raw cloud in a file is read in pieces; the results equal reading it whole."""
     points = scan(10_007, seed=2, holes=13)
     kind = lidar_kind.LidarKind()
     cases = [({"format": "kitti"}, points.tobytes()),
              ({"format": "numpy", "num_fields": 4}, points.tobytes()),
              ({"format": "binary", "binary_format": "<4f"}, points.tobytes())]  # fmt: skip
+    pieces_read: list[str] = []
+    real_pieces = lidar_kind._pieces
+
+    def counted(fh: Any, media: Any, meta: Any) -> Any:
+        pieces_read.append(media.name)
+        return real_pieces(fh, media, meta)
+
     for meta, data in cases:
-        media = BytesMedia(data, "big.bin")
+        (tmp_path / "big.bin").write_bytes(data)
+        media = FileMedia(tmp_path / "big.bin")  # not in memory: what a blob or a large upload is
         whole = kind.probe(media, meta)
         whole_renditions = kind.renditions(media, {**meta, **whole.fields}, [1, 7, 100], gzip_compress=False)
         with monkeypatch.context() as m:
             m.setattr(lidar_kind, "PIECEWISE_FROM_BYTES", 1000)
             m.setattr(lidar_kind, "PIECE_BYTES", 4096 + 8)  # pieces are whole points whatever the size asked
+            pieces_read.clear()
+            m.setattr(lidar_kind, "_pieces", counted)
             pieces = kind.probe(media, meta)
             doc = {**meta, **pieces.fields}
             assert pieces == whole, meta
             assert kind.renditions(media, doc, [1, 7, 100], gzip_compress=False) == whole_renditions
             zipped = kind.renditions(media, doc, [7])["skip_7"].data
             assert decode_rendition(zipped).tobytes() == decode_rendition(whole_renditions["skip_7"].data).tobytes()
+            (tmp_path / "cut.bin").write_bytes(data + b"\0" * 3)
             with pytest.raises(lidar_kind.MediaError, match="not a multiple of the 16-byte point"):
-                kind.probe(BytesMedia(data + b"\0" * 3, "cut.bin"), meta)
+                kind.probe(FileMedia(tmp_path / "cut.bin"), meta)
+            assert len(pieces_read) == 4  # probe, renditions twice, the cut file
+            assert kind.probe(BytesMedia(data, "in memory.bin"), meta) == whole  # held in memory: read whole
+            assert len(pieces_read) == 4
 
 
 # ---------------------------------------------------------------------------------------------------------- bad input

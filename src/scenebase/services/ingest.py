@@ -216,8 +216,12 @@ class IngestService:
                     continue
                 if p.media is not None:
                     key = f"{asset_type}/{new_id()}.{doc['object_access']['extension']}"
-                    with p.media.open() as stream:
-                        self.blobs.put_stream(key, stream, p.content_type)
+                    data = p.media.buffer()
+                    if data is not None:  # an upload held in memory: one write, no copy
+                        self.blobs.put(key, data, p.content_type)
+                    else:
+                        with p.media.open() as stream:
+                            self.blobs.put_stream(key, stream, p.content_type)
                     new_blobs.append(key)
                     doc["object_access"]["key"] = key
                 if old is not None:

@@ -133,16 +133,20 @@ class LidarKind(AssetKind):
 
     def probe(self, media: Media, meta: dict[str, Any]) -> Probed:
         fmt = str(meta.get("format") or "pcd")
-        with media.open() as fh:
-            head = fh.read(len(NPY_MAGIC))
-            fh.seek(0)
-            try:
-                if _piecewise(fmt, media.size, head):
-                    info = _probe_pieces(fh, media, meta)
-                else:
-                    info = probe_pointcloud(fh, fmt, meta.get("num_fields"), meta.get("binary_format"), media.name)
-            except PointCloudDecodeError as e:
-                raise MediaError(e.problem) from None
+        params = (fmt, meta.get("num_fields"), meta.get("binary_format"), media.name)
+        data = media.buffer()
+        try:
+            if data is not None:  # an upload held in memory
+                head = data[: len(NPY_MAGIC)]
+                info = probe_pointcloud(data, *params)
+            else:
+                with media.open() as fh:
+                    head = fh.read(len(NPY_MAGIC))
+                    fh.seek(0)
+                    piecewise = _piecewise(fmt, media.size, head)
+                    info = _probe_pieces(fh, media, meta) if piecewise else probe_pointcloud(fh, *params)
+        except PointCloudDecodeError as e:
+            raise MediaError(e.problem) from None
         fields = info.as_dict()
         del fields["format"]  # the client's own (normalized) field
         return Probed(fields, content_type_for(fmt, head), extension_for(fmt, head).lstrip("."))
