@@ -7,6 +7,7 @@
     python benchmarks/run.py sessions [...] # = python benchmarks/bench_sessions.py [...] (timeline targets)
     python benchmarks/run.py jobs [...]     # = python benchmarks/bench_jobs.py [...] (fair claims, failure notes)
     python benchmarks/run.py limits [...]   # = python benchmarks/bench_limits.py [...] (checks, decode memory, sweep)
+    python benchmarks/run.py lidar [...]    # = python benchmarks/bench_lidars.py [...] (add_lidars, a 2 GB upload)
 
 Starts ``scenebase serve`` as a subprocess on 127.0.0.1 with a fresh data folder (embedded SQLite catalog; with
 ``--postgres`` a second run uses a throwaway PostgreSQL cluster from ``tests/servers.py``), then sends a fixed
@@ -284,10 +285,12 @@ def table(results: list[Result]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
-    if given and given[0] in ("images", "search", "video", "sessions", "jobs", "limits"):  # own scripts
+    scripts = {"images": "bench_images", "search": "bench_search", "lidar": "bench_lidars", "video": "bench_videos",
+               "sessions": "bench_sessions", "jobs": "bench_jobs", "limits": "bench_limits"}  # fmt: skip
+    if given and given[0] in scripts:  # the issue benchmarks live in their own scripts
         import importlib
 
-        bench = importlib.import_module({"video": "bench_videos"}.get(given[0], f"bench_{given[0]}"))
+        bench = importlib.import_module(scripts[given[0]])
         return int(bench.main(given[1:]))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a quarter of the requests (smoke run)")

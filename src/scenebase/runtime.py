@@ -17,6 +17,7 @@ from scenebase.services.images import ImageService
 from scenebase.services.ingest import IngestService
 from scenebase.services.jobs import JobOwner, JobService
 from scenebase.services.kinds import default_kinds
+from scenebase.services.lidars import LidarService
 from scenebase.services.lifecycle import AssetLifecycleService
 from scenebase.services.media import MediaService
 from scenebase.services.session_enrichments import GeoEnricher, OpenMeteoArchive
@@ -70,6 +71,7 @@ class Runtime:
         self.ingest = IngestService(self.assets, self.blobs, self.sources, self.sets, self.jobs, self.kinds)
         self.images = ImageService(self.assets, self.media, self.jobs)
         self.lifecycle = AssetLifecycleService(self.assets, self.sets, self.blobs, self.kinds)
+        self.lidars = LidarService(self.assets, self.media, self.jobs, self.kinds)
         self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
         self.videos = VideoService(self.assets, self.media, self.ingest, self.sets, self.jobs, self.blobs, self.sources,
                                    self.kinds, settings.data_dir / "tmp")  # fmt: skip
@@ -92,6 +94,7 @@ class Runtime:
             self.timeline,
             self.sessions,
             self.video_sessions,
+            self.lidars,
         ]
         for owner in owners:
             owner.register_jobs(registry)

@@ -5,17 +5,15 @@ path or query string holding a NUL character is refused with 400 (no database st
   job records). A larger ``Content-Length`` is refused before a byte of the body is read; a body sent without one
   (chunked) is refused as soon as the count passes the limit.
 * ``multipart/form-data`` uploads: at most ``SCENEBASE_MAX_UPLOAD_BYTES`` in all, and each file part at most
-  ``SCENEBASE_MAX_FILE_BYTES``: :func:`parse_upload_form` stops writing a file part to disk once it passes that
+  ``SCENEBASE_MAX_FILE_BYTES``: ``api/uploads.parse_upload`` stops storing a file part once it passes that
   limit (the rest of the part is counted and dropped), so the item is reported as too large without the server
   ever holding more of it than the limit.
 """
 
 from __future__ import annotations
 
-from starlette.datastructures import FormData, Headers, UploadFile
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scenebase.api.errors import envelope
@@ -77,49 +75,3 @@ class RequestLimitMiddleware:
 
 def _has_nul(query: bytes) -> bool:
     return b"\x00" in query or b"%00" in query
-
-
-class _CappedMultiPartParser(MultiPartParser):
-    """Starlette's parser, but a file part stops being written once it passes ``max_file_bytes``."""
-
-    def __init__(self, *args: object, max_file_bytes: int, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.max_file_bytes = max_file_bytes
-        self.file_bytes: dict[int, int] = {}  # id(UploadFile) -> bytes the part had
-        self.oversized: dict[int, UploadFile] = {}
-
-    def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        upload = self._current_part.file
-        if upload is not None:
-            seen = self.file_bytes.get(id(upload), 0) + (end - start)
-            self.file_bytes[id(upload)] = seen
-            if seen > self.max_file_bytes:
-                self.oversized[id(upload)] = upload
-                return  # counted, not stored
-        super().on_part_data(data, start, end)
-
-
-async def parse_upload_form(
-    request: Request, *, max_files: int, max_fields: int, max_part_size: int, max_file_bytes: int
-) -> FormData:
-    """``request.form(...)`` for uploads, with each file part capped at ``max_file_bytes`` while it is read. A
-    capped part's ``UploadFile.size`` is its full size (so the caller reports it as too large) and its file holds
-    only the first ``max_file_bytes``: it must not be used as the upload."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise HTTPException(415, f"an upload is multipart/form-data, not {content_type[:60]!r}")
-    parser = _CappedMultiPartParser(
-        request.headers,
-        request.stream(),
-        max_files=max_files,
-        max_fields=max_fields,
-        max_part_size=max_part_size,
-        max_file_bytes=max_file_bytes,
-    )
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise HTTPException(400, f"invalid upload: {exc.message}") from None
-    for key, upload in parser.oversized.items():
-        upload.size = parser.file_bytes[key]
-    return form

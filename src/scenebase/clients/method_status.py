@@ -107,6 +107,13 @@ BUILT: dict[str, tuple[str, str]] = {
     "display_video": ("partial", "returns the web-app URL; the web app itself is not built yet"),
     "display_object": ("partial", "returns the web-app URL; the web app itself is not built yet"),
     "display_lidar": ("partial", "returns the web-app URL; the web app itself is not built yet"),
+    "add_lidar": (
+        "partial",
+        "pcd (ascii/binary/binary_compressed, legacy headers), numpy, binary and kitti by path/bytes/url/uri; "
+        "starts compression (skip 1/10/100); `add_to_session` raises NotImplementedError",
+    ),
+    "add_lidars": ("partial", "as add_lidar; bad files are skipped, logged and listed in `client.last_errors`"),
+    "compress_lidars": ("works", "renditions `thumbnails.skip_<s>` (SBPC layout, gzip); returns the job document"),
     "display_session": ("partial", "returns the web-app URL; the web app itself is not built yet"),
     "display_set": ("partial", "returns the web-app URL; the web app itself is not built yet"),
     "display_projects": ("partial", "returns the web-app URL; the web app itself is not built yet"),

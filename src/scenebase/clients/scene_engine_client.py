@@ -16,6 +16,7 @@ from scenebase.clients.asset_manager import AssetManagerClient
 from scenebase.clients.core import ClientCore
 from scenebase.clients.images import ImagesMixin
 from scenebase.clients.job import Job
+from scenebase.clients.lidars import LidarsMixin
 from scenebase.clients.search import SearchMixin
 from scenebase.clients.sessions import SessionsMixin
 from scenebase.clients.sets import SetsMixin
@@ -23,7 +24,9 @@ from scenebase.clients.videos import VideosMixin
 from scenebase.errors import IdentityError, InvalidAuthorization, JobError, ResponseError
 
 
-class SceneEngineClient(SessionsMixin, SetsMixin, ImagesMixin, VideosMixin, SearchMixin, ClientCore, SeedSurface):
+class SceneEngineClient(
+    SessionsMixin, SetsMixin, ImagesMixin, VideosMixin, LidarsMixin, SearchMixin, ClientCore, SeedSurface
+):
     """Root client for every user task on scenebase (same methods as SceneBox's ``SceneEngineClient``)."""
 
     # ---- identity and platform ----

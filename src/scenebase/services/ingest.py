@@ -98,13 +98,22 @@ class IngestService:
         set_ids = self.sets.check_writable(scope, [standardize_id(s) for s in set_ids], asset_type)
         writable = set(set_ids)
         result = IngestResult(ids=[None] * len(items))
-        prepared: list[_Prepared] = []
-        seen: set[str] = set()
+        checked: list[tuple[int, IncomingItem, dict[str, Any]]] = []
         for pos, item in enumerate(items):
             try:
-                prepared.append(self._prepare(scope, kind, pos, item, set_ids, writable, seen))
+                checked.append((pos, item, self._validate(scope, kind, item, writable)))
             except ServiceError as e:
                 result.errors.append(item_error(item.index, item.name, e))
+        unknown = self._unknown_references(scope, kind, [meta for _, _, meta in checked])
+        prepared: list[_Prepared] = []
+        seen: set[str] = set()
+        for pos, item, meta in checked:
+            try:
+                _check_references(kind, meta, unknown)
+                prepared.append(self._prepare(scope, kind, pos, item, meta, set_ids, seen))
+            except ServiceError as e:
+                result.errors.append(item_error(item.index, item.name, e))
+        result.errors.sort(key=lambda e: int(e["index"]))
         if prepared:
             written = self._write(scope, kind, prepared, overwrite, result)
             result.job_ids = self._follow_up(scope, kind, written, options)
@@ -112,16 +121,8 @@ class IngestService:
 
     # ------------------------------------------------------------------ one item
 
-    def _prepare(
-        self,
-        scope: Scope,
-        kind: AssetKind,
-        pos: int,
-        item: IncomingItem,
-        set_ids: list[str],
-        writable: set[str],
-        seen: set[str],
-    ) -> _Prepared:
+    def _validate(self, scope: Scope, kind: AssetKind, item: IncomingItem, writable: set[str]) -> dict[str, Any]:
+        """The item's metadata, checked and cleaned (no file read yet)."""
         meta = kind.validate(item.meta)
         problem = text_problem(item.name)  # stored as object_access.filename: refused here, for this item only
         if problem:
@@ -133,6 +134,31 @@ class IngestService:
         if item_sets:  # per-item sets get the same checks as the batch's sets (own, same type, unlocked)
             self.sets.check_writable(scope, item_sets, kind.asset_type)
             writable.update(item_sets)
+        return meta
+
+    def _unknown_references(self, scope: Scope, kind: AssetKind, metas: list[dict[str, Any]]) -> dict[str, set[str]]:
+        """Per reference field (``kind.references``), the ids the batch names that are no asset of the caller's
+        own organization: one lookup per field for the whole batch."""
+        unknown: dict[str, set[str]] = {}
+        for field_name, target_type in kind.references.items():
+            wanted = sorted({ref for meta in metas for ref in meta.get(field_name) or []})
+            if not wanted:
+                continue
+            found = self.assets.get_many(scope, target_type, wanted)
+            # a shared organization's asset is readable, but a reference must stay inside the owner's data
+            unknown[field_name] = {ref for ref in wanted if (found.get(ref) or {}).get("owner") != scope.org_id}
+        return unknown
+
+    def _prepare(
+        self,
+        scope: Scope,
+        kind: AssetKind,
+        pos: int,
+        item: IncomingItem,
+        meta: dict[str, Any],
+        set_ids: list[str],
+        seen: set[str],
+    ) -> _Prepared:
         uploaded = item.media is not None and not item.prefetched
         if sum(x is not None for x in (None if item.prefetched else item.media, item.url, item.uri)) != 1:
             raise InvalidArgument(f"give exactly one of {kind.noun} path/bytes, url and uri")
@@ -196,8 +222,12 @@ class IngestService:
                     continue
                 if p.media is not None:
                     key = f"{asset_type}/{new_id()}.{doc['object_access']['extension']}"
-                    with p.media.open() as stream:
-                        self.blobs.put_stream(key, stream, p.content_type)
+                    data = p.media.buffer()
+                    if data is not None:  # an upload held in memory: one write, no copy
+                        self.blobs.put(key, data, p.content_type)
+                    else:
+                        with p.media.open() as stream:
+                            self.blobs.put_stream(key, stream, p.content_type)
                     new_blobs.append(key)
                     doc["object_access"]["key"] = key
                 if old is not None:
@@ -234,3 +264,12 @@ class IngestService:
                                    asset_type=kind.asset_type)  # fmt: skip
             job_ids.append(str(row["id"]))
         return job_ids
+
+
+def _check_references(kind: AssetKind, meta: dict[str, Any], unknown: dict[str, set[str]]) -> None:
+    for field_name, target_type in kind.references.items():
+        missing = [ref for ref in meta.get(field_name) or [] if ref in unknown.get(field_name, ())]
+        if missing:
+            raise InvalidArgument(
+                f"{field_name}: {', '.join(repr(m) for m in missing)} not found among this organization's {target_type}"
+            )

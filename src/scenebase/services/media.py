@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,32 +191,46 @@ class MediaService:
         self, scope: Scope, asset_type: str, doc: dict[str, Any], renditions: dict[str, Rendition]
     ) -> dict[str, dict[str, Any]]:
         """Write renditions as blobs and record them under ``thumbnails.<tag>`` of the asset's document."""
-        if doc["owner"] != scope.org_id:
-            raise NotFound(f"{asset_type} {doc['id']!r} belongs to another organization", resource=asset_type)
-        entries: dict[str, dict[str, Any]] = {}
+        return self.store_renditions_many(scope, asset_type, [(doc, renditions)])[doc["id"]]
+
+    def store_renditions_many(
+        self, scope: Scope, asset_type: str, pairs: Iterable[tuple[dict[str, Any], dict[str, Rendition]]]
+    ) -> dict[str, dict[str, dict[str, Any]]]:
+        """:meth:`store_renditions` of several assets with one catalog write. ``pairs`` is read lazily: each
+        asset's renditions become blobs as they come, so a job can make them one asset at a time. Returns
+        ``id -> tag -> thumbnail entry``; on any failure no entry is recorded and the new blobs are removed."""
+        stored: dict[str, dict[str, dict[str, Any]]] = {}
+        patches: list[dict[str, Any]] = []
         written: list[str] = []
+        replaced: list[str] = []
         try:
-            for tag, r in renditions.items():
-                key = f"thumbnails/{new_id()}.{r.extension}"
-                self.blobs.put(key, r.data, r.content_type)
-                written.append(key)
-                entry: dict[str, Any] = {"filename": f"{doc['id']}_{tag}.{r.extension}", "key": key,
-                                         "format": r.format, "content_type": r.content_type, "size": len(r.data),
-                                         **r.extra}  # fmt: skip
-                if r.width is not None and r.height is not None:
-                    entry["resolution"] = {"height": r.height, "width": r.width}
-                entries[tag] = entry
-            old = doc.get("thumbnails") or {}
-            patch = {"id": doc["id"], "timestamp": doc["timestamp"], "thumbnails": entries}
-            self.assets.put(scope, asset_type, [patch], mode="merge")
+            for doc, renditions in pairs:
+                if doc["owner"] != scope.org_id:
+                    raise NotFound(f"{asset_type} {doc['id']!r} belongs to another organization", resource=asset_type)
+                entries: dict[str, dict[str, Any]] = {}
+                for tag, r in renditions.items():
+                    key = f"thumbnails/{new_id()}.{r.extension}"
+                    self.blobs.put(key, r.data, r.content_type)
+                    written.append(key)
+                    entry: dict[str, Any] = {"filename": f"{doc['id']}_{tag}.{r.extension}", "key": key,
+                                             "format": r.format, "content_type": r.content_type, "size": len(r.data),
+                                             **r.extra}  # fmt: skip
+                    if r.width is not None and r.height is not None:
+                        entry["resolution"] = {"height": r.height, "width": r.width}
+                    entries[tag] = entry
+                old = doc.get("thumbnails") or {}
+                replaced += [old[tag]["key"] for tag in entries if (old.get(tag) or {}).get("key")]
+                patches.append({"id": doc["id"], "timestamp": doc["timestamp"], "thumbnails": entries})
+                stored[doc["id"]] = entries
+            if patches:
+                self.assets.put(scope, asset_type, patches, mode="merge")
         except BaseException:
             for key in written:
                 self.blobs.delete(key)
             raise
-        for tag in entries:
-            if old.get(tag, {}).get("key"):
-                self.blobs.delete(old[tag]["key"])
-        return entries
+        for key in replaced:
+            self.blobs.delete(key)
+        return stored
 
 
 def _legacy_type(thumb: dict[str, Any]) -> str:

@@ -15,9 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from scenebase.api.deps import get_principal, get_runtime, requires
-from scenebase.api.limits import parse_upload_form
 from scenebase.api.responses import content_disposition, parse_range
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.uploads import parse_upload
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.errors import InvalidArgument, NotFound, PayloadTooLarge, ServiceError
@@ -125,13 +125,11 @@ async def add_media(
     when every item was ingested, 207 with per-item ``errors`` when some were not, and the most common item error
     when none was. Options: images ``thumbnailize_at_ingest`` + ``thumbnail_presets``; see each kind."""
     kind = _media_kind(rt, asset_type)
-    form = await parse_upload_form(
-        request,
-        max_files=kind.max_batch + 1,
-        max_fields=kind.max_batch + 10,
-        max_part_size=MAX_MANIFEST_BYTES,
+    upload = await parse_upload(
+        request, max_files=kind.max_batch + 1, max_fields=kind.max_batch + 10, max_part_size=MAX_MANIFEST_BYTES,
         max_file_bytes=rt.settings.max_file_bytes,
-    )
+    )  # fmt: skip
+    form = upload.form
     try:
         manifest = await _manifest(form)
         items, rejected = _items(form, manifest, kind, rt.settings.max_file_bytes)
@@ -149,7 +147,7 @@ async def add_media(
                 options,
             )  # fmt: skip
     finally:
-        await form.close()
+        await upload.close()
     return _answer(result, rejected, len(manifest["items"]))
 
 
@@ -235,7 +233,8 @@ async def media_file(
 async def media_thumbnail(
     asset_type: str, asset_id: str, tag: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Response:
-    """A thumbnail or rendition; presets (images: tiny, small, full_size_png) are made on first request and cached."""
+    """A thumbnail or rendition; presets (images: tiny, small, full_size_png; lidars: skip_1, skip_10, skip_100)
+    are made on first request and cached."""
     kind = _media_kind(rt, asset_type)
     doc = await run_in_threadpool(rt.assets.get, p.scope, asset_type, asset_id)
     async with contextlib.AsyncExitStack() as stack:
@@ -249,4 +248,8 @@ async def media_thumbnail(
         except ServiceError as e:
             e.resource = e.resource or asset_type
             raise
-    return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=3600"})
+    headers = {"Cache-Control": "private, max-age=3600"}
+    encoding = kind.thumbnail_encoding(data)
+    if encoding is not None:  # e.g. a gzip-compressed LIDAR rendition: browsers and HTTP clients inflate it
+        headers["Content-Encoding"] = encoding
+    return Response(data, media_type=content_type, headers=headers)

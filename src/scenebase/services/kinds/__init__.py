@@ -17,6 +17,7 @@ from scenebase.services.kinds.base import (
     StreamMedia,
 )
 from scenebase.services.kinds.images import ImageKind
+from scenebase.services.kinds.lidars import LidarKind
 from scenebase.services.kinds.videos import VideoKind
 
 
@@ -56,7 +57,7 @@ class KindRegistry:
 
 
 def default_kinds() -> KindRegistry:
-    return KindRegistry([ImageKind(), VideoKind()])
+    return KindRegistry([ImageKind(), VideoKind(), LidarKind()])
 
 
 __all__ = [

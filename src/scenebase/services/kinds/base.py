@@ -14,6 +14,7 @@ local path (for libraries such as PyAV that want one), so large media never need
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -57,9 +58,16 @@ class Media:
         """A binary stream positioned at the start (seekable). The caller closes it."""
         raise NotImplementedError
 
+    def buffer(self) -> bytes | None:
+        """The whole file when its bytes are in memory already (shared, not copied); None when they are not."""
+        return None
+
     def read_bytes(self, limit: int | None = None) -> bytes:
         if limit is not None and self.size > limit:
             raise PayloadTooLarge(f"{self.name!r} is {self.size} bytes; at most {limit} can be read at once")
+        data = self.buffer()
+        if data is not None:
+            return data
         with self.open() as fh:
             return fh.read()
 
@@ -104,6 +112,16 @@ class StreamMedia(Media):
         self._stream.seek(0)
         return _Unclosable(self._stream)  # type: ignore[return-value]
 
+    def buffer(self) -> bytes | None:
+        memory: object = self._stream
+        if isinstance(self._stream, tempfile.SpooledTemporaryFile):
+            # an upload the HTTP server kept in memory (not rolled over to a file) is a BytesIO inside; these are
+            # private attributes of SpooledTemporaryFile (Starlette reads _rolled too): absent, we read as usual
+            stream = self._stream
+            memory = None if getattr(stream, "_rolled", True) else getattr(stream, "_file", None)
+        # getvalue shares the BytesIO's buffer: the probe and the blob write read the upload without a copy
+        return memory.getvalue() if isinstance(memory, io.BytesIO) else None
+
 
 class BytesMedia(Media):
     """Bytes already in memory (small generated files, tests)."""
@@ -114,13 +132,9 @@ class BytesMedia(Media):
         self.size = len(data)
 
     def open(self) -> BinaryIO:
-        import io
-
         return io.BytesIO(self.data)
 
-    def read_bytes(self, limit: int | None = None) -> bytes:
-        if limit is not None and self.size > limit:
-            raise PayloadTooLarge(f"{self.name!r} is {self.size} bytes; at most {limit} can be read at once")
+    def buffer(self) -> bytes:
         return self.data
 
 
@@ -193,6 +207,9 @@ class AssetKind:
     strings: ClassVar[tuple[str, ...]] = ("sensor", "session_uid")
     #: fields holding asset ids (standardized like ids, FACTS 1.1)
     id_lists: ClassVar[tuple[str, ...]] = ("sets",)
+    #: id-list fields naming assets of another type that must exist in the uploader's organization:
+    #: field -> asset type (checked once per batch at ingest; an unknown id fails its item)
+    references: ClassVar[dict[str, str]] = {}
     #: what ``overwrite=False`` may add to an existing asset (FACTS 10.1)
     merge_on_no_overwrite: ClassVar[tuple[str, ...]] = ("sets", "aux", "annotations", "annotations_meta")
     #: accepted file extensions (lower case, no dot) and content types, for clients and docs
@@ -275,3 +292,8 @@ class AssetKind:
     def content_type(self, doc: dict[str, Any]) -> str:
         """The content type of the stored original."""
         return str((doc.get("object_access") or {}).get("content_type") or "application/octet-stream")
+
+    def thumbnail_encoding(self, data: bytes) -> str | None:
+        """The HTTP ``Content-Encoding`` a stored thumbnail is served with (e.g. ``gzip`` for a compressed
+        rendition a browser should inflate by itself); None for plain files."""
+        return None
