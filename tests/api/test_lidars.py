@@ -420,27 +420,27 @@ def test_overwrite_replaces_the_cloud_and_drops_old_renditions(
 def test_uploads_in_memory_and_spooled_to_disk_give_their_memory_back(
     server: InProcessServer, admin: SceneEngineClient, lidar_set: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scenebase.api.routes import media
+    from scenebase.api import uploads
 
-    full = media._UPLOAD_MEMORY.available
+    full = uploads.UPLOAD_MEMORY.available
     small, large = scan(100, seed=10), scan(5000, seed=11)  # 1.6 kB and 80 kB
-    monkeypatch.setattr(media, "IN_MEMORY_PART_BYTES", 16_000)  # the large file rolls over to a temporary file
+    monkeypatch.setattr(uploads, "IN_MEMORY_PART_BYTES", 16_000)  # the large file rolls over to a temporary file
     lidars = [Lidar(id=f"s{i}", bytes=small.tobytes(), format="kitti") for i in range(5)]
     lidars.append(Lidar(id="large", bytes=large.tobytes(), format="kitti"))
     assert compressed(admin, admin.add_lidars(lidars, lidar_set)) == [*(f"s{i}" for i in range(5)), "large"]
     assert admin.get_lidar_bytes("large") == large.tobytes() and admin.get_lidar_bytes("s4") == small.tobytes()
     assert admin.get_metadata("large", "lidars")["num_points"] == 5000
-    assert media._UPLOAD_MEMORY.available == full
+    assert uploads.UPLOAD_MEMORY.available == full
 
-    monkeypatch.setattr(media._UPLOAD_MEMORY, "available", 0)  # budget spent: every part goes to disk
+    monkeypatch.setattr(uploads.UPLOAD_MEMORY, "available", 0)  # budget spent: every part goes to disk
     assert admin.add_lidars([Lidar(id="spooled", bytes=small.tobytes(), format="kitti")], lidar_set) == ["spooled"]
-    assert media._UPLOAD_MEMORY.available == 0
+    assert uploads.UPLOAD_MEMORY.available == 0
 
 
 def test_malformed_uploads_are_400s(server: InProcessServer, admin: SceneEngineClient) -> None:
-    from scenebase.api.routes import media
+    from scenebase.api import uploads
 
-    full = media._UPLOAD_MEMORY.available
+    full = uploads.UPLOAD_MEMORY.available
     http = server.http()
     auth = {"Authorization": f"Bearer {admin.auth_token}"}
     answers = [
@@ -451,11 +451,11 @@ def test_malformed_uploads_are_400s(server: InProcessServer, admin: SceneEngineC
             headers={**auth, "Content-Type": "multipart/form-data; boundary=b"},
         ),
     ]  # fmt: skip
-    for resp in answers:
+    assert answers[0].status_code == 415 and "multipart" in answers[0].json()["error"]["message"]  # not an upload
+    for resp in answers[1:]:
         assert resp.status_code == 400, resp.text
         assert resp.json()["error"]["code"] == "invalid_argument"
-    assert "multipart" in answers[0].json()["error"]["message"]
-    assert media._UPLOAD_MEMORY.available == full
+    assert uploads.UPLOAD_MEMORY.available == full
     assert blob_keys(server) == []
 
 
