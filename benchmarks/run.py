@@ -3,6 +3,7 @@
     python benchmarks/run.py [--quick] [--threads N] [--postgres]
     python benchmarks/run.py images [...]   # = python benchmarks/bench_images.py [...] (ingest and zip_set)
     python benchmarks/run.py search [...]   # = python benchmarks/bench_search.py [...] (search over 1M records)
+    python benchmarks/run.py properties [...]  # = python benchmarks/bench_properties.py [...] (image properties)
 
 Starts ``scenebase serve`` as a subprocess on 127.0.0.1 with a fresh data folder (embedded SQLite catalog; with
 ``--postgres`` a second run uses a throwaway PostgreSQL cluster from ``tests/servers.py``), then sends a fixed
@@ -280,7 +281,7 @@ def table(results: list[Result]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
-    if given and given[0] in ("images", "search"):  # the issue-3 benchmarks live in their own scripts
+    if given and given[0] in ("images", "search", "properties"):  # these benchmarks live in their own scripts
         import importlib
 
         bench = importlib.import_module(f"bench_{given[0]}")
