@@ -29,8 +29,16 @@ BUILT: dict[str, tuple[str, str]] = {
         "path/bytes/url/uri; `annotations` and `add_to_session` raise NotImplementedError; "
         "geo_field/shape_group_field/nested_fields are accepted and unneeded (every field is indexed)",
     ),
-    "add_images": ("partial", "as add_image; bad files are skipped, logged and listed in `client.last_errors`"),
-    "add_images_from_folder": ("works", "JPEG/PNG/TIFF by content or extension; bad files reported"),
+    "add_images": (
+        "partial",
+        "as add_image; bad files are skipped, logged and listed in `client.last_errors`; same content under a new "
+        "id is ingested and listed in `client.last_duplicates`",
+    ),
+    "add_images_from_folder": (
+        "works",
+        "JPEG/PNG/TIFF by content or extension; bad files reported; extras: `recursive`, `id_from_relative_path`, "
+        "folder-level `sensor`/`aux_metadata`/`timestamp`; relative paths kept and used as zip names",
+    ),
     "get_metadata": ("partial", "`with_session_metadata=True` raises NotImplementedError (sessions not built)"),
     "compress_images": ("works", "presets tiny/small/full_size_png or desired_shape + thumbnail_tag"),
     "image_properties_enrichment": ("works", "mean_brightness, rms_contrast, variance_of_laplacian into aux"),

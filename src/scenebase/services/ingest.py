@@ -10,13 +10,15 @@ a batch is never half written, and blobs written for a batch whose transaction f
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from scenebase.domain.ids import new_id, standardize_id
-from scenebase.services.assets import AssetService, normalize_timestamp
+from scenebase.services.assets import AssetService, normalize_timestamp, parse
 from scenebase.services.errors import InvalidArgument, ServiceError, UnsupportedMedia
 from scenebase.services.jobs import JobService
 from scenebase.services.kinds import AssetKind, FileMedia, KindRegistry, Media, MediaError
@@ -42,6 +44,8 @@ class IncomingItem:
     prefetched: bool = False
     #: why the caller could not fetch the reference (reported for this item only)
     fetch_error: ServiceError | None = None
+    #: where the file lies inside the folder the client ingested (kept as ``object_access.relative_path``)
+    relative_path: str | None = None
 
 
 @dataclass
@@ -49,18 +53,67 @@ class IngestResult:
     ids: list[str | None] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
+    #: items ingested with a remark, e.g. ``{"index", "name", "id", "code": "duplicate_content", "warning",
+    #: "content_hash", "duplicate_of"}`` (see :meth:`IngestService._report_duplicates`)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
 class _Prepared:
     position: int
+    item: IncomingItem
     doc: dict[str, Any]
     media: Media | None  # set for uploads: the blob still has to be written
     content_type: str
 
 
+#: most ids named in one duplicate warning
+MAX_DUPLICATE_IDS = 10
+#: longest relative path kept for an item (characters)
+MAX_RELATIVE_PATH = 1024
+
+
 def item_error(index: int, name: str, error: ServiceError) -> dict[str, Any]:
     return {"index": index, "name": name, "code": error.code, "error": error.message, "status": error.http_status}
+
+
+def check_relative_path(value: object) -> str:
+    """A folder-relative file path as the client sent it: POSIX separators, no absolute path, no ``.``/``..``
+    segment, no control characters (it becomes a name inside zips). Raises InvalidArgument naming the problem."""
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument("relative_path must be a non-empty string")
+    if len(value) > MAX_RELATIVE_PATH:
+        raise InvalidArgument(f"relative_path is longer than {MAX_RELATIVE_PATH} characters")
+    if any(ord(c) < 32 or c in "\\\x7f" for c in value):
+        raise InvalidArgument(f"relative_path {value!r} holds a backslash or a control character")
+    parts = value.split("/")
+    if value.startswith("/") or any(p in ("", ".", "..") for p in parts) or posixpath.normpath(value) != value:
+        raise InvalidArgument(f"relative_path {value!r} must be a plain relative path (a/b.jpg: no /, . or .. parts)")
+    return value
+
+
+def _hash_of(media: Media) -> str:
+    digest = hashlib.sha256()
+    with media.open() as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+class _HashingReader:
+    """A read-only view of a stream that hashes what is read through it (the blob is hashed as it is copied)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._digest.update(chunk)
+        return chunk
+
+    def content_hash(self) -> str:
+        return f"sha256:{self._digest.hexdigest()}"
 
 
 class IngestService:
@@ -130,6 +183,8 @@ class IngestService:
         uploaded = item.media is not None and not item.prefetched
         if sum(x is not None for x in (None if item.prefetched else item.media, item.url, item.uri)) != 1:
             raise InvalidArgument(f"give exactly one of {kind.noun} path/bytes, url and uri")
+        relative_path = None if item.relative_path is None else check_relative_path(item.relative_path)
+        content_hash = None
         with self._local_media(scope, item) as media:
             if media.size == 0:
                 raise UnsupportedMedia("empty file")
@@ -137,6 +192,8 @@ class IngestService:
                 probed = kind.probe(media, meta)
             except MediaError as e:
                 raise UnsupportedMedia(e.problem) from None
+            if not uploaded:  # a reference has no blob to hash while writing: hash the bytes read now
+                content_hash = _hash_of(media)
         meta.setdefault("id", new_id())
         if meta["id"] in seen:
             raise InvalidArgument(f"id {meta['id']!r} appears twice in this batch")
@@ -148,6 +205,8 @@ class IngestService:
             access = {"url": ref} if item.url else {"uri": ref}
             access["filename"] = reference_name(ref)
         access.update(content_type=probed.content_type, extension=probed.extension)
+        if relative_path is not None:
+            access["relative_path"] = relative_path
         doc = {
             **meta,
             **probed.fields,
@@ -156,7 +215,9 @@ class IngestService:
             "thumbnails": {},
             "sets": sorted(set(meta.get("sets", [])) | set(set_ids)),
         }
-        return _Prepared(pos, doc, item.media if uploaded else None, probed.content_type)
+        if content_hash is not None:
+            doc["content_hash"] = content_hash
+        return _Prepared(pos, item, doc, item.media if uploaded else None, probed.content_type)
 
     @contextlib.contextmanager
     def _local_media(self, scope: Scope, item: IncomingItem) -> Iterator[Media]:
@@ -191,9 +252,11 @@ class IngestService:
                 if p.media is not None:
                     key = f"{asset_type}/{new_id()}.{doc['object_access']['extension']}"
                     with p.media.open() as stream:
-                        self.blobs.put_stream(key, stream, p.content_type)
+                        reader = _HashingReader(stream)
+                        self.blobs.put_stream(key, reader, p.content_type)  # type: ignore[arg-type]
                     new_blobs.append(key)
                     doc["object_access"]["key"] = key
+                    doc["content_hash"] = reader.content_hash()
                 if old is not None:
                     old_blobs.extend(_blob_keys(old))
                 writes.append(doc)
@@ -215,7 +278,35 @@ class IngestService:
         for p in prepared:
             if p.doc["id"] in stored_ids:
                 result.ids[p.position] = p.doc["id"]
+        written_ids = {d["id"] for d in writes}
+        self._report_duplicates(scope, asset_type, [p for p in prepared if p.doc["id"] in written_ids], result)
         return writes
+
+    def _report_duplicates(self, scope: Scope, asset_type: str, written: list[_Prepared], result: IngestResult) -> None:
+        """Warn about each written item whose content another asset of the organization already has: one ingested
+        before this batch, or one earlier in this batch. Checked after the commit, so of two batches written at
+        the same time the later check sees the other one's assets (each pair is reported at least once)."""
+        hashes = sorted({str(p.doc["content_hash"]) for p in written if p.doc.get("content_hash")})
+        if not hashes:
+            return
+        query = parse({"filters": [{"field": "content_hash", "values": hashes}]})
+        holders: dict[str, list[str]] = {}
+        for batch in self.assets.repo.scan(Scope.of(scope.org_id), asset_type, query):
+            for doc in batch:
+                holders.setdefault(str(doc.get("content_hash")), []).append(str(doc["id"]))
+        this_batch = {p.doc["id"]: n for n, p in enumerate(written)}
+        for n, p in enumerate(written):
+            own_hash = str(p.doc.get("content_hash"))
+            others = sorted(i for i in holders.get(own_hash, []) if i != p.doc["id"] and this_batch.get(i, -1) < n)
+            if not others:
+                continue
+            shown = others[:MAX_DUPLICATE_IDS]
+            more = f" and {len(others) - len(shown)} more" if len(others) > len(shown) else ""
+            result.warnings.append({
+                "index": p.item.index, "name": p.item.name, "id": p.doc["id"], "code": "duplicate_content",
+                "warning": f"same content as {', '.join(shown)}{more}", "content_hash": own_hash,
+                "duplicate_of": shown, "duplicates": len(others),
+            })  # fmt: skip
 
     def _follow_up(
         self, scope: Scope, kind: AssetKind, written: list[dict[str, Any]], options: dict[str, Any]
