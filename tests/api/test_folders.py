@@ -257,13 +257,18 @@ def test_duplicate_of_a_referenced_file(tmp_path: Path) -> None:
         assert [(d["id"], d["duplicate_of"]) for d in client.last_duplicates] == [("upload", ["ref"])]
 
 
-def test_duplicates_are_per_organization(world: World) -> None:
+def test_duplicates_are_per_organization(admin: SceneEngineClient, world: World) -> None:
     data = encode(8)
     a = world.client(world.a.tokens["data_provider"])
     b = world.client(world.b.tokens["data_provider"])
     a.add_image(image_bytes=data, id="mine")
     b.add_image(image_bytes=data, id="theirs")
     assert b.last_duplicates == []
+    admin.add_ownership(world.a.id, world.b.id)  # b may now read a's images: still not b's own
+    copies = b.search_assets("images", {"filters": [{"field": "content_hash", "values": [sha(data)]}]})
+    assert sorted(copies) == ["mine", "theirs"]
+    b.add_image(image_bytes=data, id="theirs too")
+    assert [d["duplicate_of"] for d in b.last_duplicates] == [["theirs"]]
     a.add_image(image_bytes=data, id="mine again")
     assert [d["duplicate_of"] for d in a.last_duplicates] == [["mine"]]
 

@@ -25,6 +25,8 @@ log = logging.getLogger("scenebase.images")
 
 #: asset types whose media are images (objects are crops of images)
 IMAGE_LIKE = ("images", "objects")
+#: an image whose properties are being computed: (id, timestamp, values to come)
+_Pending = tuple[str, str, Future[dict[str, float]]]
 #: threads computing image properties in one job: one per core this process may use
 PROPERTY_THREADS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
@@ -123,8 +125,9 @@ class ImageService:
         batch_size = max(1, int((ctx.params.get("additional_params") or {}).get("batch_size", 50)))
         tally = _Tally()
         ctx.stage(f"computing {properties} for {len(ids)} {asset_type}")
-        with ThreadPoolExecutor(PROPERTY_THREADS, thread_name_prefix="scenebase-properties") as pool:
-            pending: list[tuple[str, str, Future[dict[str, float]]]] = []
+        pool = ThreadPoolExecutor(PROPERTY_THREADS, thread_name_prefix="scenebase-properties")
+        try:
+            pending: list[_Pending] = []
             for start in range(0, len(ids), batch_size):
                 chunk = ids[start : start + batch_size]
                 docs = self.assets.get_many(ctx.scope, asset_type, chunk)
@@ -140,6 +143,8 @@ class ImageService:
                 pending = submitted
                 ctx.progress(100.0 * min(len(ids), start) / max(1, len(ids)))
             self._write_properties(ctx, asset_type, pending, tally)
+        finally:  # a cancelled job does not wait for the images it has not started
+            pool.shutdown(wait=True, cancel_futures=True)
         return {"enriched": tally.enriched, "failed": tally.failed, "properties": properties}
 
     def _properties_of(self, asset_type: str, doc: dict[str, Any], properties: list[str]) -> dict[str, float]:
@@ -147,9 +152,7 @@ class ImageService:
             data = media.read_bytes(MAX_IMAGE_BYTES)
         return image_properties(data, properties, name=doc["id"])
 
-    def _write_properties(
-        self, ctx: JobContext, asset_type: str, pending: list[tuple[str, str, Future[dict[str, float]]]], tally: _Tally
-    ) -> None:
+    def _write_properties(self, ctx: JobContext, asset_type: str, pending: list[_Pending], tally: _Tally) -> None:
         patches = []
         for image_id, timestamp, future in pending:
             try:

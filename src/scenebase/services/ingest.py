@@ -285,27 +285,47 @@ class IngestService:
     def _report_duplicates(self, scope: Scope, asset_type: str, written: list[_Prepared], result: IngestResult) -> None:
         """Warn about each written item whose content another asset of the organization already has: one ingested
         before this batch, or one earlier in this batch. Checked after the commit, so of two batches written at
-        the same time the later check sees the other one's assets (each pair is reported at least once)."""
-        hashes = sorted({str(p.doc["content_hash"]) for p in written if p.doc.get("content_hash")})
-        if not hashes:
+        the same time the later check sees the other one's assets (each pair is reported at least once).
+
+        One aggregation counts the organization's assets per hash of the batch; only hashes held outside the batch
+        (rare) cost a second query, for the ids of a few holders."""
+        batch_ids: dict[str, list[str]] = {}
+        for p in written:
+            if p.doc.get("content_hash"):
+                batch_ids.setdefault(str(p.doc["content_hash"]), []).append(str(p.doc["id"]))
+        if not batch_ids:
             return
-        query = parse({"filters": [{"field": "content_hash", "values": hashes}]})
-        holders: dict[str, list[str]] = {}
-        for batch in self.assets.repo.scan(Scope.of(scope.org_id), asset_type, query):
-            for doc in batch:
-                holders.setdefault(str(doc.get("content_hash")), []).append(str(doc["id"]))
-        this_batch = {p.doc["id"]: n for n, p in enumerate(written)}
-        for n, p in enumerate(written):
-            own_hash = str(p.doc.get("content_hash"))
-            others = sorted(i for i in holders.get(own_hash, []) if i != p.doc["id"] and this_batch.get(i, -1) < n)
-            if not others:
+        org = Scope.of(scope.org_id)  # not the organizations that shared their data with this one
+
+        def holders(hashes: list[str]) -> Any:
+            return parse({"filters": [{"field": "content_hash", "values": hashes}]})
+
+        summary = self.assets.repo.summary(org, asset_type, holders(sorted(batch_ids)), ["content_hash"],
+                                           max_buckets=len(batch_ids))  # fmt: skip
+        totals = {str(b["key"]): int(b["doc_count"]) for b in summary["aggregations"][0]["buckets"]}
+        outside: dict[str, tuple[list[str], int]] = {}  # hash -> (a few ids held outside the batch, how many)
+        for digest, ids in batch_ids.items():
+            count = totals.get(digest, 0) - len(ids)
+            if count > 0:
+                found = self.assets.repo.search(org, asset_type, holders([digest]),
+                                                size=MAX_DUPLICATE_IDS + len(ids), ids_only=True)  # fmt: skip
+                outside[digest] = (sorted(i for i in found if i not in ids)[:MAX_DUPLICATE_IDS], count)
+        earlier: dict[str, list[str]] = {}
+        for p in written:
+            digest = str(p.doc.get("content_hash") or "")
+            if not digest:
                 continue
-            shown = others[:MAX_DUPLICATE_IDS]
-            more = f" and {len(others) - len(shown)} more" if len(others) > len(shown) else ""
+            shown, count = outside.get(digest, ([], 0))
+            before = earlier.setdefault(digest, [])
+            others, count = (shown + before)[:MAX_DUPLICATE_IDS], count + len(before)
+            before.append(str(p.doc["id"]))
+            if not count:
+                continue
+            more = f" and {count - len(others)} more" if count > len(others) else ""
             result.warnings.append({
                 "index": p.item.index, "name": p.item.name, "id": p.doc["id"], "code": "duplicate_content",
-                "warning": f"same content as {', '.join(shown)}{more}", "content_hash": own_hash,
-                "duplicate_of": shown, "duplicates": len(others),
+                "warning": f"same content as {', '.join(others)}{more}", "content_hash": digest,
+                "duplicate_of": others, "duplicates": count,
             })  # fmt: skip
 
     def _follow_up(
