@@ -160,6 +160,20 @@ def test_files_that_would_share_an_id_are_refused_before_any_upload(
     assert list(server.runtime.blobs.list("")) == []
 
 
+def test_refused_files_in_subfolders_are_named_by_their_paths(
+    admin: SceneEngineClient, image_set: str, tmp_path: Path
+) -> None:
+    good = encode(1)
+    root = tmp_path / "mixed"
+    write(root, {"cam0/0001.jpg": good, "cam0/0002.jpg": good[: len(good) // 2], "cam1/0002.jpg": b"\xff\xd8\xffjunk"})
+    admin.add_images_from_folder(str(root), image_set, recursive=True)
+    assert sorted(metas(admin, image_set)) == ["cam0/0001.jpg"]
+    assert [(e["name"], e["code"]) for e in admin.last_errors] == [
+        ("cam0/0002.jpg", "unsupported_media"),
+        ("cam1/0002.jpg", "unsupported_media"),
+    ]
+
+
 # --------------------------------------------------------------------------------------------------------------- zips
 
 
@@ -223,11 +237,11 @@ def test_duplicates_in_a_folder_and_against_the_organization_are_reported_and_in
     assert sorted(metas(admin, image_set)) == ["a.jpg", "b.jpg", "c.jpg", "d/e.jpg"]  # all ingested
     assert admin.last_errors == []
     dups = {d["name"]: d for d in admin.last_duplicates}
-    assert sorted(dups) == ["c.jpg", "e.jpg"]
+    assert sorted(dups) == ["c.jpg", "d/e.jpg"]  # named by their paths in the folder
     assert dups["c.jpg"]["duplicate_of"] == ["a.jpg"]
-    assert dups["e.jpg"]["duplicate_of"] == ["a.jpg", "c.jpg"]
-    assert dups["e.jpg"]["id"] == "d_e.jpg" and dups["e.jpg"]["content_hash"] == sha(frame)
-    assert dups["e.jpg"]["code"] == "duplicate_content" and dups["e.jpg"]["index"] == 3
+    assert dups["d/e.jpg"]["duplicate_of"] == ["a.jpg", "c.jpg"]
+    assert dups["d/e.jpg"]["id"] == "d_e.jpg" and dups["d/e.jpg"]["content_hash"] == sha(frame)
+    assert dups["d/e.jpg"]["code"] == "duplicate_content" and dups["d/e.jpg"]["index"] == 3
     assert "same content as a.jpg, c.jpg" in caplog.text
 
     # the same bytes again under a new id, by add_image: a duplicate of all three
@@ -279,6 +293,19 @@ def test_more_than_ten_copies_are_counted(admin: SceneEngineClient) -> None:
     last = admin.last_duplicates[-1]
     assert (last["id"], last["duplicates"], len(last["duplicate_of"])) == ("copy11", 11, 10)
     assert last["warning"].endswith("and 1 more")
+
+
+def test_a_failed_duplicate_check_costs_the_warnings_not_the_batch(
+    server: InProcessServer, admin: SceneEngineClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("catalog hiccup")
+
+    admin.add_image(image_bytes=encode(1), id="first")
+    monkeypatch.setattr(server.runtime.assets.repo, "summary", broken)
+    assert admin.add_images([Image(id="second", image_bytes=encode(1))], []) == ["second"]
+    assert admin.last_errors == [] and admin.last_duplicates == []
+    assert admin.get_metadata("second", "images")["content_hash"] == sha(encode(1))
 
 
 # --------------------------------------------------------------------------------------------------------- bad input

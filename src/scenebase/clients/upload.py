@@ -137,8 +137,9 @@ class UploadMixin(ClientCore):
                     bar.update(len(positions))
         finally:
             bar.close()
-        errors.sort(key=lambda e: e["index"])
-        warnings.sort(key=lambda w: w["index"])
+        # an item from a folder is named by its path there (two cameras' 0001.jpg are different files)
+        errors = [_named(e, items) for e in sorted(errors, key=lambda e: e["index"])]
+        warnings = [_named(w, items) for w in sorted(warnings, key=lambda w: w["index"])]
         self.last_duplicates = [w for w in warnings if w.get("code") == "duplicate_content"]
         for dup in self.last_duplicates:
             log.warning("%s %s ingested as %s: %s (%s)", asset_type, dup.get("name"), dup.get("id"),
@@ -210,6 +211,11 @@ class UploadMixin(ClientCore):
         err = errors[0]
         return AssetError(f"{err.get('name')}: {err.get('error')}", status_code=err.get("status"),
                           code=err.get("code"), details=errors)  # fmt: skip
+
+
+def _named(entry: dict[str, Any], items: Sequence[UploadItem]) -> dict[str, Any]:
+    relative = items[entry["index"]].relative_path
+    return {**entry, "name": relative} if relative else entry
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import logging
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from scenebase.domain.ids import new_id, standardize_id
 from scenebase.services.assets import AssetService, normalize_timestamp, parse
@@ -253,7 +253,7 @@ class IngestService:
                     key = f"{asset_type}/{new_id()}.{doc['object_access']['extension']}"
                     with p.media.open() as stream:
                         reader = _HashingReader(stream)
-                        self.blobs.put_stream(key, reader, p.content_type)  # type: ignore[arg-type]
+                        self.blobs.put_stream(key, cast(BinaryIO, reader), p.content_type)
                     new_blobs.append(key)
                     doc["object_access"]["key"] = key
                     doc["content_hash"] = reader.content_hash()
@@ -279,7 +279,10 @@ class IngestService:
             if p.doc["id"] in stored_ids:
                 result.ids[p.position] = p.doc["id"]
         written_ids = {d["id"] for d in writes}
-        self._report_duplicates(scope, asset_type, [p for p in prepared if p.doc["id"] in written_ids], result)
+        try:
+            self._report_duplicates(scope, asset_type, [p for p in prepared if p.doc["id"] in written_ids], result)
+        except Exception:  # the batch is committed: a failed check costs its warnings, never the answer
+            log.exception("duplicate check of a %s batch failed; its items were ingested", asset_type)
         return writes
 
     def _report_duplicates(self, scope: Scope, asset_type: str, written: list[_Prepared], result: IngestResult) -> None:
