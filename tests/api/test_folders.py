@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import logging
+import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -306,6 +307,31 @@ def test_a_failed_duplicate_check_costs_the_warnings_not_the_batch(
     assert admin.add_images([Image(id="second", image_bytes=encode(1))], []) == ["second"]
     assert admin.last_errors == [] and admin.last_duplicates == []
     assert admin.get_metadata("second", "images")["content_hash"] == sha(encode(1))
+
+
+@pytest.mark.s3
+def test_blobs_in_s3_are_hashed_while_written(seaweedfs_server: Any, tmp_path: Path) -> None:
+    """The hash comes from the stream the S3 upload reads (no second read), and zips name files as on disk."""
+    bucket = f"folders-{uuid.uuid4().hex[:12]}"
+    s3 = seaweedfs_server.client()
+    s3.create_bucket(Bucket=bucket)
+    files = {"cam0/0001.jpg": encode(1), "cam1/0001.jpg": encode(2), "cam1/0002.jpg": encode(1)}
+    write(tmp_path / "drive", files)
+    try:
+        with InProcessServer(tmp_path / "srv", blob_url=seaweedfs_server.blob_url(bucket)) as srv:
+            client = srv.client()
+            set_id = client.create_set("s3drive", "images")
+            client.add_images_from_folder(str(tmp_path / "drive"), set_id, recursive=True)
+            found = metas(client, set_id)
+            assert {rel: m["content_hash"] for rel, m in found.items()} == {r: sha(d) for r, d in files.items()}
+            assert [d["name"] for d in client.last_duplicates] == ["cam1/0002.jpg"]
+            with zip_of(client, set_id) as zf:
+                assert {rel: zf.read(f"s3drive/assets/{rel}") for rel in files} == files
+    finally:
+        for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=obj["Key"])
+        s3.delete_bucket(Bucket=bucket)
+        s3.close()
 
 
 # --------------------------------------------------------------------------------------------------------- bad input
