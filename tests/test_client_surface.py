@@ -70,6 +70,9 @@ def test_every_seed_method_has_the_seed_signature() -> None:
         method = getattr(SceneEngineClient, name)
         actual = []
         for p in list(inspect.signature(method).parameters.values())[1:]:
+            if p.kind is p.KEYWORD_ONLY:  # scenebase's extras: after the seed's parameters, never positional
+                assert p.default is not p.empty, f"{name}: keyword-only extra {p.name!r} needs a default"
+                continue
             key = "**" + p.name if p.kind is p.VAR_KEYWORD else p.name
             actual.append((key, p.default))
         assert actual == _params(text), name

@@ -919,6 +919,33 @@ def test_image_properties_enrichment_matches_the_library_and_is_range_searchable
     assert sorted(admin.search_assets("images", query, size=100)) == sharp
 
 
+def test_image_properties_enrichment_over_several_batches_reports_failures_and_keeps_aux(
+    server: InProcessServer, admin: SceneEngineClient, image_set: str
+) -> None:
+    """Batches computed on the pool while the previous one is written: every image gets its own values, an image
+    whose file is gone and an unknown id are listed as failed (with a note), and existing aux keys survive."""
+    sources = {f"frame {i:03d}": encode(40 + i % 7, 30, seed=100 + i) for i in range(23)}
+    images = [Image(id=k, image_bytes=v, aux_metadata={"frame": n}) for n, (k, v) in enumerate(sources.items())]
+    ids = admin.add_images(images, image_set)
+    lost = ids[11]
+    server.runtime.blobs.delete(admin.get_metadata(lost, "images")["object_access"]["key"])
+
+    job_id = admin.image_properties_enrichment(
+        ids=[*ids, "nobody"], additional_params={"batch_size": 5}, wait_for_completion=True
+    )
+    job = admin.get_job(job_id)
+    assert job.result["enriched"] == len(ids) - 1
+    assert sorted(job.result["failed"]) == sorted([lost, "nobody"])
+    notes = " ".join(str(n) for n in admin._request("GET", f"/v1/jobs/{job_id}").get("notes") or [])
+    assert "missing from the blob store" in notes and "nobody: no images with this id" in notes
+    for n, (image_id, data) in enumerate(zip(ids, sources.values(), strict=True)):
+        aux = admin.get_metadata(image_id, "images")["aux"]
+        if image_id == lost:
+            assert aux == {"frame": n}
+            continue
+        assert aux == pytest.approx({"frame": n, **image_properties(data, PROPERTY_NAMES)}, rel=1e-12)
+
+
 def test_image_properties_enrichment_by_search_and_subset(admin: SceneEngineClient, image_set: str) -> None:
     other_set = admin.create_set("others", "images")
     admin.add_images([Image(id="in", image_bytes=encode(20, 20, seed=21))], image_set)

@@ -11,6 +11,7 @@ import random
 import struct
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from PIL import Image, JpegImagePlugin
 
 from sample_data import SHARED_DATA, needs_shared_data
 from scenebase.media import images as mi
+from scenebase.media import luma
 from scenebase.media.images import (
     PROPERTY_NAMES,
     THUMBNAIL_PRESETS,
@@ -635,6 +637,87 @@ def test_property_names() -> None:
 def test_compute_properties_on_a_pil_image() -> None:
     image = Image.new("L", (4, 4), 200)
     assert mi.compute_properties(image, ["mean_brightness"]) == {"mean_brightness": 200.0}
+
+
+def float64_properties(y: np.ndarray) -> dict[str, float]:
+    """The FACTS 12 formulas written plainly in float64 numpy (the reference for larger images)."""
+    lap = y[:-2, 1:-1] + y[2:, 1:-1] + y[1:-1, :-2] + y[1:-1, 2:] - 4 * y[1:-1, 1:-1]
+    return {"mean_brightness": y.mean(), "rms_contrast": (y / 255).std(),
+            "variance_of_laplacian": lap.var() if lap.size else 0.0}  # fmt: skip
+
+
+def float64_luma(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.float64)
+    return WEIGHTS[0] * rgb[..., 0] + WEIGHTS[1] * rgb[..., 1] + WEIGHTS[2] * rgb[..., 2]
+
+
+@pytest.mark.parametrize("band_pixels", [1, 97, 4096, 65536], ids=lambda n: f"band{n}")
+@pytest.mark.parametrize("shape", [(720, 1280), (131, 257), (3, 3), (3, 400), (400, 3), (4, 70000)])
+def test_band_kernel_matches_float64_formulas_at_full_resolution(
+    monkeypatch: pytest.MonkeyPatch, band_pixels: int, shape: tuple[int, int]
+) -> None:
+    """Bands of one row, odd splits and rows wider than a band all give the full-resolution values."""
+    monkeypatch.setattr(luma, "BAND_PIXELS", band_pixels)
+    rng = np.random.default_rng(shape[0] * 7 + shape[1])
+    rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    expected = float64_properties(float64_luma(rgb))
+    assert mi.compute_properties(Image.fromarray(rgb), PROPERTY_NAMES) == pytest.approx(expected, rel=1e-12)
+    gray = rgb[..., 1]
+    expected = float64_properties(gray.astype(np.float64))
+    assert mi.compute_properties(Image.fromarray(gray), PROPERTY_NAMES) == pytest.approx(expected, rel=1e-12)
+
+
+def test_extreme_images_stay_exact() -> None:
+    """Largest luma steps (white next to black everywhere) and a bright image whose sampled shift is far from
+    most pixels: the float32 intermediates must not round."""
+    board = (np.indices((301, 333)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    rgb = np.dstack([board, board, board])
+    y = float64_luma(rgb)
+    assert mi.compute_properties(Image.fromarray(rgb), PROPERTY_NAMES) == pytest.approx(float64_properties(y), 1e-12)
+    spot = np.zeros((500, 600, 3), dtype=np.uint8)
+    spot[::32, ::32] = 255  # exactly the pixels the shift is sampled from are white
+    spot[7, 9] = (255, 0, 40)
+    y = float64_luma(spot)
+    assert mi.compute_properties(Image.fromarray(spot), PROPERTY_NAMES) == pytest.approx(float64_properties(y), 1e-12)
+    # bright and nearly flat: a variance that is tiny next to E[Y^2]
+    flat = (250 + np.random.default_rng(2).integers(0, 2, (720, 1280, 3))).astype(np.uint8)
+    expected = float64_properties(float64_luma(flat))
+    assert mi.compute_properties(Image.fromarray(flat), PROPERTY_NAMES) == pytest.approx(expected, rel=1e-12)
+
+
+def test_jpeg_frame_properties_match_float64_formulas(jpeg_640x480: bytes) -> None:
+    with Image.open(io.BytesIO(jpeg_640x480)) as decoded:
+        y = float64_luma(np.asarray(decoded.convert("RGB")))
+    assert image_properties(jpeg_640x480, PROPERTY_NAMES) == pytest.approx(float64_properties(y), rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBX", "P", "CMYK", "YCbCr", "1"])
+def test_other_eight_bit_modes_use_their_rgb_or_gray_luma(mode: str) -> None:
+    rgb = np.random.default_rng(11).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    image = Image.fromarray(rgb).convert(mode)
+    if mode in ("LA", "1"):
+        y = np.asarray(image.convert("L"), dtype=np.float64)
+    else:
+        y = float64_luma(np.asarray(image.convert("RGB")))
+    assert mi.compute_properties(image, PROPERTY_NAMES) == pytest.approx(float64_properties(y), rel=1e-12)
+
+
+def test_properties_are_the_same_computed_in_threads() -> None:
+    datas = [encode(noise_rgb(300 + 13 * i, 200 + 7 * i), "JPEG") for i in range(8)]
+    alone = [image_properties(d, PROPERTY_NAMES) for d in datas]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda d: image_properties(d, PROPERTY_NAMES), datas * 3)) == alone * 3
+
+
+def test_luma_stats_checks_its_input() -> None:
+    with pytest.raises(ValueError, match="expected uint8 pixels"):
+        luma.eight_bit_luma_stats(np.zeros((4, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="expected uint8 pixels"):
+        luma.eight_bit_luma_stats(np.zeros((4, 4, 2), dtype=np.uint8))
+    with pytest.raises(ValueError, match="no statistics"):
+        luma.eight_bit_luma_stats(np.zeros((0, 4), dtype=np.uint8))
+    stats = luma.eight_bit_luma_stats(np.full((5, 5, 3), 10, dtype=np.uint8), laplacian=False)
+    assert stats.laplacian_variance == 0.0 and stats.std == 0.0
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -27,6 +27,27 @@ def _set_list(set_id: str | Sequence[str] | None) -> list[str]:
     return [set_id] if isinstance(set_id, str) else list(set_id)
 
 
+def _folder_images(folder: Path, recursive: bool) -> list[tuple[str, Path]]:
+    """(relative POSIX path, path) of the JPEG/PNG/TIFF files of ``folder``, sorted by relative path; with
+    ``recursive`` also those of its subfolders, except hidden ones (``.git``, ``.cache``, ...). Symlinked files are
+    included, symlinked folders are not followed (no loops). A folder that cannot be listed is an error."""
+    if not recursive:
+        names = sorted(n for n in os.listdir(folder) if (folder / n).is_file() and _looks_like_image(folder / n))
+        return [(n, folder / n) for n in names]
+
+    def unreadable(error: OSError) -> None:
+        raise InvalidArgumentsError(f"cannot list {error.filename!r}: {error.strerror or error}")
+
+    found = []
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            path = Path(root) / name
+            if path.is_file() and _looks_like_image(path):
+                found.append((path.relative_to(folder).as_posix(), path))
+    return sorted(found)
+
+
 def _looks_like_image(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
@@ -37,16 +58,21 @@ def _looks_like_image(path: Path) -> bool:
 
 
 class ImagesMixin(UploadMixin):
-    def _image_items(self, images: Sequence[Image], preprocesses: list[str] | None) -> list[UploadItem]:
+    def _image_items(
+        self, images: Sequence[Image], preprocesses: list[str] | None, relative_paths: Sequence[str] | None = None
+    ) -> list[UploadItem]:
         items = []
-        for img in images:
+        for n, img in enumerate(images):
             if img.annotations:
                 raise NotImplementedError("annotations at image ingestion are not built yet; add images without them")
             meta = img.metadata()
             pre = img.preprocesses if img.preprocesses is not None else preprocesses
             if pre is not None:
                 meta["preprocesses"] = pre
-            items.append(UploadItem.of(img, meta))
+            item = UploadItem.of(img, meta)
+            if relative_paths is not None:
+                item.relative_path = relative_paths[n]
+            items.append(item)
         return items
 
     def _ingest(
@@ -57,8 +83,9 @@ class ImagesMixin(UploadMixin):
         overwrite: bool,
         thumbnail_presets: list[str] | None,
         progress: bool | None,
+        relative_paths: Sequence[str] | None = None,
     ) -> tuple[list[str | None], list[dict[str, Any]], list[str]]:
-        items = self._image_items(images, preprocesses)
+        items = self._image_items(images, preprocesses, relative_paths)
         options = {"thumbnailize_at_ingest": bool(thumbnail_presets), "thumbnail_presets": thumbnail_presets or []}
         out = self._upload_media("images", items, _set_list(set_id), overwrite, options, progress)
         return out.ids, out.errors, out.job_ids
@@ -136,13 +163,27 @@ class ImagesMixin(UploadMixin):
         """Upload many images (100 per request, 4 requests in flight) into ``set_id`` (image sets).
 
         Returns the ids of the images ingested, in input order. Images the server refused (corrupt, unsupported,
-        unreadable) are skipped, logged at WARNING with their names, and listed in ``client.last_errors``.
+        unreadable) are skipped, logged at WARNING with their names, and listed in ``client.last_errors``. Images
+        whose bytes the organization already had under another id are ingested, logged at WARNING and listed in
+        ``client.last_duplicates`` (their ``content_hash`` finds every copy).
         """
+        return self._add_images(images, set_id, preprocesses, add_to_session, thumbnailize_at_ingest)
+
+    def _add_images(
+        self,
+        images: Sequence[Image],
+        set_id: str | list[str],
+        preprocesses: list[str] | None,
+        add_to_session: bool,
+        thumbnailize_at_ingest: bool,
+        relative_paths: Sequence[str] | None = None,
+    ) -> list[str]:
         if not images:
             self.last_errors = []
+            self.last_duplicates = []
             return []
         presets = ["small"] if thumbnailize_at_ingest else None
-        ids, errors, jobs = self._ingest(list(images), set_id, preprocesses, True, presets, progress=None)
+        ids, errors, jobs = self._ingest(images, set_id, preprocesses, True, presets, None, relative_paths)
         self._report(errors, "image")
         for job_id in jobs:
             self._job(job_id).wait()
@@ -158,19 +199,57 @@ class ImagesMixin(UploadMixin):
         filename_image_id_map: dict[str, str] | None = None,
         preprocesses: list[str] | None = None,
         thumbnailize_at_ingest: bool = False,
+        *,
+        recursive: bool = False,
+        id_from_relative_path: bool = False,
+        sensor: str | None = None,
+        aux_metadata: dict[str, Any] | None = None,
+        timestamp: datetime | str | Callable[[str], datetime | str | None] | None = None,
     ) -> None:
         """Upload every JPEG/PNG/TIFF file of ``folder_path`` (by content or extension) into ``set_id``.
-        Files the server refuses are logged and listed in ``client.last_errors``; the rest are ingested."""
+        Files the server refuses are logged and listed in ``client.last_errors``; the rest are ingested. Files
+        whose content the organization already had are ingested and listed in ``client.last_duplicates``.
+
+        Beyond the seed (keyword-only, defaults keep the seed's behaviour):
+
+        * ``recursive``: also the files of subfolders (hidden ones such as ``.git`` are skipped);
+        * ``id_from_relative_path``: a file's id is its path inside the folder, standardized
+          (``cam0/0001.jpg`` -> ``cam0_0001.jpg``), unless ``filename_image_id_map`` names it. The map's keys are
+          relative paths (``cam0/0001.jpg``) or bare file names (``0001.jpg``);
+        * ``sensor``, ``aux_metadata``, ``timestamp``: set on every image; ``timestamp`` may also be a function of
+          the relative path (e.g. parsing a frame's time from its name).
+
+        Every image keeps its path inside the folder as ``object_access.relative_path``, and a zip of the set
+        names its file so (``assets/cam0/0001.jpg``). Two files that would get the same id raise
+        InvalidArgumentsError naming both, before anything is uploaded.
+        """
         folder = Path(folder_path)
         if not folder.is_dir():
             raise InvalidArgumentsError(f"{folder_path!r} is not a folder")
-        names = sorted(n for n in os.listdir(folder) if (folder / n).is_file() and _looks_like_image(folder / n))
-        if not names:
-            raise InvalidArgumentsError(f"{folder_path!r} holds no JPEG, PNG or TIFF files")
+        files = _folder_images(folder, recursive)
+        if not files:
+            where = " or its subfolders" if recursive else ""
+            raise InvalidArgumentsError(f"{folder_path!r}{where} holds no JPEG, PNG or TIFF files")
         mapping = filename_image_id_map or {}
-        images = [Image(id=mapping.get(n), path=folder / n, session_uid=session_uid, preprocesses=preprocesses)
-                  for n in names]  # fmt: skip
-        self.add_images(images, set_id, thumbnailize_at_ingest=thumbnailize_at_ingest)
+        images: list[Image] = []
+        owners: dict[str, str] = {}  # standardized id -> the file that has it
+        for relative, path in files:
+            image_id = mapping.get(relative, mapping.get(path.name))
+            if image_id is None and id_from_relative_path:
+                image_id = relative
+            if image_id is not None:
+                key = standardize_id(image_id)
+                if key in owners:
+                    raise InvalidArgumentsError(f"{owners[key]!r} and {relative!r} would both get the id {key!r}")
+                owners[key] = relative
+            try:
+                when = timestamp(relative) if callable(timestamp) else timestamp
+            except Exception as e:  # the caller's function: name the file it failed on
+                raise InvalidArgumentsError(f"timestamp({relative!r}) failed: {e}") from e
+            images.append(Image(id=image_id, path=path, session_uid=session_uid, preprocesses=preprocesses,
+                                sensor=sensor, timestamp=when,
+                                aux_metadata=dict(aux_metadata) if aux_metadata is not None else None))  # fmt: skip
+        self._add_images(images, set_id, None, False, thumbnailize_at_ingest, [r for r, _ in files])
 
     def compress_images(
         self,

@@ -34,7 +34,16 @@ BUILT: dict[str, tuple[str, str]] = {
         "`annotations` raise NotImplementedError; "
         "geo_field/shape_group_field/nested_fields are accepted and unneeded (every field is indexed)",
     ),
-    "add_images": ("partial", "as add_image; bad files are skipped, logged and listed in `client.last_errors`"),
+    "add_images": (
+        "partial",
+        "as add_image; bad files are skipped, logged and listed in `client.last_errors`; same content under a new "
+        "id is ingested and listed in `client.last_duplicates`",
+    ),
+    "add_images_from_folder": (
+        "works",
+        "JPEG/PNG/TIFF by content or extension; bad files reported; extras: `recursive`, `id_from_relative_path`, "
+        "folder-level `sensor`/`aux_metadata`/`timestamp`; relative paths kept and used as zip names",
+    ),
     "add_session": ("works", "an existing name returns its uid with a warning; plus `raise_if_session_exists`"),
     "get_standardized_session_name": ("works", "the id rule: special characters to `_`, lower case"),
     "update_time_span": ("works", "times need a time zone; refused beyond 10,800 buckets"),
@@ -53,7 +62,6 @@ BUILT: dict[str, tuple[str, str]] = {
     "get_session_resolution_status": ("works", "`ready`, the pending job's status, or `unresolved`"),
     "delete_session": ("works", "a `session_deletion` job; media too with `delete_assets_contents`"),
     "download_timeseries": ("works", "plus `search_session_intervals` and `session_intervals_dataframe`"),
-    "add_images_from_folder": ("works", "JPEG/PNG/TIFF by content or extension; bad files reported"),
     "get_metadata": ("works", "`with_session_metadata=True` adds the session's entities / resolved values"),
     "compress_images": ("works", "presets tiny/small/full_size_png or desired_shape + thumbnail_tag"),
     "image_properties_enrichment": ("works", "mean_brightness, rms_contrast, variance_of_laplacian into aux"),

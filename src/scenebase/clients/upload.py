@@ -1,6 +1,7 @@
 """The client's one upload path for every media kind: batches of files (multipart, streamed from disk, never read
 whole into memory), several requests in flight, a progress bar, and per-item errors collected in
-``client.last_errors`` while the rest of the batch is ingested."""
+``client.last_errors`` while the rest of the batch is ingested. Items whose content the organization already had
+(under another id) are ingested too, logged at WARNING and listed in ``client.last_duplicates``."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ class UploadItem:
     url: str | None = None
     uri: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the file's path inside an ingested folder (POSIX separators); the server keeps it and zips use it
+    relative_path: str | None = None
 
     @property
     def size(self) -> int:
@@ -68,6 +71,8 @@ class UploadResult:
     ids: list[str | None]
     errors: list[dict[str, Any]]
     job_ids: list[str]
+    #: ingested items with a remark from the server (input indexes), e.g. ``code == "duplicate_content"``
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _chunks(items: Sequence[UploadItem]) -> list[list[int]]:
@@ -90,6 +95,10 @@ def _chunks(items: Sequence[UploadItem]) -> list[list[int]]:
 class UploadMixin(ClientCore):
     #: per-item errors of the last bulk ingestion: ``[{"index", "name", "error", "code", "status"}]``
     last_errors: list[dict[str, Any]]
+    #: items of the last upload that were ingested although the organization already had their content:
+    #: ``[{"index", "name", "id", "code": "duplicate_content", "warning", "content_hash", "duplicate_of" (up to 10
+    #: ids), "duplicates" (how many)}]``; search ``content_hash`` to find every copy
+    last_duplicates: list[dict[str, Any]]
 
     def _upload_media(
         self,
@@ -105,6 +114,7 @@ class UploadMixin(ClientCore):
         chunks = _chunks(items)
         ids: list[str | None] = [None] * len(items)
         errors: list[dict[str, Any]] = []
+        warnings: list[dict[str, Any]] = []
         jobs: list[str] = []
         bar = tqdm(total=len(items), desc=f"uploading {asset_type}", unit="file",
                    disable=None if progress is None else not progress)  # fmt: skip
@@ -121,12 +131,20 @@ class UploadMixin(ClientCore):
                         ids[positions[j]] = item_id
                     for err in body.get("errors") or []:
                         errors.append({**err, "index": positions[int(err.get("index", 0))]})
+                    for warning in body.get("warnings") or []:
+                        warnings.append({**warning, "index": positions[int(warning.get("index", 0))]})
                     jobs.extend(body.get("job_ids") or ([body["job_id"]] if body.get("job_id") else []))
                     bar.update(len(positions))
         finally:
             bar.close()
-        errors.sort(key=lambda e: e["index"])
-        return UploadResult(ids, errors, jobs)
+        # an item from a folder is named by its path there (two cameras' 0001.jpg are different files)
+        errors = [_named(e, items) for e in sorted(errors, key=lambda e: e["index"])]
+        warnings = [_named(w, items) for w in sorted(warnings, key=lambda w: w["index"])]
+        self.last_duplicates = [w for w in warnings if w.get("code") == "duplicate_content"]
+        for dup in self.last_duplicates:
+            log.warning("%s %s ingested as %s: %s (%s)", asset_type, dup.get("name"), dup.get("id"),
+                        dup.get("warning"), dup.get("content_hash"))  # fmt: skip
+        return UploadResult(ids, errors, jobs, warnings)
 
     def _upload_request(
         self,
@@ -144,6 +162,8 @@ class UploadMixin(ClientCore):
             sent: list[int] = []  # batch positions of the items in the manifest
             for n, item in enumerate(batch):
                 entry: dict[str, Any] = {"name": item.name, "metadata": item.metadata}
+                if item.relative_path is not None:
+                    entry["relative_path"] = item.relative_path
                 if item.url is not None:
                     entry["url"] = item.url
                 elif item.uri is not None:
@@ -159,7 +179,7 @@ class UploadMixin(ClientCore):
                     files.append((f"f{n}", (item.name, stream, "application/octet-stream")))
                 manifest_items.append(entry)
                 sent.append(n)
-            body: dict[str, Any] = {"ids": [None] * len(batch), "errors": [], "job_ids": []}
+            body: dict[str, Any] = {"ids": [None] * len(batch), "errors": [], "job_ids": [], "warnings": []}
             if manifest_items:
                 manifest = {"items": manifest_items, "set_ids": set_ids, "overwrite": overwrite, **(options or {})}
                 files.insert(0, ("manifest", (None, encode_json(manifest), "application/json")))
@@ -167,6 +187,7 @@ class UploadMixin(ClientCore):
                 for j, item_id in enumerate(answer.get("ids") or []):
                     body["ids"][sent[j]] = item_id
                 body["errors"] = [{**e, "index": sent[int(e.get("index", 0))]} for e in answer.get("errors") or []]
+                body["warnings"] = [{**w, "index": sent[int(w.get("index", 0))]} for w in answer.get("warnings") or []]
                 body["job_ids"] = answer.get("job_ids") or ([answer["job_id"]] if answer.get("job_id") else [])
         body["errors"].extend(local_errors.values())
         return body
@@ -190,6 +211,11 @@ class UploadMixin(ClientCore):
         err = errors[0]
         return AssetError(f"{err.get('name')}: {err.get('error')}", status_code=err.get("status"),
                           code=err.get("code"), details=errors)  # fmt: skip
+
+
+def _named(entry: dict[str, Any], items: Sequence[UploadItem]) -> dict[str, Any]:
+    relative = items[entry["index"]].relative_path
+    return {**entry, "name": relative} if relative else entry
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, TiffImagePlug
 
 from scenebase.media.budget import DECODE_BUDGET, DecodeBudget, DecodeTooLarge
 from scenebase.media.errors import MediaDecodeError
+from scenebase.media.luma import LumaStats, eight_bit_luma_stats, float_luma_stats
 
 __all__ = [
     "EXTENSION_FORMATS",
@@ -107,8 +108,6 @@ _ESTIMATE_MARGIN = 1.25
 _PROPERTY_BYTES_PER_PIXEL = 40
 
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
-
-_LUMA_WEIGHTS = (0.2989, 0.5870, 0.1140)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -667,44 +666,6 @@ def custom_thumbnail(
 # image properties
 
 
-def _luma(im: Image.Image) -> FloatArray:
-    """Grayscale Y on a 0..255 float scale: 0.2989 R + 0.5870 G + 0.1140 B, or the single channel itself.
-
-    Alpha is ignored. High-bit-depth samples are scaled to 0..255 as in thumbnails (16-bit: value / 257).
-    """
-    mode = im.mode
-    if mode in _HIGH_DEPTH_MODES:
-        return np.clip(_high_depth_to_255(np.asarray(im, dtype=np.float64), mode), 0.0, 255.0)
-    if mode == "1":
-        im = im.convert("L")
-    elif mode in ("P", "PA"):
-        im = im.convert("RGB")
-    elif mode == "La":
-        im = im.convert("LA")
-    elif mode not in ("L", "LA", "RGB", "RGBA", "RGBX"):
-        im = im.convert("RGB")
-    array = np.asarray(im)
-    if array.ndim == 2:
-        return array.astype(np.float64)
-    if im.mode == "LA":
-        return array[..., 0].astype(np.float64)
-    red, green, blue = _LUMA_WEIGHTS
-    luma: FloatArray = red * array[..., 0].astype(np.float64)
-    luma += green * array[..., 1]
-    luma += blue * array[..., 2]
-    return luma
-
-
-def _laplacian_variance(luma: FloatArray) -> float:
-    """Variance of the 3x3 Laplacian [[0,1,0],[1,-4,1],[0,1,0]] over the valid region ((H-2) x (W-2), no padding).
-
-    0.0 for images smaller than 3x3, which have no valid region."""
-    if luma.shape[0] < 3 or luma.shape[1] < 3:
-        return 0.0
-    laplacian = luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:] - 4.0 * luma[1:-1, 1:-1]
-    return float(laplacian.var())
-
-
 def _check_property_names(properties: Sequence[str] | str) -> list[str]:
     names = [properties] if isinstance(properties, str) else list(dict.fromkeys(properties))
     unknown = [name for name in names if name not in PROPERTY_NAMES]
@@ -721,16 +682,32 @@ def compute_properties(image: Image.Image, properties: Sequence[str]) -> dict[st
     names = _check_property_names(properties)
     if not names:
         return {}
-    luma = _luma(image)
-    result: dict[str, float] = {}
-    for prop in names:
-        if prop == "mean_brightness":
-            result[prop] = float(luma.mean())
-        elif prop == "rms_contrast":
-            result[prop] = float((luma / 255.0).std())
-        else:
-            result[prop] = _laplacian_variance(luma)
-    return result
+    stats = _luma_stats(image, laplacian="variance_of_laplacian" in names)
+    values = {"mean_brightness": stats.mean, "rms_contrast": stats.std / 255.0,
+              "variance_of_laplacian": stats.laplacian_variance}  # fmt: skip
+    return {name: values[name] for name in names}
+
+
+def _luma_stats(im: Image.Image, laplacian: bool) -> LumaStats:
+    """Statistics of the grayscale Y of any Pillow mode: 8-bit modes on the fast exact path, the others in float64.
+
+    Alpha is ignored. High-bit-depth samples are scaled to 0..255 as in thumbnails (16-bit: value / 257)."""
+    mode = im.mode
+    if mode in _HIGH_DEPTH_MODES:
+        luma = np.clip(_high_depth_to_255(np.asarray(im, dtype=np.float64), mode), 0.0, 255.0)
+        return float_luma_stats(luma, laplacian)
+    if mode == "1":
+        im = im.convert("L")
+    elif mode in ("P", "PA"):
+        im = im.convert("RGB")
+    elif mode == "La":
+        im = im.convert("LA")
+    elif mode not in ("L", "LA", "RGB", "RGBA", "RGBX"):
+        im = im.convert("RGB")
+    pixels: npt.NDArray[np.uint8] = np.asarray(im)
+    if im.mode == "LA":
+        pixels = pixels[..., 0]
+    return eight_bit_luma_stats(pixels, laplacian)
 
 
 def image_properties(
@@ -738,7 +715,8 @@ def image_properties(
 ) -> dict[str, float]:
     """Compute the requested properties of a JPEG/PNG/TIFF image, as plain floats keyed by property name.
 
-    On the grayscale Y (0..255 floats, see :func:`_luma`):
+    On the grayscale Y = 0.2989 R + 0.5870 G + 0.1140 B (0..255; the channel itself for gray images; alpha ignored;
+    16-bit samples / 257), at full resolution (see :mod:`scenebase.media.luma` for how this is fast and exact):
 
     * ``mean_brightness`` = mean(Y);
     * ``rms_contrast`` = population standard deviation of Y / 255;
@@ -747,7 +725,8 @@ def image_properties(
 
     Unknown property names raise ValueError listing the valid ones (checked before the image is decoded); a single
     name may be passed as a plain string. Unusable data raises :class:`ImageDecodeError`. The full-size decode
-    and the float luma are reserved from ``budget`` first, as in :func:`make_thumbnail`.
+    and the float luma are reserved from ``budget`` first, as in :func:`make_thumbnail`. Thread-safe: the decode
+    and the arithmetic release the GIL, so threads computing different images use several cores.
     """
     names = _check_property_names(properties)
     if not names:

@@ -7,6 +7,9 @@ Ingestion, originals and on-request thumbnails of images go through ``services/i
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from scenebase.constants import ImageProperties
@@ -39,6 +42,12 @@ def batch_size_of(additional_params: Any) -> int:
             f"additional_params.batch_size must be an integer from 1 to {MAX_BATCH}, not {size!r}", resource="images"
         )
     return size
+
+
+#: an image whose properties are being computed: (id, timestamp, values to come)
+_Pending = tuple[str, str, Future[dict[str, float]]]
+#: threads computing image properties in one job: one per core this process may use
+PROPERTY_THREADS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 class ImageService:
@@ -127,34 +136,60 @@ class ImageService:
         return {"thumbnailed": done, "failed": failed}
 
     def _properties_job(self, ctx: JobContext) -> dict[str, Any]:
+        """Properties of every image into its ``aux``. Images are read and computed on a thread pool (decoding and
+        the numpy kernels release the GIL, so every core works); the job's thread reads the catalog and writes each
+        batch's patches while the pool already computes the next batch."""
         asset_type = ctx.params.get("asset_type", "images")
         properties = list(ctx.params.get("properties") or ImageProperties.VALID)
         ids = self.assets.resolve_ids(ctx.scope, asset_type, ctx.params.get("ids"), ctx.params.get("search"))
         batch_size = batch_size_of(ctx.params.get("additional_params"))
-        enriched, failed = 0, []
+        tally = _Tally()
         ctx.stage(f"computing {properties} for {len(ids)} {asset_type}")
-        for start in range(0, len(ids), batch_size):
-            chunk = ids[start : start + batch_size]
-            docs = self.assets.get_many(ctx.scope, asset_type, chunk)
-            patches = []
-            for image_id in chunk:
-                doc = docs.get(image_id)
-                ctx.check_cancelled()
-                if doc is None or doc.get("owner") != ctx.scope.org_id:
-                    failed.append(image_id)
-                    ctx.item_failed(image_id, f"no {asset_type} with this id")
-                    continue
-                try:
-                    with self.media.open_original(asset_type, doc) as media:
-                        data = media.read_bytes(MAX_IMAGE_BYTES)
-                    values = image_properties(data, properties, name=image_id)
-                except (ImageDecodeError, DecodeBusy, ServiceError) as e:
-                    failed.append(image_id)
-                    ctx.item_failed(image_id, str(getattr(e, "message", None) or e))
-                    continue
-                patches.append({"id": image_id, "timestamp": doc["timestamp"], "aux": values})
-            if patches:
-                self.assets.put(ctx.scope, asset_type, patches, mode="merge")
-                enriched += len(patches)
-            ctx.progress(100.0 * min(len(ids), start + batch_size) / max(1, len(ids)))
-        return {"enriched": enriched, "failed": failed, "properties": properties}
+        pool = ThreadPoolExecutor(PROPERTY_THREADS, thread_name_prefix="scenebase-properties")
+        try:
+            pending: list[_Pending] = []
+            for start in range(0, len(ids), batch_size):
+                chunk = ids[start : start + batch_size]
+                docs = self.assets.get_many(ctx.scope, asset_type, chunk)
+                submitted = []
+                for image_id in chunk:
+                    ctx.check_cancelled()
+                    doc = docs.get(image_id)
+                    if doc is None or doc.get("owner") != ctx.scope.org_id:
+                        tally.fail(ctx, image_id, f"no {asset_type} with this id")
+                        continue
+                    future = pool.submit(self._properties_of, asset_type, doc, properties)
+                    submitted.append((image_id, str(doc["timestamp"]), future))
+                self._write_properties(ctx, asset_type, pending, tally)  # the previous batch, while this one runs
+                pending = submitted
+                ctx.progress(100.0 * min(len(ids), start) / max(1, len(ids)))
+            self._write_properties(ctx, asset_type, pending, tally)
+        finally:  # a cancelled job does not wait for the images it has not started
+            pool.shutdown(wait=True, cancel_futures=True)
+        return {"enriched": tally.enriched, "failed": tally.failed, "properties": properties}
+
+    def _properties_of(self, asset_type: str, doc: dict[str, Any], properties: list[str]) -> dict[str, float]:
+        with self.media.open_original(asset_type, doc) as media:
+            data = media.read_bytes(MAX_IMAGE_BYTES)
+        return image_properties(data, properties, name=doc["id"])
+
+    def _write_properties(self, ctx: JobContext, asset_type: str, pending: list[_Pending], tally: _Tally) -> None:
+        patches = []
+        for image_id, timestamp, future in pending:
+            try:
+                patches.append({"id": image_id, "timestamp": timestamp, "aux": future.result()})
+            except (ImageDecodeError, DecodeBusy, ServiceError) as e:
+                tally.fail(ctx, image_id, str(getattr(e, "message", None) or e))
+        if patches:
+            self.assets.put(ctx.scope, asset_type, patches, mode="merge")
+            tally.enriched += len(patches)
+
+
+@dataclass
+class _Tally:
+    enriched: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def fail(self, ctx: JobContext, image_id: str, reason: str) -> None:
+        self.failed.append(image_id)
+        ctx.item_failed(image_id, reason)

@@ -10,14 +10,16 @@ a batch is never half written, and blobs written for a batch whose transaction f
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from scenebase.domain.ids import new_id, standardize_id
 from scenebase.domain.metadata import text_problem
-from scenebase.services.assets import AssetService, normalize_timestamp
+from scenebase.services.assets import AssetService, normalize_timestamp, parse
 from scenebase.services.errors import InvalidArgument, ServiceError, UnsupportedMedia
 from scenebase.services.jobs import JobService
 from scenebase.services.kinds import AssetKind, FileMedia, KindRegistry, Media, MediaError
@@ -44,6 +46,8 @@ class IncomingItem:
     prefetched: bool = False
     #: why the caller could not fetch the reference (reported for this item only)
     fetch_error: ServiceError | None = None
+    #: where the file lies inside the folder the client ingested (kept as ``object_access.relative_path``)
+    relative_path: str | None = None
 
 
 @dataclass
@@ -51,18 +55,67 @@ class IngestResult:
     ids: list[str | None] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
+    #: items ingested with a remark, e.g. ``{"index", "name", "id", "code": "duplicate_content", "warning",
+    #: "content_hash", "duplicate_of"}`` (see :meth:`IngestService._report_duplicates`)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
 class _Prepared:
     position: int
+    item: IncomingItem
     doc: dict[str, Any]
     media: Media | None  # set for uploads: the blob still has to be written
     content_type: str
 
 
+#: most ids named in one duplicate warning
+MAX_DUPLICATE_IDS = 10
+#: longest relative path kept for an item (characters)
+MAX_RELATIVE_PATH = 1024
+
+
 def item_error(index: int, name: str, error: ServiceError) -> dict[str, Any]:
     return {"index": index, "name": name, "code": error.code, "error": error.message, "status": error.http_status}
+
+
+def check_relative_path(value: object) -> str:
+    """A folder-relative file path as the client sent it: POSIX separators, no absolute path, no ``.``/``..``
+    segment, no control characters (it becomes a name inside zips). Raises InvalidArgument naming the problem."""
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument("relative_path must be a non-empty string")
+    if len(value) > MAX_RELATIVE_PATH:
+        raise InvalidArgument(f"relative_path is longer than {MAX_RELATIVE_PATH} characters")
+    if any(ord(c) < 32 or c in "\\\x7f" for c in value):
+        raise InvalidArgument(f"relative_path {value!r} holds a backslash or a control character")
+    parts = value.split("/")
+    if value.startswith("/") or any(p in ("", ".", "..") for p in parts) or posixpath.normpath(value) != value:
+        raise InvalidArgument(f"relative_path {value!r} must be a plain relative path (a/b.jpg: no /, . or .. parts)")
+    return value
+
+
+def _hash_of(media: Media) -> str:
+    digest = hashlib.sha256()
+    with media.open() as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+class _HashingReader:
+    """A read-only view of a stream that hashes what is read through it (the blob is hashed as it is copied)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._digest.update(chunk)
+        return chunk
+
+    def content_hash(self) -> str:
+        return f"sha256:{self._digest.hexdigest()}"
 
 
 class IngestService:
@@ -162,6 +215,8 @@ class IngestService:
         uploaded = item.media is not None and not item.prefetched
         if sum(x is not None for x in (None if item.prefetched else item.media, item.url, item.uri)) != 1:
             raise InvalidArgument(f"give exactly one of {kind.noun} path/bytes, url and uri")
+        relative_path = None if item.relative_path is None else check_relative_path(item.relative_path)
+        content_hash = None
         with self._local_media(scope, item) as media:
             if media.size == 0:
                 raise UnsupportedMedia("empty file")
@@ -169,6 +224,8 @@ class IngestService:
                 probed = kind.probe(media, meta)
             except MediaError as e:
                 raise UnsupportedMedia(e.problem) from None
+            if not uploaded:  # a reference has no blob to hash while writing: hash the bytes read now
+                content_hash = _hash_of(media)
         meta.setdefault("id", new_id())
         if meta["id"] in seen:
             raise InvalidArgument(f"id {meta['id']!r} appears twice in this batch")
@@ -180,6 +237,8 @@ class IngestService:
             access = {"url": ref} if item.url else {"uri": ref}
             access["filename"] = reference_name(ref)
         access.update(content_type=probed.content_type, extension=probed.extension)
+        if relative_path is not None:
+            access["relative_path"] = relative_path
         doc = {
             **meta,
             **probed.fields,
@@ -188,7 +247,9 @@ class IngestService:
             "thumbnails": {},
             "sets": sorted(set(meta.get("sets", [])) | set(set_ids)),
         }
-        return _Prepared(pos, doc, item.media if uploaded else None, probed.content_type)
+        if content_hash is not None:
+            doc["content_hash"] = content_hash
+        return _Prepared(pos, item, doc, item.media if uploaded else None, probed.content_type)
 
     @contextlib.contextmanager
     def _local_media(self, scope: Scope, item: IncomingItem) -> Iterator[Media]:
@@ -225,9 +286,12 @@ class IngestService:
                     data = p.media.buffer()
                     if data is not None:  # an upload held in memory: one write, no copy
                         self.blobs.put(key, data, p.content_type)
-                    else:
+                        doc["content_hash"] = f"sha256:{hashlib.sha256(data).hexdigest()}"
+                    else:  # hashed while it is copied: no second read
                         with p.media.open() as stream:
-                            self.blobs.put_stream(key, stream, p.content_type)
+                            reader = _HashingReader(stream)
+                            self.blobs.put_stream(key, cast(BinaryIO, reader), p.content_type)
+                        doc["content_hash"] = reader.content_hash()
                     new_blobs.append(key)
                     doc["object_access"]["key"] = key
                 if old is not None:
@@ -253,7 +317,58 @@ class IngestService:
         for p in prepared:
             if p.doc["id"] in stored_ids:
                 result.ids[p.position] = p.doc["id"]
+        written_ids = {d["id"] for d in writes}
+        try:
+            self._report_duplicates(scope, asset_type, [p for p in prepared if p.doc["id"] in written_ids], result)
+        except Exception:  # the batch is committed: a failed check costs its warnings, never the answer
+            log.exception("duplicate check of a %s batch failed; its items were ingested", asset_type)
         return writes
+
+    def _report_duplicates(self, scope: Scope, asset_type: str, written: list[_Prepared], result: IngestResult) -> None:
+        """Warn about each written item whose content another asset of the organization already has: one ingested
+        before this batch, or one earlier in this batch. Checked after the commit, so of two batches written at
+        the same time the later check sees the other one's assets (each pair is reported at least once).
+
+        One aggregation counts the organization's assets per hash of the batch; only hashes held outside the batch
+        (rare) cost a second query, for the ids of a few holders."""
+        batch_ids: dict[str, list[str]] = {}
+        for p in written:
+            if p.doc.get("content_hash"):
+                batch_ids.setdefault(str(p.doc["content_hash"]), []).append(str(p.doc["id"]))
+        if not batch_ids:
+            return
+        org = Scope.of(scope.org_id)  # not the organizations that shared their data with this one
+
+        def holders(hashes: list[str]) -> Any:
+            return parse({"filters": [{"field": "content_hash", "values": hashes}]})
+
+        summary = self.assets.repo.summary(org, asset_type, holders(sorted(batch_ids)), ["content_hash"],
+                                           max_buckets=len(batch_ids))  # fmt: skip
+        totals = {str(b["key"]): int(b["doc_count"]) for b in summary["aggregations"][0]["buckets"]}
+        outside: dict[str, tuple[list[str], int]] = {}  # hash -> (a few ids held outside the batch, how many)
+        for digest, ids in batch_ids.items():
+            count = totals.get(digest, 0) - len(ids)
+            if count > 0:
+                found = self.assets.repo.search(org, asset_type, holders([digest]),
+                                                size=MAX_DUPLICATE_IDS + len(ids), ids_only=True)  # fmt: skip
+                outside[digest] = (sorted(i for i in found if i not in ids)[:MAX_DUPLICATE_IDS], count)
+        earlier: dict[str, list[str]] = {}
+        for p in written:
+            digest = str(p.doc.get("content_hash") or "")
+            if not digest:
+                continue
+            shown, count = outside.get(digest, ([], 0))
+            before = earlier.setdefault(digest, [])
+            others, count = (shown + before)[:MAX_DUPLICATE_IDS], count + len(before)
+            before.append(str(p.doc["id"]))
+            if not count:
+                continue
+            more = f" and {count - len(others)} more" if count > len(others) else ""
+            result.warnings.append({
+                "index": p.item.index, "name": p.item.name, "id": p.doc["id"], "code": "duplicate_content",
+                "warning": f"same content as {', '.join(others)}{more}", "content_hash": digest,
+                "duplicate_of": others, "duplicates": count,
+            })  # fmt: skip
 
     def _follow_up(
         self, scope: Scope, kind: AssetKind, written: list[dict[str, Any]], options: dict[str, Any]

@@ -32,9 +32,50 @@ ZIP_BATCH = 500
 _STORED = frozenset({"jpg", "jpeg", "mp4", "webm", "mov", "mkv", "avi", "gz", "npz", "zip", "mcap"})
 
 
+#: how the asset files inside a zip are named (also written into the manifest)
+NAMING = (
+    "assets/<relative path> for files ingested from a folder (their path inside that folder), assets/<id>.<ext> "
+    "for the others (no second extension when the id ends with it); a name already taken in this zip (compared "
+    "case-insensitively) gets the id-based name instead, then ~2, ~3, ... before the extension"
+)
+
+
 def safe_name(name: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in name).strip(" .")
     return cleaned or "set"
+
+
+class MemberNames:
+    """Unique file names under ``assets/`` of one zip (see :data:`NAMING`). A name is taken when it, or a folder of
+    that name, is already in the zip, or when one of its folders is a file there (extraction would clash)."""
+
+    def __init__(self) -> None:
+        self._files: set[str] = set()
+        self._folders: set[str] = set()
+
+    def _free(self, name: str) -> bool:
+        key = name.casefold()
+        parents = key.split("/")[:-1]
+        prefixes = {"/".join(parents[: n + 1]) for n in range(len(parents))}
+        return key not in self._files and key not in self._folders and not prefixes & self._files
+
+    def _take(self, name: str) -> str:
+        key = name.casefold()
+        self._files.add(key)
+        parts = key.split("/")[:-1]
+        self._folders.update("/".join(parts[: n + 1]) for n in range(len(parts)))
+        return name
+
+    def name(self, relative_path: str | None, by_id: str) -> str:
+        for candidate in (relative_path, by_id):
+            if candidate and self._free(candidate):
+                return self._take(candidate)
+        stem, dot, ext = by_id.rpartition(".")
+        stem, ext = (stem, f".{ext}") if dot else (by_id, "")
+        n = 2
+        while not self._free(f"{stem}~{n}{ext}"):
+            n += 1
+        return self._take(f"{stem}~{n}{ext}")
 
 
 class ZipService:
@@ -86,6 +127,7 @@ class ZipService:
         ctx.stage(f"zipping {total} assets")
         entries: list[dict[str, Any]] = []
         missing: list[dict[str, str]] = []
+        names = MemberNames()
         with tempfile.TemporaryDirectory(prefix="scenebase-zip-") as tmp:  # named for the sweeper
             path = Path(tmp) / "set.zip"
             with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
@@ -103,7 +145,8 @@ class ZipService:
                             "metadata": f"{folder}/metadata/{member['id']}.json",
                         }
                         if kind is not None:
-                            name = f"{folder}/assets/{kind.zip_member_name(member)}"
+                            relative = (member.get("object_access") or {}).get("relative_path")
+                            name = f"{folder}/assets/{names.name(relative, kind.zip_member_name(member))}"
                             try:
                                 with self.media.open_original(asset_type, member) as media, media.local_path() as src:
                                     ext = name.rsplit(".", 1)[-1].lower()
@@ -123,7 +166,7 @@ class ZipService:
                 manifest = {"set_id": doc["id"], "name": doc["name"], "assets_type": asset_type,
                             "count": len(entries), "files": sum(1 for e in entries if "file" in e),
                             "missing_files": missing, "version": doc.get("version"), "created_at": now_iso(),
-                            "assets": entries}  # fmt: skip
+                            "naming": NAMING, "assets": entries}  # fmt: skip
                 zf.writestr("manifest.json", json.dumps(manifest, indent=1))
             key = f"zipfiles/{ctx.params['zip_id']}.zip"
             self.blobs.put_file(key, path, "application/zip")

@@ -85,7 +85,8 @@ def _items(
                 )
                 continue
             media = StreamMedia(part.file, name, size)
-        items.append(IncomingItem(i, name, meta, media, it.get("url"), it.get("uri")))
+        items.append(IncomingItem(i, name, meta, media, it.get("url"), it.get("uri"),
+                                  relative_path=it.get("relative_path")))  # fmt: skip
     return items, errors
 
 
@@ -95,7 +96,8 @@ def _answer(result: IngestResult, rejected: list[dict[str, Any]], total: int) ->
     for item_id, err_free_index in zip(result.ids, _indexes(total, rejected), strict=True):
         ids[err_free_index] = item_id
     job_ids = result.job_ids
-    body = {"ids": ids, "errors": errors, "job_id": job_ids[0] if job_ids else None, "job_ids": job_ids}
+    body = {"ids": ids, "errors": errors, "job_id": job_ids[0] if job_ids else None, "job_ids": job_ids,
+            "warnings": result.warnings}  # fmt: skip
     if not errors:
         status = 200
     elif any(i is not None for i in ids):
@@ -121,9 +123,11 @@ async def add_media(
     asset_type: str, request: Request, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Response:
     """Multipart batch upload of one media type: a ``manifest`` JSON part ``{"items": [{"file"|"url"|"uri",
-    "name", "metadata"}], "set_ids", "overwrite", ...options}`` and one file part per uploaded item. Answers 200
-    when every item was ingested, 207 with per-item ``errors`` when some were not, and the most common item error
-    when none was. Options: images ``thumbnailize_at_ingest`` + ``thumbnail_presets``; see each kind."""
+    "name", "metadata", "relative_path"?}], "set_ids", "overwrite", ...options}`` and one file part per uploaded
+    item. Answers 200 when every item was ingested, 207 with per-item ``errors`` when some were not, and the most
+    common item error when none was. ``warnings`` lists ingested items with a remark (``duplicate_content``: an
+    asset of the organization already has the same bytes). Options: images ``thumbnailize_at_ingest`` +
+    ``thumbnail_presets``; see each kind."""
     kind = _media_kind(rt, asset_type)
     upload = await parse_upload(
         request, max_files=kind.max_batch + 1, max_fields=kind.max_batch + 10, max_part_size=MAX_MANIFEST_BYTES,

@@ -30,7 +30,9 @@ from scenebase.services.assets import MAX_ID_LENGTH
 from scenebase.services.errors import InvalidArgument, PayloadTooLarge
 
 #: metadata every kind derives on the server; a client can never set these
-COMMON_DERIVED = frozenset({"object_access", "thumbnails", "owner", "media_type", "created_at", "updated_at", "user"})
+COMMON_DERIVED = frozenset(
+    {"object_access", "thumbnails", "owner", "media_type", "created_at", "updated_at", "user", "content_hash"}
+)
 #: metadata a client may send with any media asset
 COMMON_ACCEPTED = frozenset(
     {"id", "timestamp", "sensor", "session_uid", "aux", "tags", "sets", "annotations", "annotations_meta",
@@ -285,9 +287,10 @@ class AssetKind:
         return []
 
     def zip_member_name(self, doc: dict[str, Any]) -> str:
-        """The file name of an asset inside a set's zip (under ``assets/``)."""
+        """The file name of an asset inside a set's zip (under ``assets/``): its id, with the stored extension unless
+        the id already ends with it (no ``x.mp4.mp4``)."""
         ext = str((doc.get("object_access") or {}).get("extension") or "bin")
-        return f"{doc['id']}.{ext}"
+        return doc["id"] if doc["id"].lower().endswith(f".{ext.lower()}") else f"{doc['id']}.{ext}"
 
     def content_type(self, doc: dict[str, Any]) -> str:
         """The content type of the stored original."""

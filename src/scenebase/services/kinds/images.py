@@ -94,8 +94,12 @@ class ImageKind(AssetKind):
         return [PostIngestJob("image_compression", params, "thumbnails at ingest", wait=True)]
 
     def zip_member_name(self, doc: dict[str, Any]) -> str:
-        ext = file_extension(doc["format"])
-        return doc["id"] if doc["id"].lower().endswith("." + ext) else f"{doc['id']}.{ext}"
+        """The id, with the format's extension unless the id ends with one of its spellings (``a.jpeg`` stays
+        ``a.jpeg``; ``a.png`` holding a JPEG becomes ``a.png.jpg``, which says what the file is)."""
+        suffix = doc["id"].rsplit(".", 1)[-1].lower() if "." in doc["id"] else ""
+        if EXTENSION_FORMATS.get(suffix) == doc["format"]:
+            return str(doc["id"])
+        return f"{doc['id']}.{file_extension(doc['format'])}"
 
     def content_type(self, doc: dict[str, Any]) -> str:
         return content_type_for(doc["format"])
