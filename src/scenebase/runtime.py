@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from scenebase.services import diagnostics
+from scenebase.services.annotation_jobs import AnnotationJobs
+from scenebase.services.annotations import AnnotationService
 from scenebase.services.assets import AssetService
 from scenebase.services.cache import OrgCache
 from scenebase.services.identity import IdentityService
@@ -18,6 +20,7 @@ from scenebase.services.jobs import JobOwner, JobService
 from scenebase.services.kinds import default_kinds
 from scenebase.services.lifecycle import AssetLifecycleService
 from scenebase.services.media import MediaService
+from scenebase.services.objects import ObjectService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader
 from scenebase.services.zips import ZipService
@@ -57,8 +60,11 @@ class Runtime:
         self.images = ImageService(self.assets, self.media, self.jobs)
         self.lifecycle = AssetLifecycleService(self.assets, self.sets, self.blobs, self.kinds)
         self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
+        self.annotations = AnnotationService(self.assets, self.blobs, self.sources, self.sets, self.jobs)
+        self.annotation_jobs = AnnotationJobs(self.assets, self.blobs, self.jobs)
+        self.objects = ObjectService(self.assets, self.sets, self.blobs, self.jobs)
         registry = self.jobs.registry
-        owners: list[JobOwner] = [self.sets, self.images, self.zips]
+        owners: list[JobOwner] = [self.sets, self.images, self.zips, self.annotation_jobs, self.objects]
         for owner in owners:
             owner.register_jobs(registry)
         diagnostics.register_jobs(registry)

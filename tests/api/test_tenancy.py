@@ -10,6 +10,7 @@ from PIL import Image
 
 from scenebase.api.app import iter_api_routes
 from scenebase.domain.roles import Role
+from scenebase.services.annotations import IncomingAnnotation
 from scenebase.services.ingest import IncomingItem
 from scenebase.services.kinds import BytesMedia
 from scenebase.storage.scope import Scope
@@ -36,6 +37,12 @@ def _a_resources(world: World) -> dict[str, str]:
     assert ingest.ids == ["a_image"], ingest.errors
     zip_job, zip_id = rt.zips.zip(scope, set_id)
     a_admin.get_job(zip_job).wait(timeout=30)
+    mask = io.BytesIO()
+    Image.new("RGB", (32, 24), (255, 0, 0)).save(mask, "PNG")
+    seg = {"id": "a_ann", "asset_id": "a_image", "annotation_type": "segmentation", "masks": {"m1": {}},
+           "annotation_entities": [{"label": "road", "mask_id": "m1", "mask_color": "#ff0000"}]}  # fmt: skip
+    added = rt.annotations.add(scope, [IncomingAnnotation(0, seg, mask_files={"m1": BytesMedia(mask.getvalue(), "m")})])
+    assert added.ids == ["a_ann"], added.errors
     return {
         "job_id": job_id,
         "queued_job_id": running["id"],
@@ -47,6 +54,8 @@ def _a_resources(world: World) -> dict[str, str]:
         "asset_id": "a_image",
         "tag": "small",
         "zip_id": zip_id,
+        "annotation_id": "a_ann",
+        "mask_id": "m1",
     }
 
 

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from scenebase import __version__
 from scenebase.api.docs import install_offline_docs
 from scenebase.api.errors import install_error_handlers
+from scenebase.api.routes import annotations as annotation_routes
 from scenebase.api.routes import assets, identity, images, jobs, maintenance, media, sets, status
 from scenebase.api.schemas.common import ERROR_RESPONSES
 from scenebase.api.warning_headers import WarningHeaderMiddleware
@@ -23,6 +24,7 @@ ROUTERS = [
     jobs.router,
     maintenance.router,
     images.router,
+    annotation_routes.router,
     sets.router,
     media.router,
     assets.router,

@@ -30,10 +30,29 @@ BUILT: dict[str, tuple[str, str]] = {
     ),
     "add_image": (
         "partial",
-        "path/bytes/url/uri; `annotations` and `add_to_session` raise NotImplementedError; "
+        "path/bytes/url/uri; `annotations` linked to the image; `add_to_session` raises NotImplementedError; "
         "geo_field/shape_group_field/nested_fields are accepted and unneeded (every field is indexed)",
     ),
-    "add_images": ("partial", "as add_image; bad files are skipped, logged and listed in `client.last_errors`"),
+    "add_images": (
+        "partial",
+        "as add_image; bad files and refused annotations are skipped, logged and listed in `client.last_errors`",
+    ),
+    "add_annotation": ("works", "raw file (path, bytes, text, url, uri) and masks stored as blobs"),
+    "add_annotations": (
+        "works",
+        "500 per request, 4 in flight, tqdm; per-annotation errors in `client.last_errors`; links parents "
+        "(annotations, annotations_meta, aux.labels, aux.labels_<provider>)",
+    ),
+    "get_annotation_sources": ("works", "from the images' annotations_meta"),
+    "get_annotation_labels": ("works", ""),
+    "delete_annotations": ("works", "a job that also cleans the parents (lists and labels)"),
+    "remove_annotation_sources": ("works", "provider + optional version/type/group, on assets matching a search"),
+    "cleanup_assets_annotation_meta": ("works", "also recomputes `aux.labels_<provider>`"),
+    "annotations_to_objects": (
+        "partial",
+        "objects as crops (margins, output set), thumbnails cut on request; adding them to a session raises "
+        "(sessions not built)",
+    ),
     "add_images_from_folder": ("works", "JPEG/PNG/TIFF by content or extension; bad files reported"),
     "get_metadata": ("partial", "`with_session_metadata=True` raises NotImplementedError (sessions not built)"),
     "compress_images": ("works", "presets tiny/small/full_size_png or desired_shape + thumbnail_tag"),

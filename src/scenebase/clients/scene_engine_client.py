@@ -1,8 +1,8 @@
 """``SceneEngineClient``: the seed's client, talking HTTP to a scenebase server.
 
 Porting a SceneBox script means changing the import prefix and the server URL. Method groups live in
-``clients/images.py``, ``clients/sets.py`` and ``clients/search.py``; seed methods not built yet come from
-``_seed_surface.SeedSurface`` and raise ``NotImplementedError``.
+``clients/images.py``, ``clients/annotations.py``, ``clients/sets.py`` and ``clients/search.py``; seed methods not
+built yet come from ``_seed_surface.SeedSurface`` and raise ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from scenebase.clients._seed_surface import SeedSurface
+from scenebase.clients.annotations import AnnotationsMixin
 from scenebase.clients.asset_manager import AssetManagerClient
 from scenebase.clients.core import ClientCore
 from scenebase.clients.images import ImagesMixin
@@ -21,7 +22,7 @@ from scenebase.clients.sets import SetsMixin
 from scenebase.errors import IdentityError, InvalidAuthorization, JobError, ResponseError
 
 
-class SceneEngineClient(SetsMixin, ImagesMixin, SearchMixin, ClientCore, SeedSurface):
+class SceneEngineClient(SetsMixin, ImagesMixin, AnnotationsMixin, SearchMixin, ClientCore, SeedSurface):
     """Root client for every user task on scenebase (same methods as SceneBox's ``SceneEngineClient``)."""
 
     # ---- identity and platform ----

@@ -262,5 +262,110 @@ def label_terms(labels: Iterable[str], provider: str | None, add_provider: bool 
 
 
 def labels_field(provider: str) -> str:
-    """The aux key of one provider's label list (``labels_<provider>``, FACTS 2.1)."""
-    return f"labels_{provider}"
+    """The aux key of one provider's label list (``labels_<provider>``, FACTS 2.1); the provider as an id, with
+    dots replaced, so the key is one path segment."""
+    return "labels_" + standardize_id(provider).replace(".", "_")
+
+
+# ---- whole documents, as the server receives them ------------------------------------------------------------
+
+#: fields of an annotation document that only the server writes
+SERVER_FIELDS = frozenset({"owner", "object_access", "created_at", "updated_at", "user", "thumbnails", "labels"})
+_ASSET_KEYS = ("asset_id", "image_id", "video_id", "lidar_id")
+
+
+def _string(raw: dict[str, Any], key: str, where: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise AnnotationProblem(f"{where}: {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def normalize_annotation(raw: Any, where: str) -> dict[str, Any]:
+    """Check an annotation document a client sent (FACTS 6.1) and return it normalized: ids standardized,
+    defaults filled (provider, group, media type), entities checked, ``labels`` derived from the entities.
+    ``timestamp`` is left to the caller. Other keys (the seed's ``annotation_meta`` extras) are kept."""
+    if not isinstance(raw, dict):
+        raise AnnotationProblem(f"{where} must be an object, got {type(raw).__name__}")
+    doc = {k: v for k, v in raw.items() if v is not None}
+    server = sorted(set(doc) & SERVER_FIELDS - {"labels"})
+    if server:
+        raise AnnotationProblem(f"{where}: {server} are set by the server")
+    doc.pop("labels", None)  # derived from the entities below
+    raw_id = _string(doc, "id", where)
+    doc["id"] = standardize_id(raw_id) if raw_id else new_id()
+    where = f"{where} ({raw_id or doc['id']!r})"
+    parents = {k: doc.pop(k) for k in _ASSET_KEYS if k in doc}
+    for key, value in parents.items():
+        if not isinstance(value, str) or not value:
+            raise AnnotationProblem(f"{where}: {key} must be a non-empty string, got {value!r}")
+    if not parents:
+        raise AnnotationProblem(f"{where}: asset_id (or image_id / video_id / lidar_id) is required")
+    if len({standardize_id(v) for v in parents.values()}) > 1:
+        raise AnnotationProblem(f"{where}: {sorted(parents)} name different assets")
+    doc["asset_id"] = standardize_id(next(iter(parents.values())))
+    doc["media_type"] = doc.get("media_type", "images")
+    if doc["media_type"] not in MEDIA_TYPES:
+        raise AnnotationProblem(f"{where}: media_type {doc['media_type']!r} is not one of {list(MEDIA_TYPES)}")
+    if doc.get("annotation_type") not in ANNOTATION_TYPES:
+        raise AnnotationProblem(
+            f"{where}: annotation_type {doc.get('annotation_type')!r} is not one of {list(ANNOTATION_TYPES)}"
+        )
+    doc["provider"] = _string(doc, "provider", where) or DEFAULT_PROVIDER
+    doc["annotation_group"] = doc.get("annotation_group", DEFAULT_GROUP)
+    if doc["annotation_group"] not in ANNOTATION_GROUPS:
+        raise AnnotationProblem(
+            f"{where}: annotation_group {doc['annotation_group']!r} is not one of {list(ANNOTATION_GROUPS)}"
+        )
+    version = doc.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, str | int | float)):
+        raise AnnotationProblem(f"{where}: version must be a string or a number, got {version!r}")
+    for key in ("sensor", "session_uid"):
+        _string(doc, key, where)
+    for key in ("sets", "tags"):
+        value = doc.get(key)
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise AnnotationProblem(f"{where}: {key} must be a list of strings")
+    if "sets" in doc:
+        doc["sets"] = [standardize_id(s) for s in doc["sets"]]
+    if doc.get("aux") is not None and not isinstance(doc["aux"], dict):
+        raise AnnotationProblem(f"{where}: aux must be an object")
+    frame = doc.get("frame")
+    if doc["media_type"] == "videos" and frame is None:
+        raise AnnotationProblem(f"{where}: a video annotation needs the frame number it belongs to")
+    if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 0):
+        raise AnnotationProblem(f"{where}: frame must be an integer >= 0, got {frame!r}")
+    masks = doc.get("masks") or {}
+    if not isinstance(masks, dict) or not all(isinstance(v, dict) for v in masks.values()):
+        raise AnnotationProblem(f"{where}: masks must map mask ids to objects (url, uri or an uploaded file)")
+    if masks:
+        doc["masks"] = {standardize_id(str(k)): dict(v) for k, v in masks.items()}
+    entities = doc.get("annotation_entities") or []
+    if not isinstance(entities, list):
+        raise AnnotationProblem(f"{where}: annotation_entities must be a list")
+    kind = doc["annotation_type"]
+    doc["annotation_entities"] = [
+        normalize_entity(e, f"{where}: annotation_entities[{i}]", kind) for i, e in enumerate(entities)
+    ]
+    doc["labels"] = entity_labels(doc["annotation_entities"])
+    return doc
+
+
+# ---- geometry -------------------------------------------------------------------------------------------------
+
+
+def entity_points(entity: dict[str, Any]) -> list[tuple[float, float]]:
+    """The 2-D points of an entity: its coordinates, or its pose's keypoints."""
+    points = [(float(p["x"]), float(p["y"])) for p in entity.get("coordinates") or [] if "z" not in p]
+    points += [(float(k["left"]), float(k["top"])) for k in entity.get("keypoints") or []]
+    return points
+
+
+def entity_box(entity: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    """``(x_min, y_min, x_max, y_max)`` around an entity's points; None when it has no 2-D geometry."""
+    points = entity_points(entity)
+    if not points:
+        return None
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    return min(xs), min(ys), max(xs), max(ys)
