@@ -21,6 +21,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -122,7 +123,7 @@ class AssetRepo:
         now = time.time()
         final: list[dict[str, Any]] = []
         new_rows: list[dict[str, Any]] = []
-        changed: list[tuple[int, dict[str, Any]]] = []
+        changed: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
         for doc in docs:
             if doc["id"] in existing:
                 pk, old = existing[doc["id"]]
@@ -136,7 +137,7 @@ class AssetRepo:
                 for key in ("created_at", "user"):  # who made it, and when, never changes
                     if key in old:
                         stored[key] = old[key]
-                changed.append((pk, stored))
+                changed.append((pk, stored, old))
             else:
                 stored = dict(doc)
                 new_rows.append(
@@ -164,22 +165,56 @@ class AssetRepo:
             for (pk, _id), r in zip(inserted, new_rows, strict=True):
                 self._terms(pk, scope.org_id, asset_type, r["doc"], skip, term_rows, element_rows)
         if changed:
-            for part in _chunks([pk for pk, _ in changed]):
-                conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
-                conn.execute(delete(E).where(E.c.asset_pk.in_(part)))
-            for pk, stored in changed:
-                conn.execute(
-                    update(A)
-                    .where(A.c.pk == pk)
-                    .values(doc=stored, timestamp=to_epoch(stored["timestamp"]), updated_at=now)
-                )
-                self._terms(pk, scope.org_id, asset_type, stored, skip, term_rows, element_rows)
+            self._rewrite(conn, scope.org_id, asset_type, changed, skip, now, term_rows, element_rows)
         if term_rows:
             _insert_rows(conn, "asset_terms", _TERM_COLUMNS, term_rows)
         if element_rows:
             _insert_rows(conn, "asset_element_terms", _ELEMENT_COLUMNS, element_rows)
         self.stats.forget(asset_type)
         return final
+
+    def _rewrite(
+        self,
+        conn: Connection,
+        owner: str,
+        asset_type: str,
+        changed: list[tuple[int, dict[str, Any], dict[str, Any]]],
+        skip: frozenset[str],
+        now: float,
+        term_rows: list[TermRow],
+        element_rows: list[ElementRow],
+    ) -> None:
+        """Store changed documents and bring their index rows up to date. A document whose time is unchanged
+        gets only the rows that differ (adding an annotation to an image touches a dozen of its rows, not all);
+        one whose time changed gets all its rows again (each row repeats the time)."""
+        full: list[int] = []
+        gone_terms: list[dict[str, Any]] = []
+        gone_elements: list[dict[str, Any]] = []
+        for pk, stored, old in changed:
+            ts = to_epoch(stored["timestamp"])
+            if to_epoch(old["timestamp"]) != ts:
+                full.append(pk)
+                self._terms(pk, owner, asset_type, stored, skip, term_rows, element_rows)
+                continue
+            old_terms, old_elements = indexed_terms(old, skip)
+            new_terms, new_elements = indexed_terms(stored, skip)
+            gone_terms += [{"p": pk, "f": f, "s": v, "n": n} for f, v, n in old_terms - new_terms]
+            gone_elements += [{"p": pk, "f": f, "s": v, "n": n, "i": i} for f, v, n, i in old_elements - new_elements]
+            term_rows.extend((pk, owner, asset_type, f, v, n, ts) for f, v, n in new_terms - old_terms)
+            element_rows.extend((pk, owner, asset_type, f, v, n, i) for f, v, n, i in new_elements - old_elements)
+        for part in _chunks(full):
+            conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
+            conn.execute(delete(E).where(E.c.asset_pk.in_(part)))
+        if gone_terms:
+            conn.execute(_DELETE_TERM, gone_terms)
+        if gone_elements:
+            conn.execute(_DELETE_ELEMENT, gone_elements)
+        conn.execute(
+            update(A)
+            .where(A.c.pk == bindparam("p"))
+            .values(doc=bindparam("d"), timestamp=bindparam("t"), updated_at=now),
+            [{"p": pk, "d": stored, "t": to_epoch(stored["timestamp"])} for pk, stored, _old in changed],
+        )
 
     @staticmethod
     def _terms(
@@ -554,6 +589,16 @@ TermRow = tuple[int, str, str, str, str | None, float | None, float]
 ElementRow = tuple[int, str, str, str, str | None, float | None, int]
 _TERM_COLUMNS = "asset_pk, owner, asset_type, field, vstr, vnum, ts"
 _ELEMENT_COLUMNS = "asset_pk, owner, asset_type, field, vstr, vnum, pos"
+
+
+def _same_term(t: Any) -> list[ColumnElement[bool]]:
+    return [t.c.asset_pk == bindparam("p"), t.c.field == bindparam("f"),
+            t.c.vstr.is_not_distinct_from(bindparam("s")), t.c.vnum.is_not_distinct_from(bindparam("n"))]  # fmt: skip
+
+
+#: one index row of a document (executed many times: the rows a changed document no longer has)
+_DELETE_TERM = delete(T).where(*_same_term(T))
+_DELETE_ELEMENT = delete(E).where(*_same_term(E), E.c.pos == bindparam("i"))
 
 
 def _insert_rows(conn: Connection, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -18,8 +18,10 @@ from scenebase.services.kinds.base import AssetKind, Media, MediaError, Probed, 
 
 #: largest raw annotation file (the annotator's export of one asset)
 MAX_RAW_ANNOTATION_BYTES = 64 * 1024 * 1024
-#: geometry inside entities: stored and returned, never searched (a polygon would add a term per vertex)
-ENTITY_GEOMETRY = frozenset(f"annotation_entities.{f}" for f in rules.GEOMETRY_FIELDS)
+#: geometry inside entities: stored and returned, never searched (a polygon would add a term per vertex); entity
+#: uids are unique per entity and only ever looked up through their annotation; an entity's type is the
+#: annotation's (searchable there)
+ENTITY_GEOMETRY = frozenset(f"annotation_entities.{f}" for f in (*rules.GEOMETRY_FIELDS, "uid", "annotation_type"))
 
 
 class AnnotationKind(AssetKind):
