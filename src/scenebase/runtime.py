@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 
 from scenebase.services import diagnostics
+from scenebase.services.annotation_export import AnnotationExport
 from scenebase.services.annotation_jobs import AnnotationJobs
 from scenebase.services.annotations import AnnotationService
 from scenebase.services.assets import AssetService
 from scenebase.services.cache import OrgCache
+from scenebase.services.evaluation import EvaluationService
 from scenebase.services.identity import IdentityService
 from scenebase.services.images import ImageService
 from scenebase.services.ingest import IngestService
@@ -53,18 +55,23 @@ class Runtime:
         self.queue = HueyQueue(settings.resolved_queue_url(), self.jobs.execute)
         self.jobs.queue = self.queue
         self.sources = SourceReader(settings)
-        self.assets = AssetService(AssetRepo(self.catalog, never_indexed=self.kinds.never_indexed()), self.cache)
+        # configuration bodies (e.g. an imported COCO file's category table) are stored, not searched
+        never_indexed = {**self.kinds.never_indexed(), "configs": frozenset({"config"})}
+        self.assets = AssetService(AssetRepo(self.catalog, never_indexed=never_indexed), self.cache)
         self.sets = SetService(self.assets, self.jobs)
         self.media = MediaService(self.assets, self.blobs, self.sources, self.kinds)
         self.ingest = IngestService(self.assets, self.blobs, self.sources, self.sets, self.jobs, self.kinds)
         self.images = ImageService(self.assets, self.media, self.jobs)
         self.lifecycle = AssetLifecycleService(self.assets, self.sets, self.blobs, self.kinds)
-        self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
+        self.exports = AnnotationExport(self.assets, self.blobs)
+        self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs, self.exports)
         self.annotations = AnnotationService(self.assets, self.blobs, self.sources, self.sets, self.jobs)
         self.annotation_jobs = AnnotationJobs(self.assets, self.blobs, self.jobs)
         self.objects = ObjectService(self.assets, self.sets, self.blobs, self.jobs)
+        self.evaluation = EvaluationService(self.assets, self.jobs)
         registry = self.jobs.registry
-        owners: list[JobOwner] = [self.sets, self.images, self.zips, self.annotation_jobs, self.objects]
+        owners: list[JobOwner] = [self.sets, self.images, self.zips, self.annotation_jobs, self.objects,
+                                  self.evaluation]  # fmt: skip
         for owner in owners:
             owner.register_jobs(registry)
         diagnostics.register_jobs(registry)

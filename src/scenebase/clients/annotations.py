@@ -108,6 +108,17 @@ class AnnotationsMixin(UploadMixin):
         prepared = [_entry(a, raw_annotations[i] if raw_annotations else None) for i, a in enumerate(annotations)]
         for (entry, _files), override in zip(prepared, overrides or [], strict=False):
             entry.update(override)
+        return self._send_annotations(prepared, options, threading, disable_tqdm)
+
+    def _send_annotations(
+        self,
+        prepared: list[tuple[dict[str, Any], dict[str, Any]]],
+        options: dict[str, Any],
+        threading: bool = True,
+        disable_tqdm: bool = False,
+    ) -> tuple[list[str | None], list[dict[str, Any]], list[str]]:
+        """Send prepared entries ``(document, files)`` in batches; files map ``"raw"`` or ``"mask:<id>"`` to
+        ``(file name, path or bytes)``."""
         chunks = [list(range(s, min(len(prepared), s + ANNOTATION_CHUNK)))
                   for s in range(0, len(prepared), ANNOTATION_CHUNK)]  # fmt: skip
         ids: list[str | None] = [None] * len(prepared)

@@ -48,6 +48,17 @@ BUILT: dict[str, tuple[str, str]] = {
     "delete_annotations": ("works", "a job that also cleans the parents (lists and labels)"),
     "remove_annotation_sources": ("works", "provider + optional version/type/group, on assets matching a search"),
     "cleanup_assets_annotation_meta": ("works", "also recomputes `aux.labels_<provider>`"),
+    "is_coco_annotation_file_valid": ("works", "static; the three lists must be there"),
+    "add_coco_annotations_from_folder": (
+        "works",
+        "beyond the seed: every polygon, RLE masks, keypoints as poses, captions, panoptic records; bad entries "
+        "named and skipped; returns counts; `export_coco_dataset` / `export_yolo_dataset` export a set",
+    ),
+    "compare_annotation_pairs": (
+        "works",
+        "boxes and polygons, greedy one-to-one by IoU; results in `annotations_comparisons`; "
+        "`evaluate_annotations` evaluates a whole set (mAP as pycocotools computes it)",
+    ),
     "annotations_to_objects": (
         "partial",
         "objects as crops (margins, output set), thumbnails cut on request; adding them to a session raises "

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from scenebase.clients._seed_surface import SeedSurface
 from scenebase.clients.annotations import AnnotationsMixin
 from scenebase.clients.asset_manager import AssetManagerClient
+from scenebase.clients.coco import CocoMixin
 from scenebase.clients.core import ClientCore
 from scenebase.clients.images import ImagesMixin
 from scenebase.clients.job import Job
@@ -22,7 +23,7 @@ from scenebase.clients.sets import SetsMixin
 from scenebase.errors import IdentityError, InvalidAuthorization, JobError, ResponseError
 
 
-class SceneEngineClient(SetsMixin, ImagesMixin, AnnotationsMixin, SearchMixin, ClientCore, SeedSurface):
+class SceneEngineClient(SetsMixin, CocoMixin, ImagesMixin, AnnotationsMixin, SearchMixin, ClientCore, SeedSurface):
     """Root client for every user task on scenebase (same methods as SceneBox's ``SceneEngineClient``)."""
 
     # ---- identity and platform ----

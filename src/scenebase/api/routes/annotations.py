@@ -216,3 +216,45 @@ def annotations_to_objects(
     "margin_ratio", "margin_pixels", "output_set_id", "source_annotation_type", "session_uid",
     "add_to_session"}``."""
     return {"job_id": rt.objects.submit(p.scope, body)}
+
+
+@router.post("/compare_annotation_pairs/", dependencies=[requires(Permission.CURATE)])
+def compare_annotation_pairs(
+    body: dict[str, Any], p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    """Start a ``compare_annotations`` job on one image: ``{"asset_id", "asset_type", "base_annotation_id",
+    "other_annotation_id", "base_mapping", "other_mapping", "iou_threshold", "match_labels"}``; results are
+    ``annotations_comparisons`` documents with the job's ``comparison_task_id``."""
+    return {"job_id": rt.evaluation.compare_pair(p.scope, body)}
+
+
+@router.post("/evaluate/", dependencies=[requires(Permission.READ)])
+def evaluate_annotations(
+    body: dict[str, Any], p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    """Predictions against ground truth on a set's images (``set_id``) or a search's: ``{"ground_truth":
+    {"provider", ...}, "predictions": {...}, "iou_threshold": 0.5, "label_mapping"}``. Answers per-label precision,
+    recall, F1 and AP, and COCO mAP@[.5:.95] / AP50 (pycocotools' COCOeval)."""
+    return rt.evaluation.evaluate_set(p.scope, body)
+
+
+class ExportBody(BaseModel):
+    set_id: str
+    providers: list[str] | None = None
+    annotation_group: str | None = None
+
+
+@router.post("/export_coco/", dependencies=[requires(Permission.READ)])
+def export_coco(
+    body: ExportBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    """The COCO JSON (instances, keypoints, captions; masks as RLE) of a set's images and their annotations."""
+    return rt.exports.coco(p.scope, body.set_id, body.providers, body.annotation_group)
+
+
+@router.post("/coco_datasets/", dependencies=[requires(Permission.INGEST)])
+def put_coco_dataset(
+    body: dict[str, Any], p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    """Keep an imported COCO file's info, licenses and categories (a ``configs`` document); returns its id."""
+    return {"id": rt.exports.put_dataset(p.scope, body)}
