@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -178,10 +179,30 @@ def bench_evaluation(client: SceneEngineClient, n_images: int = 2000, n_boxes: i
 
 
 def cocoeval_reference(truth: dict[str, list[Any]], preds: dict[str, list[Any]]) -> tuple[float, float]:
-    """mAP@[.5:.95] and AP50 of pycocotools' COCOeval run directly on the same boxes."""
-    from scenebase.media.coco_eval import cocoeval_reference as reference
+    """mAP@[.5:.95] and AP50 of pycocotools' COCOeval run directly on the boxes as generated (not as stored)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
 
-    return reference(truth, preds)
+    cat = {lab: k + 1 for k, lab in enumerate(sorted(LABELS))}
+    img = {name: k + 1 for k, name in enumerate(sorted(truth))}
+    gt: dict[str, Any] = {"images": [{"id": i} for i in img.values()],
+                          "categories": [{"id": c} for c in cat.values()], "annotations": []}  # fmt: skip
+    for name, boxes in truth.items():
+        for lab, x, y, w, h, _ in boxes:
+            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": img[name], "category_id": cat[lab],
+                                      "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})  # fmt: skip
+    dets = [{"image_id": img[name], "category_id": cat[lab], "bbox": [x, y, w, h], "score": score}
+            for name, boxes in preds.items() for lab, x, y, w, h, score in boxes]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        ev = COCOeval(coco_gt, coco_gt.loadRes(dets), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return float(ev.stats[0]), float(ev.stats[1])
 
 
 def main(argv: list[str] | None = None) -> int:
