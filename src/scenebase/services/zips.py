@@ -131,7 +131,7 @@ class ZipService:
                             coco.add_image(member, anns, self.exports.read_mask)
                         entries.append(entry)
                         ctx.progress(95.0 * len(entries) / max(1, total))
-                if coco is not None:
+                if coco is not None and coco.annotations:  # a set without annotations gets no annotations folder
                     zf.writestr(f"{folder}/annotations/coco.json", json.dumps(coco.build()), zipfile.ZIP_DEFLATED)
                 manifest = {"set_id": doc["id"], "name": doc["name"], "assets_type": asset_type,
                             "count": len(entries), "files": sum(1 for e in entries if "file" in e),
@@ -146,7 +146,7 @@ class ZipService:
                    "object_access": {"key": key, "filename": f"{folder}.zip", "content_type": "application/zip"},
                    "timestamp": time.time()}  # fmt: skip
         self.assets.put(ctx.scope, "zipfiles", [zip_doc])
-        if coco is not None:
+        if coco is not None and coco.annotations:
             ctx.note("annotations/coco.json holds the set's annotations in COCO form")
         result: dict[str, Any] = {"zip_id": ctx.params["zip_id"], "count": len(entries), "size": size}
         if missing:
