@@ -3,13 +3,13 @@
     python benchmarks/bench_images.py [--images 2000] [--repeat 3] [--backends sqlite,postgres]
 
 Generates ``--images`` 640x480 JPEGs up front, in memory (a textured background and three filled rectangles
-each, the boxes also given as ``aux.boxes`` metadata ``{label, x, y, w, h}`` since annotations are not built
-yet), then per backend starts ``scenebase serve`` (defaults: 2 job workers, blobs in the data folder; SQLite is
-the embedded catalog, PostgreSQL a throwaway cluster from ``tests/servers.py`` as ``SCENEBASE_CATALOG_URL``) and,
-``--repeat`` times, each time into a new set:
+each, the rectangles also given as a ``BoundingBoxAnnotation`` of three boxes per image, added by ``add_images``
+after the images and linked to them), then per backend starts ``scenebase serve`` (defaults: 2 job workers, blobs
+in the data folder; SQLite is the embedded catalog, PostgreSQL a throwaway cluster from ``tests/servers.py`` as
+``SCENEBASE_CATALOG_URL``) and, ``--repeat`` times, each time into a new set:
 
 * ``client.add_images(images, set_id)``: images/s from the call to its return (100 images per request, 4 in
-  flight, as the client does);
+  flight, as the client does; then their annotations, 500 per request);
 * ``client.zip_set(set_id)`` and polling the job every 20 ms until it finishes: seconds from the call to the
   observed end, with the server's own queue wait and run time from the job document. The zip is then
   downloaded (not timed) and its entries counted.
@@ -47,6 +47,7 @@ from PIL import ImageDraw  # noqa: E402
 
 from run import TOKEN, machine, serve_process, with_postgres, write_report  # noqa: E402
 from scenebase.clients.scene_engine_client import SceneEngineClient  # noqa: E402
+from scenebase.models.annotation import BoundingBox, BoundingBoxAnnotation  # noqa: E402
 from scenebase.models.assets import Image  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -92,19 +93,21 @@ def make_images(n: int, run: int) -> tuple[list[Image], int]:
             x, y = rng.randint(0, WIDTH - w - 1), rng.randint(0, HEIGHT - h - 1)
             color = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
             draw.rectangle((x, y, x + w, y + h), fill=color, outline=(255, 255, 255), width=3)
-            boxes.append({"label": rng.choice(LABELS), "x": x, "y": y, "w": w, "h": h})
+            boxes.append(BoundingBox(label=rng.choice(LABELS), x_min=x, x_max=x + w, y_min=y, y_max=y + h))
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=85)
         data = buf.getvalue()
         total += len(data)
+        image_id = f"bench-{run}-{i:05d}"
         images.append(
             Image(
-                id=f"bench-{run}-{i:05d}",
+                id=image_id,
                 image_bytes=data,
                 sensor=rng.choice(SENSORS),
                 timestamp=base + dt.timedelta(seconds=i / 10),
-                aux_metadata={"boxes": boxes, "weather": rng.choice(["clear", "rain", "fog"]), "frame": i},
+                aux_metadata={"weather": rng.choice(["clear", "rain", "fog"]), "frame": i},
                 tags=["benchmark"],
+                annotations=[BoundingBoxAnnotation(boxes, image_id=image_id, provider="bench")],
             )
         )
     return images, total

@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from scenebase.domain.metadata import MAX_TERM_LENGTH, MAX_TERMS_PER_DOC, index_terms, merge, project
+from scenebase.domain.metadata import (
+    MAX_ELEMENT_TERMS_PER_DOC,
+    MAX_TERM_LENGTH,
+    MAX_TERMS_PER_DOC,
+    index_terms,
+    indexed_terms,
+    merge,
+    project,
+)
 from scenebase.domain.search import (
     KNOWN_KEYS,
     ExistsFilter,
@@ -237,7 +245,7 @@ def test_parse_does_not_modify_its_input() -> None:
 
 # --------------------------------------------------------------------------------------------- misspellings
 
-VALID = "['exists_filters', 'filters', 'ranges', 'source_selected_fields', 'time_range']"
+VALID = str(sorted(KNOWN_KEYS))
 
 
 @pytest.mark.parametrize(
@@ -484,6 +492,80 @@ def test_index_terms_deduplicates_and_limits_terms() -> None:
     index_terms({"aux": {"v": list(range(MAX_TERMS_PER_DOC))}})  # exactly at the limit is fine
     with pytest.raises(ValueError, match="limit"):
         index_terms({"aux": {"v": list(range(MAX_TERMS_PER_DOC + 1))}})
+
+
+def test_element_terms_carry_the_position_in_the_outermost_list_of_objects() -> None:
+    doc = {
+        "annotations_meta": [{"provider": "p1", "type": "box"}, {"provider": "p1", "type": "polygon", "v": [1, 2]}],
+        "aux": {"objects": [{"label": "car", "parts": [{"name": "wheel"}]}], "labels": ["a", "b"], "one": {"x": 1}},
+        "tags": ["t"],
+    }
+    terms, elements = indexed_terms(doc)
+    assert terms == index_terms(doc)
+    assert ("annotations_meta.provider", "p1", None) in terms  # flat terms stay de-duplicated
+    assert elements == {
+        ("annotations_meta.provider", "p1", None, 0),
+        ("annotations_meta.type", "box", None, 0),
+        ("annotations_meta.provider", "p1", None, 1),
+        ("annotations_meta.type", "polygon", None, 1),
+        ("annotations_meta.v", None, 1.0, 1),
+        ("annotations_meta.v", None, 2.0, 1),
+        ("aux.objects.label", "car", None, 0),
+        ("aux.objects.parts.name", "wheel", None, 0),  # a list inside an element stays in that element
+    }
+    # scalar lists and single objects have no elements; skipped paths (dotted too) leave everything below out
+    assert indexed_terms({"tags": ["a"], "aux": {"one": {"x": 1}}})[1] == set()
+    terms, elements = indexed_terms(doc, frozenset({"aux.objects.parts", "tags"}))
+    assert ("aux.objects.parts.name", "wheel", None, 0) not in elements
+    assert not any(t[0] == "tags" for t in terms) and ("aux.objects.label", "car", None) in terms
+    indexed_terms({"l": [{"v": 1}] * MAX_ELEMENT_TERMS_PER_DOC})  # one flat term, at the element limit
+    with pytest.raises(ValueError, match="inside lists of objects"):
+        indexed_terms({"l": [{"v": 1}] * (MAX_ELEMENT_TERMS_PER_DOC + 1)})
+
+
+def test_nested_filters_parse_with_relative_or_full_field_names() -> None:
+    q = parse_query(
+        {
+            "nested_filters": [
+                {
+                    "path": "annotations_meta",
+                    "filters": [
+                        {"field": "provider", "values": ["p1"]},
+                        {"field": "annotations_meta.type", "values": "polygon", "filter_out": True},
+                    ],
+                    "ranges": [{"field": "version", "min": 2}],
+                    "exists_filters": [{"field": "labels"}],
+                    "filter_out": True,
+                },
+                {"path": "annotations_meta", "filters": [{"field": "id", "values": ["Ann One"]}]},
+            ]
+        }
+    )
+    first, second = q.nested
+    assert first.path == "annotations_meta" and first.negate
+    assert [c.field for c in first.conditions] == [
+        "annotations_meta.provider", "annotations_meta.type", "annotations_meta.version", "annotations_meta.labels",
+    ]  # fmt: skip
+    assert first.conditions[1] == ValuesFilter("annotations_meta.type", ("polygon",), (), True)
+    assert second.conditions == (ValuesFilter("annotations_meta.id", ("ann_one",), ()),)  # ids standardized
+    assert not q.is_empty and "annotations_meta.version" in query_fields(q)
+
+
+@pytest.mark.parametrize(
+    ("nested", "message"),
+    [
+        ({"filters": [{"field": "a", "values": [1]}]}, r"nested_filters\[0\].path: 'field' must be"),
+        ({"path": "m"}, "give at least one condition"),
+        ({"path": "m", "filters": [{"field": "a", "values": [1], "filter_out": True}]}, "every condition is filtered"),
+        ({"path": "m", "filter": []}, r"did you mean 'filters'"),
+        ({"path": "timestamp", "filters": [{"field": "a", "values": [1]}]}, "not a list of objects"),
+        ({"path": "m", "ranges": [{"field": "a"}]}, r"nested_filters\[0\].ranges\[0\]: give 'min'"),
+        ("m", "must be an object with 'path'"),
+    ],
+)
+def test_nested_filter_errors_name_the_part(nested: Any, message: str) -> None:
+    with pytest.raises(QueryError, match=message):
+        parse_query({"nested_filters": [nested]})
 
 
 def test_project_keeps_selected_paths_and_id() -> None:

@@ -89,7 +89,7 @@ class JobConstants:
         "annotation_process", "image_inference", "umap_creation", "add_images_with_uris",
         "image_properties_enrichment", "scripts", "webhook", "ingestion", "notification", "integration_test",
         "streamable_set_sharding", "entity_modification", "set_versioning_init_and_commit", "split_sets",
-        "set_deletion",
+        "set_deletion", "annotations_to_objects", "annotation_deletion",
     )  # fmt: skip
 
 
@@ -217,3 +217,70 @@ START_OF_TIME = "1970-01-01T00:00:00+00:00"
 END_OF_TIME = "2070-01-01T00:00:00+00:00"
 
 VALID_IMAGE_EXTENSIONS = ("jpeg", "jpg", "png", "tif", "tiff")
+
+
+class AnnotationTypes:
+    """Values of ``annotation_type`` (FACTS 6.1)."""
+
+    SEGMENTATION = "segmentation"
+    TWO_D_BOUNDING_BOX = "two_d_bounding_box"
+    TWO_D_CUBOID = "two_d_cuboid"
+    THREE_D_CUBOID = "three_d_cuboid"
+    POINT = "point"
+    POLYGON = "polygon"
+    LINE = "line"
+    CLASSIFICATION = "classification"
+    MIXED = "mixed"
+    CUSTOM = "custom"
+    TWO_D_POSE = "two_d_pose"
+    ELLIPSE = "ellipse"
+    VALID_TYPES = (
+        SEGMENTATION, TWO_D_BOUNDING_BOX, TWO_D_CUBOID, THREE_D_CUBOID, POINT, POLYGON, LINE, CLASSIFICATION, MIXED,
+        CUSTOM, TWO_D_POSE, ELLIPSE,
+    )  # fmt: skip
+
+
+class AnnotationMediaTypes:
+    IMAGE = "images"
+    VIDEO = "videos"
+    LIDAR = "lidars"
+    IMAGE_SEQUENCE = "image_sequences"
+    LIDAR_SEQUENCE = "lidar_sequences"
+    VALID_TYPES = (IMAGE, VIDEO, LIDAR, IMAGE_SEQUENCE, LIDAR_SEQUENCE)
+
+
+class AnnotationGroups:
+    GROUND_TRUTH = "ground_truth"
+    MODEL_GENERATED = "model_generated"
+    OTHER = "other"
+    VALID_GROUPS = (GROUND_TRUTH, MODEL_GENERATED, OTHER)
+
+
+class AnnotationTags:
+    EMPTY = "empty"
+    CLEANED = "cleaned"
+
+
+class COCOAnnotations:
+    """The keys a COCO annotation file must have, each a list (FACTS 6.5)."""
+
+    IMAGES = "images"
+    CATEGORIES = "categories"
+    ANNOTATIONS = "annotations"
+    KEYS = (IMAGES, CATEGORIES, ANNOTATIONS)
+
+
+class ComparisonConstants:
+    """Defaults of annotation comparison (FACTS 6.9)."""
+
+    DEFAULT_LABEL_MAPPING = {
+        "vehicle.car": "car",
+        "human.pedestrian.adult": "person",
+        "pedestrian": "person",
+        "vehicle.bus.rigid": "bus",
+        "vehicle.truck": "truck",
+        "human.pedestrian.construction_worker": "person",
+    }
+    IGNORED_LABELS = ("background", "blank")
+    DEFAULT_IOU_THRESHOLD = 0.0
+    NOT_AVAILABLE = "N/A"

@@ -10,8 +10,12 @@ import logging
 
 from scenebase.media.budget import DECODE_BUDGET
 from scenebase.services import diagnostics
+from scenebase.services.annotation_export import AnnotationExport
+from scenebase.services.annotation_jobs import AnnotationJobs
+from scenebase.services.annotations import AnnotationService
 from scenebase.services.assets import AssetService
 from scenebase.services.cache import OrgCache
+from scenebase.services.evaluation import EvaluationService
 from scenebase.services.identity import IdentityService
 from scenebase.services.images import ImageService
 from scenebase.services.ingest import IngestService
@@ -20,6 +24,7 @@ from scenebase.services.kinds import default_kinds
 from scenebase.services.lidars import LidarService
 from scenebase.services.lifecycle import AssetLifecycleService
 from scenebase.services.media import MediaService
+from scenebase.services.objects import ObjectService
 from scenebase.services.session_enrichments import GeoEnricher, OpenMeteoArchive
 from scenebase.services.session_timeline import TimelineService
 from scenebase.services.sessions import SessionService
@@ -65,14 +70,21 @@ class Runtime:
         self.queue = HueyQueue(settings.resolved_queue_url(), self.jobs.execute)
         self.jobs.queue = self.queue
         self.sources = SourceReader(settings)
-        self.assets = AssetService(AssetRepo(self.catalog, never_indexed=self.kinds.never_indexed()), self.cache)
+        # configuration bodies (e.g. an imported COCO file's category table) are stored, not searched
+        never_indexed = {**self.kinds.never_indexed(), "configs": frozenset({"config"})}
+        self.assets = AssetService(AssetRepo(self.catalog, never_indexed=never_indexed), self.cache)
         self.sets = SetService(self.assets, self.jobs)
         self.media = MediaService(self.assets, self.blobs, self.sources, self.kinds)
         self.ingest = IngestService(self.assets, self.blobs, self.sources, self.sets, self.jobs, self.kinds)
         self.images = ImageService(self.assets, self.media, self.jobs)
         self.lifecycle = AssetLifecycleService(self.assets, self.sets, self.blobs, self.kinds)
         self.lidars = LidarService(self.assets, self.media, self.jobs, self.kinds)
-        self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs)
+        self.exports = AnnotationExport(self.assets, self.blobs)
+        self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs, self.exports)
+        self.annotations = AnnotationService(self.assets, self.blobs, self.sources, self.sets, self.jobs)
+        self.annotation_jobs = AnnotationJobs(self.assets, self.blobs, self.jobs)
+        self.objects = ObjectService(self.assets, self.sets, self.blobs, self.jobs)
+        self.evaluation = EvaluationService(self.assets, self.jobs)
         self.videos = VideoService(self.assets, self.media, self.ingest, self.sets, self.jobs, self.blobs, self.sources,
                                    self.kinds, settings.data_dir / "tmp")  # fmt: skip
         session_repo = SessionRepo(self.catalog)
@@ -95,6 +107,9 @@ class Runtime:
             self.sessions,
             self.video_sessions,
             self.lidars,
+            self.annotation_jobs,
+            self.objects,
+            self.evaluation,
         ]
         for owner in owners:
             owner.register_jobs(registry)

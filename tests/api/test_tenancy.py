@@ -12,6 +12,7 @@ from PIL import Image
 
 from scenebase.api.app import iter_api_routes
 from scenebase.domain.roles import Role
+from scenebase.services.annotations import IncomingAnnotation
 from scenebase.services.ingest import IncomingItem
 from scenebase.services.kinds import BytesMedia
 from scenebase.storage.scope import Scope
@@ -54,6 +55,12 @@ def _a_resources(world: World) -> dict[str, str]:
     session_uid, _ = rt.sessions.create(scope, "a-session")
     zip_job, zip_id = rt.zips.zip(scope, set_id)
     a_admin.get_job(zip_job).wait(timeout=30)
+    mask = io.BytesIO()
+    Image.new("RGB", (32, 24), (255, 0, 0)).save(mask, "PNG")
+    seg = {"id": "a_ann", "asset_id": "a_image", "annotation_type": "segmentation", "masks": {"m1": {}},
+           "annotation_entities": [{"label": "road", "mask_id": "m1", "mask_color": "#ff0000"}]}  # fmt: skip
+    added = rt.annotations.add(scope, [IncomingAnnotation(0, seg, mask_files={"m1": BytesMedia(mask.getvalue(), "m")})])
+    assert added.ids == ["a_ann"], added.errors
     return {
         "job_id": job_id,
         "queued_job_id": running["id"],
@@ -67,6 +74,8 @@ def _a_resources(world: World) -> dict[str, str]:
         "tag": "small",
         "zip_id": zip_id,
         "session_uid": session_uid,
+        "annotation_id": "a_ann",
+        "mask_id": "m1",
     }
 
 

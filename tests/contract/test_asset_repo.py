@@ -4,7 +4,11 @@ A few hundred generated documents with realistic fields go into two organization
 checked against a pure-Python reference evaluator written here (the oracle), which reads the documents directly
 and knows nothing of ``asset_terms``. The planner has two strategies (drive from a small posting list, or walk
 the timestamp/pk index with EXISTS probes); ``DRIVE_LIMIT`` is forced to 0 and to a huge value so that both run
-every query, and both must agree with the oracle.
+every query, and both must agree with the oracle. A search sorted by time in one organization can also walk a
+posting list in time order; the sorted tests cover it.
+
+Nested filters (``nested_filters``) bind their conditions to one element of a list of objects; the oracle
+evaluates each condition on each element of the list at the path as if the element were the whole value there.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from scenebase.storage import asset_repo as asset_repo_module
 from scenebase.storage.asset_repo import MAX_RESULT_WINDOW, AssetRepo
 from scenebase.storage.catalog import Catalog
 from scenebase.storage.scope import Scope
-from scenebase.storage.tables import asset_terms, assets
+from scenebase.storage.tables import asset_element_terms, asset_terms, assets
 from servers import PostgresServer
 
 ORG_A = "org_a"
@@ -51,8 +55,8 @@ DEEP = ["x", "y", "z"]
 
 #: top-level keys that describe bytes or ownership and are never searchable (FACTS 1.4)
 NOT_SEARCHABLE = {"object_access", "thumbnails", "owner", "id"}
-ID_FIELDS = {"id", "sets", "session_uid", "annotations", "asset_id"}
-KNOWN_KEYS = {"filters", "exists_filters", "ranges", "time_range", "source_selected_fields"}
+ID_FIELDS = {"id", "sets", "session_uid", "annotations", "asset_id", "annotations_meta.id"}
+KNOWN_KEYS = {"filters", "exists_filters", "ranges", "time_range", "source_selected_fields", "nested_filters"}
 MAX_TERM = 512
 
 # ------------------------------------------------------------------------------------------------ documents
@@ -101,6 +105,14 @@ def make_doc(rng: random.Random, doc_id: str) -> dict[str, Any]:
     if rng.random() < 0.75:
         doc["annotations_meta"] = [
             {"provider": rng.choice(PROVIDERS), "type": rng.choice(ANN_TYPES), "version": rng.randrange(1, 3)}
+            for _ in range(rng.randrange(0, 4))
+        ]
+        for entry in doc["annotations_meta"]:
+            if rng.random() < 0.3:
+                entry["labels"] = rng.sample(LABELS, rng.randrange(1, 3))  # a list inside an element
+    if rng.random() < 0.6:  # a list of objects below a dict: "a car with score > 0.8" is one object
+        aux["objects"] = [
+            {"label": rng.choice(LABELS), "score": round(rng.random(), 2), "box": {"w": rng.randrange(1, 9)}}
             for _ in range(rng.randrange(0, 4))
         ]
     doc["object_access"] = {"filename": f"{doc_id}.png", "url": f"http://example.com/{doc_id}.png"}
@@ -210,6 +222,50 @@ def o_range(doc: dict[str, Any], path: str, low: Any, high: Any) -> bool:
     return any(n is not None and inside(n) for _, n in leaf_values(doc, path))
 
 
+def o_elements(doc: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    """The objects of the list at ``path`` (reached through objects only), each wrapped back into the path so
+    the flat evaluators see it as the only value there."""
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return []
+        value = value[part]
+    if not isinstance(value, list):
+        return []
+    out = []
+    for element in value:
+        if not isinstance(element, dict):
+            continue
+        wrapped: Any = element
+        for part in reversed(path.split(".")):
+            wrapped = {part: wrapped}
+        out.append(wrapped)
+    return out
+
+
+def o_nested(doc: dict[str, Any], nested: dict[str, Any]) -> bool:
+    path = nested["path"]
+
+    def full(f: str) -> str:
+        return f if f.startswith(path + ".") else f"{path}.{f}"
+
+    def holds(element: dict[str, Any]) -> bool:
+        for f in nested.get("filters", []):
+            vals = f["values"] if isinstance(f["values"], list) else [f["values"]]
+            if o_values(element, full(f["field"]), vals) == f.get("filter_out", False):
+                return False
+        for r in nested.get("ranges", []):
+            if o_range(element, full(r["field"]), r.get("min"), r.get("max")) == r.get("filter_out", False):
+                return False
+        for e in nested.get("exists_filters", []):
+            if o_exists(element, full(e["field"])) == e.get("filter_out", False):
+                return False
+        return True
+
+    found = any(holds(e) for e in o_elements(doc, path))
+    return found != nested.get("filter_out", False)
+
+
 def o_matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
     for key, vals in query.items():
         if key not in KNOWN_KEYS and not o_values(doc, key, vals if isinstance(vals, list) else [vals]):
@@ -223,6 +279,9 @@ def o_matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
             return False
     for r in query.get("ranges", []):
         if o_range(doc, r["field"], r.get("min"), r.get("max")) == r.get("filter_out", False):
+            return False
+    for n in query.get("nested_filters", []):
+        if not o_nested(doc, n):
             return False
     tr = query.get("time_range")
     return not tr or o_range(doc, "timestamp", tr.get("start_time"), tr.get("end_time"))
@@ -369,9 +428,46 @@ def _pick_values(rng: random.Random, pool: list[Any], extra: Any) -> list[Any]:
     return vals
 
 
+def random_nested(rng: random.Random) -> dict[str, Any]:
+    """Two or three conditions on one element of annotations_meta or aux.objects; some negated, one positive."""
+    filters: list[dict[str, Any]] = []
+    ranges: list[dict[str, Any]] = []
+    exists: list[dict[str, Any]] = []
+    if rng.random() < 0.6:
+        path = "annotations_meta"
+        options: list[Callable[[bool], None]] = [
+            lambda neg: filters.append({"field": "provider", "values": _pick_values(rng, PROVIDERS, "p9"),
+                                        "filter_out": neg}),
+            lambda neg: filters.append({"field": "annotations_meta.type", "values": [rng.choice(ANN_TYPES)],
+                                        "filter_out": neg}),
+            lambda neg: ranges.append({"field": "version", "min": rng.randrange(1, 3), "filter_out": neg}),
+            lambda neg: filters.append({"field": "labels", "values": [rng.choice(LABELS)], "filter_out": neg}),
+            lambda neg: exists.append({"field": "labels", "filter_out": neg}),
+        ]  # fmt: skip
+    else:
+        path = "aux.objects"
+        options = [
+            lambda neg: filters.append({"field": "label", "values": _pick_values(rng, LABELS, "zebra"),
+                                        "filter_out": neg}),
+            lambda neg: ranges.append({"field": "score", "min": round(rng.random(), 2), "filter_out": neg}),
+            lambda neg: ranges.append({"field": "aux.objects.box.w", "max": rng.randrange(1, 9), "filter_out": neg}),
+            lambda neg: exists.append({"field": "box", "filter_out": neg}),
+        ]  # fmt: skip
+    chosen = rng.sample(options, rng.randrange(2, 4))
+    for i, add in enumerate(chosen):
+        add(i > 0 and rng.random() < 0.3)  # the first condition stays positive
+    nested: dict[str, Any] = {"path": path, "filter_out": rng.random() < 0.2}
+    for key, items in (("filters", filters), ("ranges", ranges), ("exists_filters", exists)):
+        if items:
+            nested[key] = items
+    return nested
+
+
 def random_clause(rng: random.Random, rows: list[Stored]) -> tuple[str, Any]:
     neg = rng.random() < 0.3
-    kind = rng.randrange(0, 17)
+    kind = rng.randrange(0, 19)
+    if kind in (17, 18):
+        return "nested_filters", random_nested(rng)
     if kind == 0:
         return "filters", {"field": "sensor", "values": _pick_values(rng, SENSORS, "cam_none"), "filter_out": neg}
     if kind == 1:
@@ -478,6 +574,79 @@ def test_random_queries_match_the_oracle_in_both_plans(world: World, plan: str, 
         ids = world.repo.search(scope, TYPE, query, size=MAX_RESULT_WINDOW, ids_only=True)
         assert ids == [k[1] for k in expected], (plan, raw)
     assert nonempty > 60  # the generator produces selective but not empty queries
+
+
+@pytest.mark.parametrize("scope_name", list(SCOPES))
+def test_nested_filters_match_the_oracle_and_differ_from_flat_ones(world: World, plan: str, scope_name: str) -> None:
+    scope = SCOPES[scope_name]
+    visible = world.visible(scope)
+    rng = random.Random(f"{SEED}-nested-{scope_name}")
+    nonempty = differs = 0
+    for _ in range(80):
+        nested = random_nested(rng)
+        raw = {"nested_filters": [nested]}
+        expected = [r.key for r in visible if o_matches(r.doc, raw)]
+        got = world.repo.search(scope, TYPE, parse_query(raw), size=MAX_RESULT_WINDOW)
+        assert [(d["owner"], d["id"]) for d in got] == expected, (plan, raw)
+        assert world.repo.count(scope, TYPE, parse_query(raw)) == len(expected), (plan, raw)
+        nonempty += bool(expected)
+        # the same conditions as plain filters match any element each
+        full = [{**f, "field": f["field"] if "." in f["field"] else f"{nested['path']}.{f['field']}"}
+                for f in nested.get("filters", [])]  # fmt: skip
+        flat = [r.key for r in visible if o_matches(r.doc, {"filters": full})] if full else expected
+        differs += flat != expected and not nested["filter_out"]
+    assert nonempty > 30 and differs > 5, (nonempty, differs)
+
+
+def test_nested_filters_bind_conditions_to_one_element(fresh: tuple[AssetRepo, str], plan: str) -> None:
+    repo, org = fresh
+    scope = Scope.of(org)
+    docs = [
+        {"id": "mixed", "timestamp": _iso(1), "annotations_meta": [
+            {"provider": "p1", "type": "box"}, {"provider": "p2", "type": "polygon"}]},
+        {"id": "both", "timestamp": _iso(2), "annotations_meta": [{"provider": "p1", "type": "polygon"}]},
+        {"id": "cars", "timestamp": _iso(3), "aux": {"objects": [
+            {"label": "car", "score": 0.5}, {"label": "bus", "score": 0.9}]}},
+        {"id": "sure_car", "timestamp": _iso(4), "aux": {"objects": [{"label": "car", "score": 0.95}]}},
+        {"id": "one_object", "timestamp": _iso(5), "aux": {"objects": {"label": "car", "score": 0.99}}},
+    ]  # fmt: skip
+    repo.upsert(scope, "images", docs)
+
+    def find(raw: dict[str, Any]) -> list[str]:
+        return repo.search(scope, "images", parse_query(raw), ids_only=True, sort_field="timestamp")
+
+    p1_polygon = {"path": "annotations_meta", "filters": [{"field": "provider", "values": ["p1"]},
+                                                          {"field": "type", "values": ["polygon"]}]}  # fmt: skip
+    assert find({"nested_filters": [p1_polygon]}) == ["both"]
+    flat = [{"field": "annotations_meta.provider", "values": ["p1"]},
+            {"field": "annotations_meta.type", "values": ["polygon"]}]  # fmt: skip
+    assert find({"filters": flat}) == ["mixed", "both"]  # plain filters: each may hold for another element
+    assert find({"nested_filters": [{**p1_polygon, "filter_out": True}]}) == ["mixed", "cars", "sure_car",
+                                                                               "one_object"]  # fmt: skip
+    not_polygon = {
+        "path": "annotations_meta",
+        "filters": [
+            {"field": "provider", "values": ["p1"]},
+            {"field": "type", "values": ["polygon"], "filter_out": True},
+        ],
+    }
+    assert find({"nested_filters": [not_polygon]}) == ["mixed"]
+    sure_car = {"path": "aux.objects", "filters": [{"field": "label", "values": ["car"]}],
+                "ranges": [{"field": "score", "min": 0.8}]}  # fmt: skip
+    # a single object is not a list of objects: nested filters bind elements of lists only
+    assert find({"nested_filters": [sure_car]}) == ["sure_car"]
+    # writes keep the element index current
+    repo.upsert(scope, "images", [{"id": "cars", "aux": {"objects": [{"label": "car", "score": 0.85}]}}],
+                mode="merge_replace_lists")  # fmt: skip
+    assert find({"nested_filters": [sure_car]}) == ["cars", "sure_car"]
+    repo.delete(scope, "images", ["sure_car"])
+    assert find({"nested_filters": [sure_car]}) == ["cars"]
+    with repo.catalog.read() as conn:
+        left = conn.execute(select(func.count()).select_from(asset_element_terms).where(
+            asset_element_terms.c.owner == org)).scalar()  # fmt: skip
+    assert left == 4 + 2 + 2  # element terms: mixed 2 elements x 2 fields, both 1 x 2, cars 1 x 2 (one_object none)
+    summary = repo.summary(scope, "images", parse_query({"nested_filters": [p1_polygon]}), ["annotations_meta.type"])
+    assert summary["total"] == 1
 
 
 def test_both_plans_agree_on_every_generated_query(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,11 +26,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, insert, inspect, select
 
+from scenebase.domain.search import parse_query
+from scenebase.storage.asset_repo import AssetRepo
 from scenebase.storage.catalog import MIGRATIONS_DIR, Catalog
 from scenebase.storage.identity_repo import DuplicateError, IdentityRepo, LastSuperadminError, OrganizationNotEmpty
 from scenebase.storage.job_repo import ABORTED, FINISHED, QUEUED, RUNNING, JobRepo
 from scenebase.storage.scope import Scope
-from scenebase.storage.tables import asset_terms, assets, jobs, metadata
+from scenebase.storage.tables import asset_element_terms, asset_terms, assets, jobs, metadata
 from servers import PostgresServer
 
 T = TypeVar("T")
@@ -452,6 +454,43 @@ def test_migration_0004_fixes_hints_and_marks_client_jobs(catalog: Catalog) -> N
     repo = JobRepo(catalog)
     driven = {j["id"]: j["driven_by"] for j in repo.list_jobs(Scope.of("default"))}
     assert driven == {"server-job": "server", "client-job": "client", "client-job-2": "client"}
+
+
+def test_migration_0006_fills_term_times_and_element_positions(catalog: Catalog) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with catalog.write() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+    docs = {
+        "a1": {"id": "a1", "timestamp": "2024-01-01T00:00:00+00:00",
+               "annotations_meta": [{"provider": "p1", "type": "box"}, {"provider": "p2", "type": "polygon"}]},
+        "a2": {"id": "a2", "timestamp": "2024-01-02T00:00:00+00:00", "note": "has [{ in text", "tags": ["x"]},
+    }  # fmt: skip
+    with catalog.write() as c:
+        old_assets = Table("assets", MetaData(), autoload_with=c)
+        old_terms = Table("asset_terms", MetaData(), autoload_with=c)  # as revision 0004 left it: no ts
+        for i, (doc_id, doc) in enumerate(docs.items()):
+            ts = 1704067200.0 + 86400 * i
+            row = {"owner": "o", "asset_type": "images", "id": doc_id, "timestamp": ts, "doc": doc, "created_at": ts,
+                   "updated_at": ts}  # fmt: skip
+            pk = c.execute(insert(old_assets).returning(old_assets.c.pk), row).scalar_one()
+            c.execute(insert(old_terms), [{"asset_pk": pk, "owner": "o", "asset_type": "images", "field": "tags",
+                                           "vstr": "x", "vnum": None}])  # fmt: skip
+    catalog.migrate()
+    with catalog.read() as conn:
+        times = [r[0] for r in conn.execute(select(asset_terms.c.ts).order_by(asset_terms.c.ts))]
+        elements = set(conn.execute(select(asset_element_terms.c.field, asset_element_terms.c.vstr,
+                                           asset_element_terms.c.pos)))  # fmt: skip
+    assert times == [1704067200.0, 1704153600.0]
+    assert elements == {("annotations_meta.provider", "p1", 0), ("annotations_meta.type", "box", 0),
+                        ("annotations_meta.provider", "p2", 1), ("annotations_meta.type", "polygon", 1)}  # fmt: skip
+    repo = AssetRepo(catalog)
+    nested = {"path": "annotations_meta", "filters": [{"field": "provider", "values": ["p1"]},
+                                                      {"field": "type", "values": ["polygon"]}]}  # fmt: skip
+    assert repo.search(Scope.of("o"), "images", parse_query({"nested_filters": [nested]}), ids_only=True) == []
+    nested["filters"][1]["values"] = ["box"]
+    assert repo.search(Scope.of("o"), "images", parse_query({"nested_filters": [nested]}), ids_only=True) == ["a1"]
 
 
 # -- jobs: records, scopes, notes ------------------------------------------------------------------

@@ -12,6 +12,7 @@ from scenebase import __version__
 from scenebase.api.docs import install_offline_docs
 from scenebase.api.errors import install_error_handlers
 from scenebase.api.limits import RequestLimitMiddleware
+from scenebase.api.routes import annotations as annotation_routes
 from scenebase.api.routes import (
     assets,
     identity,
@@ -41,9 +42,12 @@ ROUTERS = [
     indexing.router,
     sessions.router,
     lidars.router,
+    annotation_routes.router,
     sets.router,
-    media.router,
+    # the generic routes: metadata first, so that GET /v1/{type}/meta/file is the metadata of an asset named
+    # "file" (the file of an asset named "meta" is the one path this costs)
     assets.router,
+    media.router,
 ]
 
 DESCRIPTION = """scenebase API: perception data (images, videos, LIDAR, ROS recordings), sets and jobs.

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from scenebase.clients.upload import UploadItem, UploadMixin
+from scenebase.clients.annotations import AnnotationsMixin
+from scenebase.clients.upload import UploadItem
 from scenebase.domain.ids import standardize_id
 from scenebase.errors import AssetError, InvalidArgumentsError, JobError, SessionError
 from scenebase.models.assets import Image
@@ -57,14 +58,12 @@ def _looks_like_image(path: Path) -> bool:
     return any(head.startswith(m) for m, _ in _MAGIC) or path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-class ImagesMixin(UploadMixin):
+class ImagesMixin(AnnotationsMixin):
     def _image_items(
         self, images: Sequence[Image], preprocesses: list[str] | None, relative_paths: Sequence[str] | None = None
     ) -> list[UploadItem]:
         items = []
         for n, img in enumerate(images):
-            if img.annotations:
-                raise NotImplementedError("annotations at image ingestion are not built yet; add images without them")
             meta = img.metadata()
             pre = img.preprocesses if img.preprocesses is not None else preprocesses
             if pre is not None:
@@ -83,12 +82,48 @@ class ImagesMixin(UploadMixin):
         overwrite: bool,
         thumbnail_presets: list[str] | None,
         progress: bool | None,
+        add_provider_to_labels: bool = True,
         relative_paths: Sequence[str] | None = None,
     ) -> tuple[list[str | None], list[dict[str, Any]], list[str]]:
         items = self._image_items(images, preprocesses, relative_paths)
         options = {"thumbnailize_at_ingest": bool(thumbnail_presets), "thumbnail_presets": thumbnail_presets or []}
         out = self._upload_media("images", items, _set_list(set_id), overwrite, options, progress)
-        return out.ids, out.errors, out.job_ids
+        errors = out.errors + self._annotate_media(images, out.ids, add_provider_to_labels, progress)
+        return out.ids, sorted(errors, key=lambda e: e["index"]), out.job_ids
+
+    def _annotate_media(
+        self,
+        assets: Sequence[Image | Any],
+        ids: list[str | None],
+        add_provider_to_labels: bool = True,
+        progress: bool | None = None,
+    ) -> list[dict[str, Any]]:
+        """Add the annotations the assets came with, linked to the ingested assets (FACTS 6.4): each inherits its
+        asset's id, timestamp, sensor and session. Errors name the asset (by input index) and the annotation."""
+        anns: list[Any] = []
+        overrides: list[dict[str, Any]] = []
+        owners: list[int] = []
+        for index, (asset, asset_id) in enumerate(zip(assets, ids, strict=True)):
+            if asset_id is None or not getattr(asset, "annotations", None):
+                continue
+            meta = asset.metadata()
+            for ann in asset.annotations or []:
+                inherited = {"asset_id": asset_id, "timestamp": meta["timestamp"]}
+                for key in ("sensor", "session_uid"):
+                    given = ann.to_dic().get(key) if hasattr(ann, "to_dic") else ann.get(key)
+                    if given is None and meta.get(key) is not None:
+                        inherited[key] = meta[key]
+                anns.append(ann)
+                overrides.append(inherited)
+                owners.append(index)
+        if not anns:
+            return []
+        options = {"update_asset": True, "add_provider_to_labels": add_provider_to_labels}
+        _ids, errors, _jobs = self._add_annotation_batches(
+            anns, None, options, disable_tqdm=progress is False, overrides=overrides
+        )
+        return [{**e, "index": owners[e["index"]], "error": f"annotation {e.get('name')}: {e.get('error')}"}
+                for e in errors]  # fmt: skip
 
     # ------------------------------------------------------------------ seed methods
 
@@ -123,7 +158,7 @@ class ImagesMixin(UploadMixin):
                     timestamp=timestamp, session_uid=session_uid, annotations=annotations, preprocesses=preprocesses,
                     aux_metadata=aux_metadata)  # fmt: skip
         presets = ["small", "tiny", "full_size_png"] if thumbnailize_at_ingest else None
-        ids, errors, jobs = self._ingest([img], set_id, None, overwrite, presets, progress=False)
+        ids, errors, jobs = self._ingest([img], set_id, None, overwrite, presets, False, add_provider_to_labels)
         if errors:
             raise self._single_error(errors)
         for job_id in jobs:
@@ -165,9 +200,13 @@ class ImagesMixin(UploadMixin):
         Returns the ids of the images ingested, in input order. Images the server refused (corrupt, unsupported,
         unreadable) are skipped, logged at WARNING with their names, and listed in ``client.last_errors``. Images
         whose bytes the organization already had under another id are ingested, logged at WARNING and listed in
-        ``client.last_duplicates`` (their ``content_hash`` finds every copy).
+        ``client.last_duplicates`` (their ``content_hash`` finds every copy). Each image's ``annotations`` are
+        added after it, linked to it (labels ``<label>_<provider>``, or bare labels with
+        ``add_provider_to_labels=False``); refused annotations are listed in ``client.last_errors`` too.
         """
-        return self._add_images(images, set_id, preprocesses, add_to_session, thumbnailize_at_ingest)
+        return self._add_images(
+            images, set_id, preprocesses, add_to_session, thumbnailize_at_ingest, add_provider_to_labels
+        )
 
     def _add_images(
         self,
@@ -176,6 +215,7 @@ class ImagesMixin(UploadMixin):
         preprocesses: list[str] | None,
         add_to_session: bool,
         thumbnailize_at_ingest: bool,
+        add_provider_to_labels: bool = True,
         relative_paths: Sequence[str] | None = None,
     ) -> list[str]:
         if not images:
@@ -183,7 +223,9 @@ class ImagesMixin(UploadMixin):
             self.last_duplicates = []
             return []
         presets = ["small"] if thumbnailize_at_ingest else None
-        ids, errors, jobs = self._ingest(images, set_id, preprocesses, True, presets, None, relative_paths)
+        ids, errors, jobs = self._ingest(
+            images, set_id, preprocesses, True, presets, None, add_provider_to_labels, relative_paths
+        )
         self._report(errors, "image")
         for job_id in jobs:
             self._job(job_id).wait()
@@ -249,7 +291,7 @@ class ImagesMixin(UploadMixin):
             images.append(Image(id=image_id, path=path, session_uid=session_uid, preprocesses=preprocesses,
                                 sensor=sensor, timestamp=when,
                                 aux_metadata=dict(aux_metadata) if aux_metadata is not None else None))  # fmt: skip
-        self._add_images(images, set_id, None, False, thumbnailize_at_ingest, [r for r, _ in files])
+        self._add_images(images, set_id, None, False, thumbnailize_at_ingest, relative_paths=[r for r, _ in files])
 
     def compress_images(
         self,

@@ -30,14 +30,14 @@ BUILT: dict[str, tuple[str, str]] = {
     ),
     "add_image": (
         "partial",
-        "path/bytes/url/uri; `add_to_session` puts it on its session's timeline (media entity `image`); "
-        "`annotations` raise NotImplementedError; "
+        "path/bytes/url/uri; `annotations` linked to the image; `add_to_session` puts it on its session's timeline "
+        "(media entity `image`); "
         "geo_field/shape_group_field/nested_fields are accepted and unneeded (every field is indexed)",
     ),
     "add_images": (
         "partial",
-        "as add_image; bad files are skipped, logged and listed in `client.last_errors`; same content under a new "
-        "id is ingested and listed in `client.last_duplicates`",
+        "as add_image; bad files and refused annotations are skipped, logged and listed in `client.last_errors`; "
+        "same content under a new id is ingested and listed in `client.last_duplicates`",
     ),
     "add_images_from_folder": (
         "works",
@@ -63,6 +63,33 @@ BUILT: dict[str, tuple[str, str]] = {
     "delete_session": ("works", "a `session_deletion` job; media too with `delete_assets_contents`"),
     "download_timeseries": ("works", "plus `search_session_intervals` and `session_intervals_dataframe`"),
     "get_metadata": ("works", "`with_session_metadata=True` adds the session's entities / resolved values"),
+    "add_annotation": ("works", "raw file (path, bytes, text, url, uri) and masks stored as blobs"),
+    "add_annotations": (
+        "works",
+        "500 per request, 4 in flight, tqdm; per-annotation errors in `client.last_errors`; links parents "
+        "(annotations, annotations_meta, aux.labels, aux.labels_<provider>)",
+    ),
+    "get_annotation_sources": ("works", "from the images' annotations_meta"),
+    "get_annotation_labels": ("works", ""),
+    "delete_annotations": ("works", "a job that also cleans the parents (lists and labels)"),
+    "remove_annotation_sources": ("works", "provider + optional version/type/group, on assets matching a search"),
+    "cleanup_assets_annotation_meta": ("works", "also recomputes `aux.labels_<provider>`"),
+    "is_coco_annotation_file_valid": ("works", "static; the three lists must be there"),
+    "add_coco_annotations_from_folder": (
+        "works",
+        "beyond the seed: every polygon, RLE masks, keypoints as poses, captions, panoptic records; bad entries "
+        "named and skipped; returns counts; `export_coco_dataset` / `export_yolo_dataset` export a set",
+    ),
+    "compare_annotation_pairs": (
+        "works",
+        "boxes and polygons, greedy one-to-one by IoU; results in `annotations_comparisons`; "
+        "`evaluate_annotations` evaluates a whole set (mAP as pycocotools computes it)",
+    ),
+    "annotations_to_objects": (
+        "partial",
+        "objects as crops (margins, output set), thumbnails cut on request; adding them to a session raises "
+        "(not built yet)",
+    ),
     "compress_images": ("works", "presets tiny/small/full_size_png or desired_shape + thumbnail_tag"),
     "image_properties_enrichment": ("works", "mean_brightness, rms_contrast, variance_of_laplacian into aux"),
     "add_video": (

@@ -1,8 +1,8 @@
 """``SceneEngineClient``: the seed's client, talking HTTP to a scenebase server.
 
 Porting a SceneBox script means changing the import prefix and the server URL. Method groups live in
-``clients/images.py``, ``clients/sets.py`` and ``clients/search.py``; seed methods not built yet come from
-``_seed_surface.SeedSurface`` and raise ``NotImplementedError``.
+``clients/images.py``, ``clients/annotations.py``, ``clients/sets.py`` and ``clients/search.py``; seed methods not
+built yet come from ``_seed_surface.SeedSurface`` and raise ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Any
 from urllib.parse import quote
 
 from scenebase.clients._seed_surface import SeedSurface
+from scenebase.clients.annotations import AnnotationsMixin
 from scenebase.clients.asset_manager import AssetManagerClient
+from scenebase.clients.coco import CocoMixin
 from scenebase.clients.core import ClientCore
 from scenebase.clients.images import ImagesMixin
 from scenebase.clients.job import Job
@@ -25,7 +27,16 @@ from scenebase.errors import IdentityError, InvalidAuthorization, JobError, Resp
 
 
 class SceneEngineClient(
-    SessionsMixin, SetsMixin, ImagesMixin, VideosMixin, LidarsMixin, SearchMixin, ClientCore, SeedSurface
+    SessionsMixin,
+    SetsMixin,
+    CocoMixin,
+    ImagesMixin,
+    AnnotationsMixin,
+    VideosMixin,
+    LidarsMixin,
+    SearchMixin,
+    ClientCore,
+    SeedSurface,
 ):
     """Root client for every user task on scenebase (same methods as SceneBox's ``SceneEngineClient``)."""
 

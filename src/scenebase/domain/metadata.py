@@ -41,6 +41,10 @@ def merge(old: dict[str, Any], new: dict[str, Any], replace_lists: bool = False)
 
 
 Term = tuple[str, str | None, float | None]
+#: a term inside an element of a list of objects, with the element's position in that list
+ElementTerm = tuple[str, str | None, float | None, int]
+#: most element terms one document may have (annotations with many entities have a few per entity)
+MAX_ELEMENT_TERMS_PER_DOC = 20_000
 
 
 class DocumentTooLarge(ValueError):
@@ -114,31 +118,57 @@ def index_terms(doc: dict[str, Any], skip: frozenset[str] = frozenset()) -> set[
     Lists contribute each element under the same field (so ``aux.labels`` matches any label, and
     ``annotations_meta.provider`` any provider). Strings that look like ISO times also get their epoch as
     the numeric value, so range filters work on times. Booleans are the strings ``"true"``/``"false"``
-    (SceneBox's client converts them so).
+    (SceneBox's client converts them so). ``skip`` names fields (top-level or dotted) left out with everything
+    below them.
+    """
+    return indexed_terms(doc, skip)[0]
+
+
+def indexed_terms(doc: dict[str, Any], skip: frozenset[str] = frozenset()) -> tuple[set[Term], set[ElementTerm]]:
+    """The flat terms of :func:`index_terms`, and the element terms: the same terms for every value inside an
+    element of a list of objects (``annotations_meta``, annotation entities), with the element's position in
+    the outermost such list on the value's path. Conditions that must hold for one element (``nested_filters``)
+    compare these positions: ``provider = p1`` and ``type = polygon`` bind when both terms have one position.
     """
     terms: set[Term] = set()
+    elements: set[ElementTerm] = set()
     for key, value in doc.items():
         if key in NOT_INDEXED or key in skip:
             continue
-        _walk(str(key), value, terms)
+        _walk(str(key), value, terms, elements, None, skip)
     if len(terms) > MAX_TERMS_PER_DOC:
         raise DocumentTooLarge(f"document has {len(terms)} searchable values; the limit is {MAX_TERMS_PER_DOC}")
-    return terms
+    if len(elements) > MAX_ELEMENT_TERMS_PER_DOC:
+        raise DocumentTooLarge(
+            f"document has {len(elements)} searchable values inside lists of objects; "
+            f"the limit is {MAX_ELEMENT_TERMS_PER_DOC}"
+        )
+    return terms, elements
 
 
-def _walk(path: str, value: Any, out: set[Term]) -> None:
+def _walk(
+    path: str, value: Any, out: set[Term], elements: set[ElementTerm], pos: int | None, skip: frozenset[str]
+) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            _walk(f"{path}.{k}", v, out)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            _walk(path, v, out)
-    elif isinstance(value, bool):
-        out.add((path, "true" if value else "false", None))
+            child = f"{path}.{k}"
+            if child not in skip:
+                _walk(child, v, out, elements, pos, skip)
+        return
+    if isinstance(value, list | tuple):
+        # the first list of objects on a path numbers its elements; lists below it stay inside their element
+        numbered = pos is None and any(isinstance(v, dict) for v in value)
+        for i, v in enumerate(value):
+            _walk(path, v, out, elements, i if numbered else pos, skip)
+        return
+    term: Term
+    if isinstance(value, bool):
+        term = (path, "true" if value else "false", None)
     elif isinstance(value, int | float):
         f = float(value)
-        if math.isfinite(f):
-            out.add((path, None, f))
+        if not math.isfinite(f):
+            return
+        term = (path, None, f)
     elif isinstance(value, str):
         if len(value) > MAX_TERM_LENGTH:
             return
@@ -148,8 +178,12 @@ def _walk(path: str, value: Any, out: set[Term]) -> None:
                 num = to_epoch(value)
             except ValueError:
                 num = None
-        out.add((path, value, num))
-    # None and other types are stored but not indexed
+        term = (path, value, num)
+    else:
+        return  # None and other types are stored but not indexed
+    out.add(term)
+    if pos is not None:
+        elements.add((*term, pos))
 
 
 def project(doc: dict[str, Any], fields: list[str]) -> dict[str, Any]:

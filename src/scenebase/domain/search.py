@@ -5,12 +5,17 @@ Accepted keys::
     {"filters":        [{"field": "aux.weather", "values": ["rain", "snow"], "filter_out": false}],
      "exists_filters": [{"field": "embeddings.clip", "filter_out": false}],
      "ranges":         [{"field": "aux.speed", "min": 3, "max": 9.5, "filter_out": false}],   # proposed
+     "nested_filters": [{"path": "annotations_meta", "filter_out": false,                     # proposed
+                         "filters": [{"field": "provider", "values": ["p1"]}],
+                         "ranges": [...], "exists_filters": [...]}],
      "time_range":     {"start_time": "2021-01-01T00:00:00+00:00", "end_time": "..."},
      "source_selected_fields": ["id", "sensor"],
      "<field>": [values]}                                      # shorthand for a filter
 
 Values inside one filter are OR-ed, filters are AND-ed, ``filter_out`` negates. Dotted paths reach into
-nested dicts and lists. Anything else is rejected with a message naming the problem; a key that is a near
+nested dicts and lists. A nested filter binds its conditions to one element of the list of objects at ``path``
+(fields relative to the path, or spelled out in full): provider p1 AND type polygon in the same
+``annotations_meta`` entry. Anything else is rejected with a message naming the problem; a key that is a near
 miss of a reserved one (``filter``, ``time_ranges``, ``size``) is an error unless assets have a field so named.
 """
 
@@ -26,11 +31,12 @@ from scenebase.domain.ids import standardize_id
 from scenebase.domain.metadata import text_problem
 from scenebase.domain.timeutil import to_epoch
 
-KNOWN_KEYS = {"filters", "exists_filters", "ranges", "time_range", "source_selected_fields"}
+KNOWN_KEYS = {"filters", "exists_filters", "ranges", "time_range", "source_selected_fields", "nested_filters"}
 FILTER_KEYS = {"field", "values", "filter_out"}
 EXISTS_KEYS = {"field", "filter_out"}
 RANGE_KEYS = {"field", "min", "max", "filter_out"}
 TIME_RANGE_KEYS = {"start_time", "end_time"}
+NESTED_KEYS = {"path", "filters", "ranges", "exists_filters", "filter_out"}
 #: keys people put in a search body by mistake, with what to do instead
 MISPLACED_KEYS = {
     **dict.fromkeys(
@@ -57,9 +63,9 @@ CLOSE_FIELD_CUTOFF = 0.7
 #: roots of user-defined metadata (FACTS 1.3): ``weather`` is suggested as ``aux.weather``
 USER_FIELD_ROOTS = ("aux", "session_aux")
 #: fields whose values are ids, standardized like ids on lookup (FACTS 1.1)
-ID_FIELDS = {"id", "sets", "session_uid", "annotations", "asset_id"}
-#: most conditions (filters, exists filters, ranges, shorthands and the time range together) in one search: each is
-#: a sub-query the database nests, and SQLite refuses expressions nested more than 1,000 deep
+ID_FIELDS = {"id", "sets", "session_uid", "annotations", "asset_id", "annotations_meta.id"}
+#: most conditions (filters, exists filters, ranges, shorthands, nested conditions and the time range together) in
+#: one search: each is a sub-query the database nests, and SQLite refuses expressions nested more than 1,000 deep
 MAX_CONDITIONS = 100
 #: most values in all the filters of one search together (each is a bound parameter)
 MAX_FILTER_VALUES = 10_000
@@ -102,16 +108,30 @@ class RangeFilter:
     negate: bool = False
 
 
+Condition = ValuesFilter | RangeFilter | ExistsFilter
+
+
+@dataclass(frozen=True)
+class NestedFilter:
+    """Conditions (full field names) that one element of the list of objects at ``path`` must meet together;
+    ``negate``: no element meets them all. At least one condition is positive (it picks the element)."""
+
+    path: str
+    conditions: tuple[Condition, ...]
+    negate: bool = False
+
+
 @dataclass
 class Query:
     values: list[ValuesFilter] = field(default_factory=list)
     exists: list[ExistsFilter] = field(default_factory=list)
     ranges: list[RangeFilter] = field(default_factory=list)
+    nested: list[NestedFilter] = field(default_factory=list)
     selected_fields: list[str] | None = None
 
     @property
     def is_empty(self) -> bool:
-        return not (self.values or self.exists or self.ranges)
+        return not (self.values or self.exists or self.ranges or self.nested)
 
 
 def _field_name(raw: Any, where: str) -> str:
@@ -238,43 +258,11 @@ def parse_query(raw: Any, is_field: Callable[[str], bool] | None = None) -> Quer
         _check_not_misspelt(key, is_field)
         q.values.append(_values_filter(_field_name(key, f"shorthand {key!r}"), value, False, f"shorthand {key!r}"))
 
-    for i, f in enumerate(_list(raw.get("filters"), "filters")):
-        where = f"filters[{i}]"
-        if not isinstance(f, dict):
-            raise QueryError(f"{where}: must be an object with 'field' and 'values'")
-        unknown = set(f) - FILTER_KEYS
-        if unknown:
-            raise _unknown_keys(where, unknown, FILTER_KEYS, "a filter")
-        if "values" not in f:
-            raise QueryError(f"{where}: missing 'values'")
-        fld = _field_name(f.get("field"), where)
-        q.values.append(_values_filter(fld, f["values"], _bool(f.get("filter_out", False), where), where))
-
-    for i, f in enumerate(_list(raw.get("exists_filters"), "exists_filters")):
-        where = f"exists_filters[{i}]"
-        if not isinstance(f, dict):
-            raise QueryError(f"{where}: must be an object with 'field'")
-        unknown = set(f) - EXISTS_KEYS
-        if unknown:
-            raise _unknown_keys(where, unknown, EXISTS_KEYS, "an exists filter")
-        q.exists.append(ExistsFilter(_field_name(f.get("field"), where), _bool(f.get("filter_out", False), where)))
-
-    for i, f in enumerate(_list(raw.get("ranges"), "ranges")):
-        where = f"ranges[{i}]"
-        if not isinstance(f, dict):
-            raise QueryError(f"{where}: must be an object with 'field', 'min' and/or 'max'")
-        unknown = set(f) - RANGE_KEYS
-        if unknown:
-            raise _unknown_keys(where, unknown, RANGE_KEYS, "a range (bounds inclusive)")
-        low, high = _bound(f.get("min"), where, "min"), _bound(f.get("max"), where, "max")
-        if low is None and high is None:
-            raise QueryError(f"{where}: give 'min', 'max' or both")
-        if low is not None and high is not None and low > high:
-            raise QueryError(f"{where}: 'min' is greater than 'max'")
-        fld = _field_name(f.get("field"), where)
-        if fld == "id":
-            raise QueryError(f"{where}: 'id' is not a number or time field; filter ids with 'values'")
-        q.ranges.append(RangeFilter(fld, low, high, _bool(f.get("filter_out", False), where)))
+    q.values.extend(_values_filters(raw.get("filters"), "filters"))
+    q.exists.extend(_exists_filters(raw.get("exists_filters"), "exists_filters"))
+    q.ranges.extend(_range_filters(raw.get("ranges"), "ranges"))
+    for i, n in enumerate(_list(raw.get("nested_filters"), "nested_filters")):
+        q.nested.append(_nested_filter(n, f"nested_filters[{i}]"))
 
     tr = raw.get("time_range")
     if tr is not None:
@@ -303,15 +291,99 @@ def parse_query(raw: Any, is_field: Callable[[str], bool] | None = None) -> Quer
 
 
 def _check_size(q: Query) -> None:
-    conditions = len(q.values) + len(q.exists) + len(q.ranges)
+    nested = [c for n in q.nested for c in n.conditions]
+    conditions = len(q.values) + len(q.exists) + len(q.ranges) + len(nested)
     if conditions > MAX_CONDITIONS:
         raise QueryError(
-            f"the search has {conditions} conditions (filters, exists filters, ranges, time range); at most "
-            f"{MAX_CONDITIONS} are allowed: put alternatives for one field into one filter's 'values'"
+            f"the search has {conditions} conditions (filters, exists filters, ranges, nested filters, time range); "
+            f"at most {MAX_CONDITIONS} are allowed: put alternatives for one field into one filter's 'values'"
         )
-    values = sum(len(f.strings) + len(f.numbers) for f in q.values)
+    filters = [*q.values, *(c for c in nested if isinstance(c, ValuesFilter))]
+    values = sum(len(f.strings) + len(f.numbers) for f in filters)
     if values > MAX_FILTER_VALUES:
         raise QueryError(f"the search's filters hold {values} values; at most {MAX_FILTER_VALUES} are allowed")
+
+
+def _values_filters(raw: Any, name: str, prefix: str = "") -> list[ValuesFilter]:
+    out = []
+    for i, f in enumerate(_list(raw, name)):
+        where = f"{name}[{i}]"
+        if not isinstance(f, dict):
+            raise QueryError(f"{where}: must be an object with 'field' and 'values'")
+        unknown = set(f) - FILTER_KEYS
+        if unknown:
+            raise _unknown_keys(where, unknown, FILTER_KEYS, "a filter")
+        if "values" not in f:
+            raise QueryError(f"{where}: missing 'values'")
+        fld = _under(prefix, _field_name(f.get("field"), where), where)
+        out.append(_values_filter(fld, f["values"], _bool(f.get("filter_out", False), where), where))
+    return out
+
+
+def _exists_filters(raw: Any, name: str, prefix: str = "") -> list[ExistsFilter]:
+    out = []
+    for i, f in enumerate(_list(raw, name)):
+        where = f"{name}[{i}]"
+        if not isinstance(f, dict):
+            raise QueryError(f"{where}: must be an object with 'field'")
+        unknown = set(f) - EXISTS_KEYS
+        if unknown:
+            raise _unknown_keys(where, unknown, EXISTS_KEYS, "an exists filter")
+        fld = _under(prefix, _field_name(f.get("field"), where), where)
+        out.append(ExistsFilter(fld, _bool(f.get("filter_out", False), where)))
+    return out
+
+
+def _range_filters(raw: Any, name: str, prefix: str = "") -> list[RangeFilter]:
+    out = []
+    for i, f in enumerate(_list(raw, name)):
+        where = f"{name}[{i}]"
+        if not isinstance(f, dict):
+            raise QueryError(f"{where}: must be an object with 'field', 'min' and/or 'max'")
+        unknown = set(f) - RANGE_KEYS
+        if unknown:
+            raise _unknown_keys(where, unknown, RANGE_KEYS, "a range (bounds inclusive)")
+        low, high = _bound(f.get("min"), where, "min"), _bound(f.get("max"), where, "max")
+        if low is None and high is None:
+            raise QueryError(f"{where}: give 'min', 'max' or both")
+        if low is not None and high is not None and low > high:
+            raise QueryError(f"{where}: 'min' is greater than 'max'")
+        fld = _under(prefix, _field_name(f.get("field"), where), where)
+        if fld == "id":
+            raise QueryError(f"{where}: 'id' is not a number or time field; filter ids with 'values'")
+        out.append(RangeFilter(fld, low, high, _bool(f.get("filter_out", False), where)))
+    return out
+
+
+def _under(prefix: str, fld: str, where: str) -> str:
+    """A nested filter's field as a full name: relative names get the path in front."""
+    if not prefix:
+        return fld
+    return fld if fld.startswith(prefix + ".") else f"{prefix}.{fld}"
+
+
+def _nested_filter(raw: Any, where: str) -> NestedFilter:
+    if not isinstance(raw, dict):
+        raise QueryError(f"{where}: must be an object with 'path' and 'filters' (and/or 'ranges', 'exists_filters')")
+    unknown = set(raw) - NESTED_KEYS
+    if unknown:
+        raise _unknown_keys(where, unknown, NESTED_KEYS, "a nested filter")
+    path = _field_name(raw.get("path"), f"{where}.path")
+    if path in COLUMN_FIELDS:
+        raise QueryError(f"{where}: path {path!r} is not a list of objects")
+    conditions: list[Condition] = [
+        *_values_filters(raw.get("filters"), f"{where}.filters", path),
+        *_range_filters(raw.get("ranges"), f"{where}.ranges", path),
+        *_exists_filters(raw.get("exists_filters"), f"{where}.exists_filters", path),
+    ]
+    if not conditions:
+        raise QueryError(f"{where}: give at least one condition in 'filters', 'ranges' or 'exists_filters'")
+    if all(c.negate for c in conditions):
+        raise QueryError(
+            f"{where}: every condition is filtered out; one must pick the element (use the group's 'filter_out' "
+            "to exclude assets having such an element)"
+        )
+    return NestedFilter(path, tuple(conditions), _bool(raw.get("filter_out", False), where))
 
 
 def _list(value: Any, name: str) -> list[Any]:
@@ -371,6 +443,7 @@ class KnownFields:
 def query_fields(query: Query) -> list[str]:
     """Every field a parsed query names (filters, exists filters, ranges, projection), first mention first."""
     names = [f.field for f in query.values] + [e.field for e in query.exists] + [r.field for r in query.ranges]
+    names += [c.field for n in query.nested for c in n.conditions]
     return list(dict.fromkeys([*names, *(query.selected_fields or [])]))
 
 

@@ -26,9 +26,11 @@ MAX_DELETE = 1000
 
 
 def blob_keys(doc: dict[str, Any]) -> list[str]:
-    """Every blob an asset document points at: its original and its thumbnails/renditions."""
+    """Every blob an asset document points at: its original, its thumbnails/renditions and (annotations) its
+    segmentation masks."""
     keys = [str((doc.get("object_access") or {}).get("key") or "")]
     keys += [str(t.get("key") or "") for t in (doc.get("thumbnails") or {}).values() if isinstance(t, dict)]
+    keys += [str(m.get("key") or "") for m in (doc.get("masks") or {}).values() if isinstance(m, dict)]
     return [k for k in keys if k]
 
 

@@ -98,7 +98,10 @@ class MediaService:
             except BlobNotFound:
                 raise NotFound(f"the file of {asset_type} {doc['id']!r} is missing from the blob store") from None
         filename = str(access.get("filename") or doc["id"])
-        return Original(doc, size, kind.content_type(doc), filename, key, access.get("url") or access.get("uri"))
+        ref = access.get("url") or access.get("uri")
+        if key is None and ref is None:
+            raise NotFound(f"{kind.noun} {doc['id']!r} has no file", resource=asset_type)
+        return Original(doc, size, kind.content_type(doc), filename, key, ref)
 
     def read_range(self, original: Original, start: int, end: int) -> Iterator[bytes]:
         """Bytes ``start..end`` (inclusive) of a stored blob, in pieces of at most 1 MiB."""
@@ -166,7 +169,13 @@ class MediaService:
         """Make renditions ``tag -> shape`` (None: the kind's preset of that name) of one asset, without storing."""
         kind = self.kinds.get(asset_type)
         out: dict[str, Rendition] = {}
-        with self.open_original(asset_type, doc, prefetched) as media:
+        source_type, source_doc = asset_type, doc
+        source = kind.source(doc)
+        if source is not None:  # cut from another asset's file (an object from its image), read with the owner's scope
+            source_type = source[0]
+            source_doc = self.assets.get(Scope.of(doc["owner"]), source_type, source[1])
+            prefetched = None
+        with self.open_original(source_type, source_doc, prefetched) as media:
             for tag, shape in tags.items():
                 try:
                     out[tag] = kind.thumbnail(media, doc, tag, shape)

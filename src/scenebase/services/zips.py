@@ -1,5 +1,7 @@
 """Zipping a set (FACTS 5.7): ``manifest.json``, ``<set>/assets/`` (the originals of media kinds),
-``<set>/metadata/`` and ``<set>/annotations/``, built in a job that reads the members in batches.
+``<set>/metadata/`` and ``<set>/annotations/`` (each annotation's JSON, its masks under
+``masks/<annotation>/<mask>.png``, and for image sets ``coco.json`` built from all of them), in a job that reads the
+members in batches.
 
 The manifest and the zip always agree: a member whose file cannot be read is listed under ``missing_files`` with
 the reason, its entry has no ``file``, and the job's result names it (the client warns about it).
@@ -17,6 +19,8 @@ from typing import Any, ClassVar
 from scenebase.constants import SetStatus
 from scenebase.domain.ids import new_id
 from scenebase.domain.timeutil import now_iso
+from scenebase.media.coco_export import CocoBuilder
+from scenebase.services.annotation_export import AnnotationExport
 from scenebase.services.assets import AssetService
 from scenebase.services.errors import ServiceError
 from scenebase.services.jobs import JobContext, JobRegistry, JobService
@@ -89,6 +93,7 @@ class ZipService:
         kinds: KindRegistry,
         blobs: BlobStore,
         jobs: JobService,
+        exports: AnnotationExport | None = None,
     ) -> None:
         self.assets = assets
         self.sets = sets
@@ -96,6 +101,7 @@ class ZipService:
         self.kinds = kinds
         self.blobs = blobs
         self.jobs = jobs
+        self.exports = exports
 
     def register_jobs(self, registry: JobRegistry) -> None:
         registry.register("zipping", self._zip_job)
@@ -128,6 +134,7 @@ class ZipService:
         entries: list[dict[str, Any]] = []
         missing: list[dict[str, str]] = []
         names = MemberNames()
+        coco: CocoBuilder | None = None
         with tempfile.TemporaryDirectory(prefix="scenebase-zip-") as tmp:  # named for the sweeper
             path = Path(tmp) / "set.zip"
             with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
@@ -138,6 +145,8 @@ class ZipService:
                     annotations = (
                         self.assets.get_many(owner_scope, "annotations", annotation_ids) if annotation_ids else {}
                     )
+                    if asset_type == "images" and self.exports is not None and coco is None:
+                        coco = self.exports.builder(owner_scope, annotations.values())
                     for member in batch:
                         ctx.check_cancelled()
                         entry: dict[str, Any] = {
@@ -161,8 +170,14 @@ class ZipService:
                             if ann_id in annotations:
                                 arc = f"{folder}/annotations/{ann_id}.json"
                                 zf.writestr(arc, json.dumps(annotations[ann_id], default=str))
+                                self._write_masks(zf, f"{folder}/annotations/masks/{ann_id}", annotations[ann_id])
+                        if coco is not None and self.exports is not None:
+                            anns = [annotations[a] for a in member.get("annotations") or [] if a in annotations]
+                            coco.add_image(member, anns, self.exports.read_mask)
                         entries.append(entry)
                         ctx.progress(95.0 * len(entries) / max(1, total))
+                if coco is not None and coco.annotations:  # a set without annotations gets no annotations folder
+                    zf.writestr(f"{folder}/annotations/coco.json", json.dumps(coco.build()), zipfile.ZIP_DEFLATED)
                 manifest = {"set_id": doc["id"], "name": doc["name"], "assets_type": asset_type,
                             "count": len(entries), "files": sum(1 for e in entries if "file" in e),
                             "missing_files": missing, "version": doc.get("version"), "created_at": now_iso(),
@@ -176,8 +191,18 @@ class ZipService:
                    "object_access": {"key": key, "filename": f"{folder}.zip", "content_type": "application/zip"},
                    "timestamp": time.time()}  # fmt: skip
         self.assets.put(ctx.scope, "zipfiles", [zip_doc])
+        if coco is not None and coco.annotations:
+            ctx.note("annotations/coco.json holds the set's annotations in COCO form")
         result: dict[str, Any] = {"zip_id": ctx.params["zip_id"], "count": len(entries), "size": size}
         if missing:  # the job ends partial (services/job_context.py): the client warns, naming these
             result["failed"] = [m["id"] for m in missing]
             result["missing_files"] = missing
         return result
+
+    def _write_masks(self, zf: zipfile.ZipFile, folder: str, annotation: dict[str, Any]) -> None:
+        if self.exports is None:
+            return
+        for mask_id in annotation.get("masks") or {}:
+            data = self.exports.read_mask(annotation, mask_id)
+            if data is not None:
+                zf.writestr(f"{folder}/{mask_id}.png", data, zipfile.ZIP_STORED)

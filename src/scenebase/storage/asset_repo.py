@@ -1,10 +1,12 @@
 """Asset documents and their search index (``assets`` + ``asset_terms``), scoped by organization.
 
-Search planning: every filter becomes a condition on ``asset_terms``. The repository counts, with a cheap
-bounded count, how many postings the positive filters have; when one is small (≤ ``DRIVE_LIMIT``) the
-query starts from that posting list, otherwise it walks the ``(owner, asset_type, timestamp)`` index (or
-the primary key) in the requested order and probes each candidate with per-asset index lookups, stopping
-after ``offset + size`` hits. Both plans return the same rows; only their speed differs.
+Search planning (the parts are in ``search_plan.py``): every filter becomes a condition on the term index. The
+repository knows, from bounded counts it remembers for a few seconds (``PostingStats``), how many postings the
+positive filters have; when one is small (≤ ``DRIVE_LIMIT``) the query starts from that posting list. Otherwise
+a search sorted by time walks the smallest one-string posting list in time order (``ix_terms_str_ts``), and
+any other walks the ``(owner, asset_type, timestamp)`` index (or the primary key) in the requested order; both
+walks probe each candidate with per-asset index lookups and stop after ``offset + size`` hits. Every plan
+returns the same rows; only their speed differs.
 """
 
 from __future__ import annotations
@@ -19,24 +21,23 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    bindparam,
     delete,
-    false,
     func,
     insert,
-    literal,
     not_,
-    or_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
-from scenebase.domain.metadata import index_terms, merge
-from scenebase.domain.search import COLUMN_FIELDS, ExistsFilter, Query, QueryError, RangeFilter, ValuesFilter
+from scenebase.domain.metadata import indexed_terms, merge
+from scenebase.domain.search import COLUMN_FIELDS, Query, QueryError
 from scenebase.domain.timeutil import to_epoch
 from scenebase.storage.catalog import Catalog, ConcurrentWrite
 from scenebase.storage.scope import Scope
-from scenebase.storage.tables import asset_terms, assets, names
+from scenebase.storage.search_plan import PostingStats, TermFilter, scope_cond, split_query, term_scope
+from scenebase.storage.tables import asset_element_terms, asset_terms, assets, names
 
 WriteMode = Literal["replace", "merge", "merge_replace_lists"]
 DRIVE_LIMIT = 5000
@@ -53,59 +54,21 @@ class NameTaken(Exception):
     """The name is already used by another object of that kind in the organization."""
 
 
-def _scope_cond(scope: Scope, asset_type: str) -> ColumnElement[bool]:
-    owner = A.c.owner == scope.org_id if len(scope.readable) == 1 else A.c.owner.in_(sorted(scope.readable))
-    return and_(owner, A.c.asset_type == asset_type)
+_scope_cond = scope_cond
+_term_scope = term_scope
+E = asset_element_terms
 
 
-def _term_scope(t: Any, scope: Scope, asset_type: str) -> ColumnElement[bool]:
-    owner = t.c.owner == scope.org_id if len(scope.readable) == 1 else t.c.owner.in_(sorted(scope.readable))
-    return and_(owner, t.c.asset_type == asset_type)
-
-
-def _value_cond(t: Any, f: ValuesFilter) -> ColumnElement[bool]:
-    parts: list[ColumnElement[bool]] = []
-    if f.strings:
-        parts.append(t.c.vstr.in_(f.strings) if len(f.strings) > 1 else t.c.vstr == f.strings[0])
-    if f.numbers:
-        parts.append(t.c.vnum.in_(f.numbers) if len(f.numbers) > 1 else t.c.vnum == f.numbers[0])
-    return and_(t.c.field == f.field, or_(*parts) if len(parts) > 1 else parts[0])
-
-
-def _range_cond(t: Any, r: RangeFilter) -> ColumnElement[bool]:
-    conds: list[ColumnElement[bool]] = [t.c.field == r.field]
-    if r.low is not None:
-        conds.append(t.c.vnum >= r.low)
-    if r.high is not None:
-        conds.append(t.c.vnum <= r.high)
-    if r.low is None or r.high is None:
-        conds.append(t.c.vnum.is_not(None))
-    return and_(*conds)
-
-
-def _exists_cond(t: Any, e: ExistsFilter) -> ColumnElement[bool]:
-    # the field itself, or any field below it ("a.b" covers "a.b.c"); '/' sorts right after '.'
-    return or_(t.c.field == e.field, and_(t.c.field > e.field + ".", t.c.field < e.field + "/"))
-
-
-def _column_cond(f: ValuesFilter | RangeFilter) -> ColumnElement[bool]:
-    col = A.c.id if f.field == "id" else A.c.timestamp
-    if isinstance(f, RangeFilter):
-        conds = []
-        if f.low is not None:
-            conds.append(col >= f.low)
-        if f.high is not None:
-            conds.append(col <= f.high)
-        return and_(*conds)
-    values: Sequence[Any] = f.strings if f.field == "id" else f.numbers
-    return col.in_(values) if values else false()
+def _no_bound(_pk: Any) -> list[Any]:
+    return []
 
 
 class AssetRepo:
     def __init__(self, catalog: Catalog, never_indexed: dict[str, frozenset[str]] | None = None) -> None:
         self.catalog = catalog
-        #: per asset type, top-level fields stored but kept out of the term index (e.g. vectors, point bounds)
+        #: per asset type, fields (top-level or dotted) stored but kept out of the term index (e.g. vectors)
         self.never_indexed = dict(never_indexed or {})
+        self.stats = PostingStats()
 
     # ------------------------------------------------------------------ writes
 
@@ -160,7 +123,7 @@ class AssetRepo:
         now = time.time()
         final: list[dict[str, Any]] = []
         new_rows: list[dict[str, Any]] = []
-        changed: list[tuple[int, dict[str, Any]]] = []
+        changed: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
         for doc in docs:
             if doc["id"] in existing:
                 pk, old = existing[doc["id"]]
@@ -174,7 +137,7 @@ class AssetRepo:
                 for key in ("created_at", "user"):  # who made it, and when, never changes
                     if key in old:
                         stored[key] = old[key]
-                changed.append((pk, stored))
+                changed.append((pk, stored, old))
             else:
                 stored = dict(doc)
                 new_rows.append(
@@ -191,6 +154,7 @@ class AssetRepo:
             stored["owner"] = scope.org_id
             final.append(stored)
         term_rows: list[TermRow] = []
+        element_rows: list[ElementRow] = []
         if new_rows:
             for r in new_rows:
                 r["doc"]["owner"] = scope.org_id
@@ -199,24 +163,73 @@ class AssetRepo:
             except IntegrityError as e:
                 raise ConcurrentWrite("another request wrote one of these ids at the same time; retry") from e
             for (pk, _id), r in zip(inserted, new_rows, strict=True):
-                term_rows.extend(self._terms(pk, scope.org_id, asset_type, r["doc"], skip))
+                self._terms(pk, scope.org_id, asset_type, r["doc"], skip, term_rows, element_rows)
         if changed:
-            for part in _chunks([pk for pk, _ in changed]):
-                conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
-            for pk, stored in changed:
-                conn.execute(
-                    update(A)
-                    .where(A.c.pk == pk)
-                    .values(doc=stored, timestamp=to_epoch(stored["timestamp"]), updated_at=now)
-                )
-                term_rows.extend(self._terms(pk, scope.org_id, asset_type, stored, skip))
+            self._rewrite(conn, scope.org_id, asset_type, changed, skip, now, term_rows, element_rows)
         if term_rows:
-            _insert_terms(conn, term_rows)
+            _insert_rows(conn, "asset_terms", _TERM_COLUMNS, term_rows)
+        if element_rows:
+            _insert_rows(conn, "asset_element_terms", _ELEMENT_COLUMNS, element_rows)
+        self.stats.forget(asset_type)
         return final
 
+    def _rewrite(
+        self,
+        conn: Connection,
+        owner: str,
+        asset_type: str,
+        changed: list[tuple[int, dict[str, Any], dict[str, Any]]],
+        skip: frozenset[str],
+        now: float,
+        term_rows: list[TermRow],
+        element_rows: list[ElementRow],
+    ) -> None:
+        """Store changed documents and bring their index rows up to date. A document whose time is unchanged
+        gets only the rows that differ (adding an annotation to an image touches a dozen of its rows, not all);
+        one whose time changed gets all its rows again (each row repeats the time)."""
+        full: list[int] = []
+        gone_terms: list[dict[str, Any]] = []
+        gone_elements: list[dict[str, Any]] = []
+        for pk, stored, old in changed:
+            ts = to_epoch(stored["timestamp"])
+            if to_epoch(old["timestamp"]) != ts:
+                full.append(pk)
+                self._terms(pk, owner, asset_type, stored, skip, term_rows, element_rows)
+                continue
+            old_terms, old_elements = indexed_terms(old, skip)
+            new_terms, new_elements = indexed_terms(stored, skip)
+            gone_terms += [{"p": pk, "f": f, "s": v, "n": n} for f, v, n in old_terms - new_terms]
+            gone_elements += [{"p": pk, "f": f, "s": v, "n": n, "i": i} for f, v, n, i in old_elements - new_elements]
+            term_rows.extend((pk, owner, asset_type, f, v, n, ts) for f, v, n in new_terms - old_terms)
+            element_rows.extend((pk, owner, asset_type, f, v, n, i) for f, v, n, i in new_elements - old_elements)
+        for part in _chunks(full):
+            conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
+            conn.execute(delete(E).where(E.c.asset_pk.in_(part)))
+        if gone_terms:
+            conn.execute(_DELETE_TERM, gone_terms)
+        if gone_elements:
+            conn.execute(_DELETE_ELEMENT, gone_elements)
+        conn.execute(
+            update(A)
+            .where(A.c.pk == bindparam("p"))
+            .values(doc=bindparam("d"), timestamp=bindparam("t"), updated_at=now),
+            [{"p": pk, "d": stored, "t": to_epoch(stored["timestamp"])} for pk, stored, _old in changed],
+        )
+
     @staticmethod
-    def _terms(pk: int, owner: str, asset_type: str, doc: dict[str, Any], skip: frozenset[str]) -> list[TermRow]:
-        return [(pk, owner, asset_type, f, s, n) for f, s, n in index_terms(doc, skip)]
+    def _terms(
+        pk: int,
+        owner: str,
+        asset_type: str,
+        doc: dict[str, Any],
+        skip: frozenset[str],
+        term_rows: list[TermRow],
+        element_rows: list[ElementRow],
+    ) -> None:
+        ts = to_epoch(doc["timestamp"])
+        terms, elements = indexed_terms(doc, skip)
+        term_rows.extend((pk, owner, asset_type, f, s, n, ts) for f, s, n in terms)
+        element_rows.extend((pk, owner, asset_type, f, s, n, p) for f, s, n, p in elements)
 
     def delete(self, scope: Scope, asset_type: str, ids: Sequence[str]) -> int:
         with self.catalog.write() as conn:
@@ -226,7 +239,9 @@ class AssetRepo:
         pks = list(self.pks_for(conn, scope, asset_type, ids).values())
         for part in _chunks(pks):
             conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
+            conn.execute(delete(E).where(E.c.asset_pk.in_(part)))
             conn.execute(delete(A).where(A.c.pk.in_(part)))
+        self.stats.forget(asset_type)
         return len(pks)
 
     # ------------------------------------------------------------------ names
@@ -276,52 +291,39 @@ class AssetRepo:
             out.update({r.id: r.pk for r in conn.execute(q)})
         return out
 
+    def _plan(
+        self, conn: Connection, scope: Scope, asset_type: str, query: Query, after: int | None = None
+    ) -> tuple[list[Any], TermFilter | None, list[TermFilter], list[tuple[TermFilter, int]]]:
+        """WHERE conditions on ``assets`` without the term filters' probes, the filter whose small posting list
+        drives the query (or None), the filters to probe, and the positive filters with their posting counts."""
+        columns, term_filters = split_query(query)
+        conds: list[Any] = [_scope_cond(scope, asset_type), *columns]
+        counted: list[tuple[TermFilter, int]] = []
+        best: TermFilter | None = None
+        best_count = DRIVE_LIMIT + 1
+        for f in term_filters:
+            if f.negate:
+                continue
+            n = self.stats.count(conn, scope, asset_type, f, DRIVE_LIMIT + 1)
+            counted.append((f, n))
+            if n < best_count:
+                best, best_count = f, n
+            if n == 0:
+                break
+        probes = [f for f in term_filters if f is not best]
+        if best is not None:
+            # the postings are scoped already: dropping the scope condition on ``assets`` keeps the planner
+            # from walking the (owner, asset_type) index instead of looking the few matches up by key
+            conds[0] = A.c.pk.in_(best.postings(scope, asset_type, _after(after)))
+        return conds, best, probes, counted
+
     def _filters(
         self, conn: Connection, scope: Scope, asset_type: str, query: Query, after: int | None = None
     ) -> tuple[list[Any], bool]:
         """WHERE conditions on ``assets``, and whether a small posting list drives the query."""
-        conds: list[Any] = [_scope_cond(scope, asset_type)]
-        term_filters: list[tuple[ColumnElement[bool], bool]] = []
-        filters: list[ValuesFilter | RangeFilter] = [*query.values, *query.ranges]
-        for f in filters:
-            if f.field in COLUMN_FIELDS:
-                c = _column_cond(f)
-                conds.append(not_(c) if f.negate else c)
-            elif isinstance(f, ValuesFilter):
-                term_filters.append((_value_cond(T, f), f.negate))
-            else:
-                term_filters.append((_range_cond(T, f), f.negate))
-        for e in query.exists:
-            if e.field in COLUMN_FIELDS:
-                if e.negate:
-                    conds.append(false())
-                continue
-            term_filters.append((_exists_cond(T, e), e.negate))
-
-        best: ColumnElement[bool] | None = None
-        positives = [c for c, neg in term_filters if not neg]
-        if positives:
-            best_count = DRIVE_LIMIT + 1
-            for c in positives:
-                bounded = select(literal(1)).where(_term_scope(T, scope, asset_type), c).limit(DRIVE_LIMIT + 1)
-                n = conn.execute(select(func.count()).select_from(bounded.subquery())).scalar_one()
-                if n < best_count:
-                    best, best_count = c, n
-                if n == 0:
-                    break
-        for c, neg in term_filters:
-            if c is best:
-                continue
-            # the keyset bound of a scan, repeated on the postings, keeps the planner from merging whole lists
-            bound = [T.c.asset_pk > after] if after is not None else []
-            probe = select(T.c.asset_pk).where(T.c.asset_pk == A.c.pk, *bound, c).exists()
-            conds.append(not_(probe) if neg else probe)
-        if best is not None:
-            # the postings are scoped already: dropping the scope condition on ``assets`` keeps the planner
-            # from walking the (owner, asset_type) index instead of looking the few matches up by key
-            bound = [T.c.asset_pk > after] if after is not None else []
-            conds[0] = A.c.pk.in_(select(T.c.asset_pk).where(_term_scope(T, scope, asset_type), best, *bound))
-        return conds, best is not None
+        conds, best, probes, _ = self._plan(conn, scope, asset_type, query, after)
+        # the keyset bound of a scan, repeated on the postings, keeps the planner from merging whole lists
+        return conds + [_probe(f, A.c.pk, _after(after)) for f in probes], best is not None
 
     def _order(self, sort_field: str | None, sort_order: str | None, driven: bool = False) -> list[Any]:
         """ORDER BY columns. When a small posting list drives the query, the keys are wrapped in
@@ -366,11 +368,70 @@ class AssetRepo:
                 f"size + offset must be <= {MAX_RESULT_WINDOW} for a plain search; use scan=True for more hits"
             )
         with self.catalog.read() as conn:
-            conds, driven = self._filters(conn, scope, asset_type, query)
+            conds, best, probes, counted = self._plan(conn, scope, asset_type, query)
             cols = [A.c.id] if ids_only else [A.c.doc]
-            order = self._order(sort_field, sort_order, driven)
-            q: Select[Any] = select(*cols).where(*conds).order_by(*order).limit(size).offset(offset)
+            walk = self._time_walk(scope, sort_field, best, counted)
+            counts = {id(f): n for f, n in counted}  # the most selective probe first: fewer probes per asset
+            if walk is not None:
+                others = sorted((f for f in probes if f is not walk), key=lambda f: (f.negate, counts.get(id(f), 0)))
+                if conn.dialect.name == "postgresql":
+                    # workers would each walk the list and merge: several times the reads of one ordered walk
+                    conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+                q = self._walk_postings(scope, asset_type, walk, others, conds[1:], cols, sort_order, size, offset)
+            else:
+                conds += [_probe(f, A.c.pk, _no_bound) for f in probes]
+                order = self._order(sort_field, sort_order, best is not None)
+                q = select(*cols).where(*conds).order_by(*order).limit(size).offset(offset)
             return [r[0] for r in conn.execute(q)]
+
+    @staticmethod
+    def _time_walk(
+        scope: Scope, sort_field: str | None, best: TermFilter | None, counted: list[tuple[TermFilter, int]]
+    ) -> TermFilter | None:
+        """The one-string filter whose postings to walk in time order, when no small list drives the query."""
+        if best is not None or sort_field != "timestamp" or len(scope.readable) != 1:
+            return None
+        walkable = [(n, i, f) for i, (f, n) in enumerate(counted) if f.walkable is not None]
+        return min(walkable)[2] if walkable else None
+
+    def _walk_postings(
+        self,
+        scope: Scope,
+        asset_type: str,
+        walk: TermFilter,
+        probes: list[TermFilter],
+        column_conds: list[Any],
+        cols: list[Any],
+        sort_order: str | None,
+        size: int,
+        offset: int,
+    ) -> Select[Any]:
+        """Walk the postings of ``walk`` in (timestamp, pk) order, probing the other filters per asset: reads about
+        ``size / selectivity of the others`` postings instead of that many assets of the type. The hits are
+        found first and only they are joined to their documents."""
+        assert walk.walkable is not None
+        field, value = walk.walkable
+        d = T.alias("walk")
+        desc = (sort_order or "asc").lower() == "desc"
+
+        def keys(ts: Any, pk: Any) -> list[Any]:
+            return [ts.desc(), pk.desc()] if desc else [ts.asc(), pk.asc()]
+
+        hits = select(d.c.asset_pk, d.c.ts).where(
+            d.c.owner == scope.org_id,
+            d.c.asset_type == asset_type,
+            d.c.field == field,
+            d.c.vstr == value,
+            *(_probe(f, d.c.asset_pk, _no_bound) for f in probes),
+        )
+        if column_conds:  # id or timestamp conditions need the asset row
+            hits = hits.join(A, A.c.pk == d.c.asset_pk).where(*column_conds)
+        found = hits.order_by(*keys(d.c.ts, d.c.asset_pk)).limit(size).offset(offset).subquery("hits")
+        return (
+            select(*cols)
+            .select_from(found.join(A, A.c.pk == found.c.asset_pk))
+            .order_by(*keys(found.c.ts, found.c.asset_pk))
+        )
 
     def count(self, scope: Scope, asset_type: str, query: Query) -> int:
         with self.catalog.read() as conn:
@@ -443,18 +504,10 @@ class AssetRepo:
         filters on indexed fields; else None."""
         if query.is_empty:
             return None
-        out: list[Any] = []
-        filters: list[ValuesFilter | RangeFilter] = [*query.values, *query.ranges]
-        for f in filters:
-            if f.negate or f.field in COLUMN_FIELDS:
-                return None
-            c = _value_cond(T, f) if isinstance(f, ValuesFilter) else _range_cond(T, f)
-            out.append(select(T.c.asset_pk).where(_term_scope(T, scope, asset_type), c))
-        for e in query.exists:
-            if e.negate or e.field in COLUMN_FIELDS:
-                return None
-            out.append(select(T.c.asset_pk).where(_term_scope(T, scope, asset_type), _exists_cond(T, e)))
-        return out
+        columns, term_filters = split_query(query)
+        if columns or any(f.negate for f in term_filters):
+            return None
+        return [f.postings(scope, asset_type, _no_bound) for f in term_filters]
 
     def field_statistics(self, scope: Scope, asset_type: str, top: int = 10) -> dict[str, dict[str, Any]]:
         stats: dict[str, dict[str, Any]] = {}
@@ -532,20 +585,45 @@ class AssetRepo:
         return sorted(out)
 
 
-TermRow = tuple[int, str, str, str, str | None, float | None]
-_TERM_COLUMNS = "asset_pk, owner, asset_type, field, vstr, vnum"
+TermRow = tuple[int, str, str, str, str | None, float | None, float]
+ElementRow = tuple[int, str, str, str, str | None, float | None, int]
+_TERM_COLUMNS = "asset_pk, owner, asset_type, field, vstr, vnum, ts"
+_ELEMENT_COLUMNS = "asset_pk, owner, asset_type, field, vstr, vnum, pos"
 
 
-def _insert_terms(conn: Connection, rows: list[TermRow]) -> None:
+def _same_term(t: Any) -> list[ColumnElement[bool]]:
+    return [t.c.asset_pk == bindparam("p"), t.c.field == bindparam("f"),
+            t.c.vstr.is_not_distinct_from(bindparam("s")), t.c.vnum.is_not_distinct_from(bindparam("n"))]  # fmt: skip
+
+
+#: one index row of a document (executed many times: the rows a changed document no longer has)
+_DELETE_TERM = delete(T).where(*_same_term(T))
+_DELETE_ELEMENT = delete(E).where(*_same_term(E), E.c.pos == bindparam("i"))
+
+
+def _insert_rows(conn: Connection, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """Bulk-insert index rows: COPY on PostgreSQL, a driver-level executemany on SQLite. Ingestion writes ~30
     rows per image, and both paths are several times faster than a compiled per-row executemany."""
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(f"COPY asset_terms ({_TERM_COLUMNS}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
             for row in rows:
                 copy.write_row(row)
     else:
-        conn.exec_driver_sql(f"INSERT INTO asset_terms ({_TERM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        marks = ", ".join("?" * (columns.count(",") + 1))
+        conn.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+def _after(after: int | None) -> Any:
+    """The keyset bound of a scan as conditions on a posting's ``asset_pk`` column."""
+    if after is None:
+        return _no_bound
+    return lambda pk: [pk > after]
+
+
+def _probe(f: TermFilter, pk: Any, bound: Any) -> ColumnElement[bool]:
+    probe = f.probe(pk, bound)
+    return not_(probe) if f.negate else probe
 
 
 def _chunks(values: list[Any], size: int = 900) -> Iterator[list[Any]]:

@@ -45,6 +45,7 @@ class OrganizationNotEmpty(Exception):
 #: so a table added later is covered without touching this module.
 GOES_WITH_ORGANIZATION: dict[str, Callable[[Table], ColumnElement[bool]] | None] = {
     "asset_terms": None,
+    "asset_element_terms": None,
     "names": None,
     "ownerships": None,
     "jobs": lambda t: t.c.status.in_(TERMINAL),

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
     types,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -152,11 +153,44 @@ asset_terms = Table(
     Column("field", CText(255), nullable=False),
     Column("vstr", CText(512), nullable=True),
     Column("vnum", Float, nullable=True),
+    # the asset's timestamp, repeated (terms are rewritten with their document): a string posting list can be
+    # walked in time order, so a sorted search reads the postings of its most selective filter, not every asset
+    Column("ts", Float, nullable=True),
     # postings: which assets have field=value (drives selective filters and aggregations)
     Index("ix_terms_str", "owner", "asset_type", "field", "vstr", "vnum", "asset_pk"),
     Index("ix_terms_num", "owner", "asset_type", "field", "vnum", "asset_pk"),
     # per-asset probe: does this asset have field=value (drives EXISTS checks along a sorted scan)
     Index("ix_terms_asset", "asset_pk", "field", "vstr", "vnum"),
+    # string postings in time order (numbers sort by value, not time, and are left out)
+    Index(
+        "ix_terms_str_ts",
+        "owner",
+        "asset_type",
+        "field",
+        "vstr",
+        "ts",
+        "asset_pk",
+        sqlite_where=text("vstr IS NOT NULL"),
+        postgresql_where=text("vstr IS NOT NULL"),
+    ),
+)
+
+#: Element positions: the terms of values inside an element of a list of objects (``annotations_meta``,
+#: annotation entities), with the element's position, so that conditions on one element bind to the same element
+#: (``nested_filters``). See ``domain/metadata.indexed_terms``. The flat terms stay in ``asset_terms``.
+asset_element_terms = Table(
+    "asset_element_terms",
+    metadata,
+    Column("asset_pk", PKType, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("asset_type", String(32), nullable=False),
+    Column("field", CText(255), nullable=False),
+    Column("vstr", CText(512), nullable=True),
+    Column("vnum", Float, nullable=True),
+    Column("pos", Integer, nullable=False),
+    Index("ix_elem_str", "owner", "asset_type", "field", "vstr", "vnum", "asset_pk", "pos"),
+    Index("ix_elem_num", "owner", "asset_type", "field", "vnum", "asset_pk", "pos"),
+    Index("ix_elem_asset", "asset_pk", "field", "vstr", "vnum", "pos"),
 )
 
 #: Names unique per organization and kind (set names), enforced by the database under concurrency.

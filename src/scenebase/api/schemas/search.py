@@ -71,6 +71,29 @@ class TimeRange(BaseModel):
     end_time: TimeOrNumber | None = None
 
 
+class NestedFilter(BaseModel):
+    """Assets with one element of the list of objects at ``path`` that meets every condition at once (FACTS 3.2):
+    provider p1 AND type polygon in the same ``annotations_meta`` entry. Fields are relative to ``path`` (or
+    spelled out in full); at least one condition must not be filtered out."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "path": "annotations_meta",
+                    "filters": [{"field": "provider", "values": ["p1"]}, {"field": "type", "values": ["polygon"]}],
+                }
+            ]
+        },
+    )
+    path: str = Field(description="A list of objects, e.g. `annotations_meta` or `annotation_entities`.")
+    filters: list[Filter] | None = None
+    ranges: list[Range] | None = None
+    exists_filters: list[ExistsFilter] | None = None
+    filter_out: bool = Field(False, description="Keep the assets that have NO such element instead.")
+
+
 class SearchQuery(BaseModel):
     """A search: every part is optional and the parts are AND-ed; `{}` (or no body) matches every asset.
     Reference: docs/search.md."""
@@ -92,6 +115,7 @@ class SearchQuery(BaseModel):
     filters: list[Filter] | None = None
     exists_filters: list[ExistsFilter] | None = None
     ranges: list[Range] | None = None
+    nested_filters: list[NestedFilter] | None = None
     time_range: TimeRange | None = None
     source_selected_fields: list[str] | None = Field(
         None, description="Metadata routes only: return just these (dotted) fields, plus `id`."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from scenebase.services.errors import InvalidArgument
+from scenebase.services.kinds.annotations import AnnotationKind, ObjectKind
 from scenebase.services.kinds.base import (
     AssetKind,
     BytesMedia,
@@ -57,7 +58,7 @@ class KindRegistry:
 
 
 def default_kinds() -> KindRegistry:
-    return KindRegistry([ImageKind(), VideoKind(), LidarKind()])
+    return KindRegistry([ImageKind(), VideoKind(), LidarKind(), AnnotationKind(), ObjectKind()])
 
 
 __all__ = [

@@ -278,8 +278,14 @@ class AssetKind:
         """Validate the file and read what the server derives from it. Raises MediaError."""
         raise NotImplementedError(f"{type(self).__name__}.probe")
 
+    def source(self, doc: dict[str, Any]) -> tuple[str, str] | None:
+        """``(asset_type, id)`` of the asset whose file this one's renditions are made from (objects: their parent
+        image); None: the asset's own file."""
+        return None
+
     def thumbnail(self, media: Media, doc: dict[str, Any], tag: str, shape: tuple[int, ...] | None) -> Rendition:
-        """Make the thumbnail or rendition ``tag`` (a preset when ``shape`` is None). Raises MediaError."""
+        """Make the thumbnail or rendition ``tag`` (a preset when ``shape`` is None) from ``media`` (the file of
+        :meth:`source`). Raises MediaError."""
         raise MediaError(f"{self.asset_type} have no thumbnail {tag!r}")
 
     def after_ingest(self, docs: list[dict[str, Any]], options: dict[str, Any]) -> list[PostIngestJob]:
