@@ -77,8 +77,13 @@ def _backgrounds(rng: random.Random, n: int) -> list[PILImage.Image]:
     return out
 
 
-def make_images(n: int, run: int) -> tuple[list[Image], int]:
-    """``n`` images (JPEG bytes in memory, three boxes each) with ids unique to ``run``; and their total bytes."""
+def _aux_box(b: BoundingBox) -> dict[str, Any]:
+    return {"label": b.label, "x": b.x_min, "y": b.y_min, "w": b.x_max - b.x_min, "h": b.y_max - b.y_min}
+
+
+def make_images(n: int, run: int, aux_boxes: bool = False) -> tuple[list[Image], int]:
+    """``n`` images (JPEG bytes in memory, three boxes each) with ids unique to ``run``; and their total bytes.
+    ``aux_boxes``: the boxes as ``aux.boxes`` metadata instead of annotations (the issue-3 workload, to compare)."""
     rng = random.Random(SEED * 1000 + run)
     backgrounds = _backgrounds(rng, 16)
     base = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
@@ -105,9 +110,13 @@ def make_images(n: int, run: int) -> tuple[list[Image], int]:
                 image_bytes=data,
                 sensor=rng.choice(SENSORS),
                 timestamp=base + dt.timedelta(seconds=i / 10),
-                aux_metadata={"weather": rng.choice(["clear", "rain", "fog"]), "frame": i},
+                aux_metadata={
+                    "weather": rng.choice(["clear", "rain", "fog"]),
+                    "frame": i,
+                    **({"boxes": [_aux_box(b) for b in boxes]} if aux_boxes else {}),
+                },
                 tags=["benchmark"],
-                annotations=[BoundingBoxAnnotation(boxes, image_id=image_id, provider="bench")],
+                annotations=None if aux_boxes else [BoundingBoxAnnotation(boxes, image_id=image_id, provider="bench")],
             )
         )
     return images, total
@@ -256,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--output", type=Path, default=RESULTS / "images.json", help="results JSON")
     parser.add_argument("--processes", type=int, default=1, help="scenebase serve processes (default 1)")
+    parser.add_argument(
+        "--aux-boxes", action="store_true", help="boxes as aux metadata, no annotations (the issue-3 workload)"
+    )
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not backends or set(backends) - {"sqlite", "postgres"}:
@@ -266,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     t0 = time.monotonic()
-    batches = [make_images(args.images, run) for run in range(args.repeat)]
+    batches = [make_images(args.images, run, args.aux_boxes) for run in range(args.repeat)]
     gen_s = time.monotonic() - t0
     avg_kib = sum(n for _, n in batches) / (args.images * args.repeat) / 1024
     print(f"scenebase images benchmark: {args.repeat} x {args.images} JPEGs {WIDTH}x{HEIGHT}, {avg_kib:.0f} KiB "

@@ -8,14 +8,20 @@
   rest when the request's form is closed.
 * **Spooling**: a part that rolled over to its temporary file is written there directly, not on a worker thread
   for every received piece (a 2 GB video arrives in ~30,000 pieces of 64 KiB; a write into the page cache costs
-  microseconds, the thread hand-off more than that).
+  microseconds, the thread hand-off more than that). The temporary file is a named file in the server's own
+  temporary folder (``<data dir>/tmp``), so the ingest service can *move* it into a folder blob store instead of
+  copying it, and every part is hashed (SHA-256) as it arrives, so the content hash costs no second read: a large
+  upload is written to disk once.
 * **Size**: a file part stops being stored once it passes ``max_file_bytes`` (it is still counted): its
   ``UploadFile.size`` is its full size, so the route reports that item as too large and goes on with the batch.
 """
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -51,21 +57,59 @@ class _MemoryBudget:
 UPLOAD_MEMORY = _MemoryBudget(IN_MEMORY_UPLOADS_BYTES)
 
 
+class NamedSpool(tempfile.SpooledTemporaryFile):
+    """A spooled file that rolls over into a *named* file (``path``), which the caller may move away; whatever is
+    left at ``path`` is removed by :meth:`discard`."""
+
+    def __init__(self, max_size: int, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        super().__init__(max_size=max_size, dir=str(folder), prefix="scenebase-upload-")
+        self.path: Path | None = None
+
+    def rollover(self) -> None:
+        # mirrors SpooledTemporaryFile.rollover, with a named file (it owns the file until ``discard``)
+        state: Any = self
+        if state._rolled:
+            return
+        memory = state._file
+        named = tempfile.NamedTemporaryFile(**state._TemporaryFileArgs, delete=False)  # noqa: SIM115
+        self.path = Path(named.name)
+        del state._TemporaryFileArgs
+        position = memory.tell()
+        named.write(memory.getvalue())
+        named.seek(position, 0)
+        state._file = named
+        state._rolled = True
+
+    def discard(self) -> None:
+        self.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
 class _DirectUploadFile(UploadFile):
-    """An ``UploadFile`` whose writes go straight to its file (see the module docstring)."""
+    """An ``UploadFile`` whose writes go straight to its file and are hashed as they arrive (module docstring)."""
+
+    sha256: Any
 
     async def write(self, data: bytes) -> None:
         if self.size is not None:
             self.size += len(data)
+        self.sha256.update(data)
         self.file.write(data)
+
+    def content_hash(self) -> str:
+        return f"sha256:{self.sha256.hexdigest()}"
 
 
 class UploadParser(MultiPartParser):
     """See the module docstring. ``release()`` returns the memory the request still holds."""
 
-    def __init__(self, *args: Any, max_file_bytes: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_file_bytes: int, spool_folder: Path, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_file_bytes = max_file_bytes
+        self.spool_folder = spool_folder
+        self.spools: list[NamedSpool] = []
         self.file_bytes: dict[int, int] = {}  # id(UploadFile) -> bytes the part had
         self.oversized: dict[int, UploadFile] = {}
         self._granted = 0  # for the file part being received
@@ -77,8 +121,14 @@ class UploadParser(MultiPartParser):
         self._received = 0
         self.spool_max_size = max(1, self._granted)  # read by the parent when it makes the part's spool file
         super().on_headers_finished()
-        if self._current_part.file is not None:
-            self._current_part.file.__class__ = _DirectUploadFile
+        upload = self._current_part.file
+        if upload is not None:  # nothing was written to the part's file yet: swap in the named spool
+            spool = NamedSpool(self.spool_max_size, self.spool_folder)
+            self.spools.append(spool)
+            upload.file.close()
+            upload.file = spool  # type: ignore[assignment]
+            upload.__class__ = _DirectUploadFile
+            upload.sha256 = hashlib.sha256()  # type: ignore[attr-defined]
         if self._current_part.file is None:  # a plain field (the manifest): no file, no memory taken
             UPLOAD_MEMORY.give(self._granted)
             self._granted = 0
@@ -104,6 +154,9 @@ class UploadParser(MultiPartParser):
     def release(self) -> None:
         UPLOAD_MEMORY.give(self._held + self._granted)
         self._held = self._granted = 0
+        for spool in self.spools:  # files the ingest did not move into the blob store
+            spool.discard()
+        self.spools = []
 
 
 class Upload:
@@ -121,7 +174,7 @@ class Upload:
 
 
 async def parse_upload(
-    request: Request, *, max_files: int, max_fields: int, max_part_size: int, max_file_bytes: int
+    request: Request, *, max_files: int, max_fields: int, max_part_size: int, max_file_bytes: int, spool_folder: Path
 ) -> Upload:
     """The multipart form of an upload request (see the module docstring)."""
     content_type = request.headers.get("content-type", "")
@@ -129,7 +182,7 @@ async def parse_upload(
         raise UnsupportedMedia(f"an upload is multipart/form-data with a 'manifest' part, not {content_type[:60]!r}")
     parser = UploadParser(
         request.headers, request.stream(), max_files=max_files, max_fields=max_fields, max_part_size=max_part_size,
-        max_file_bytes=max_file_bytes,
+        max_file_bytes=max_file_bytes, spool_folder=spool_folder,
     )  # fmt: skip
     try:
         form = await parser.parse()
@@ -142,3 +195,11 @@ async def parse_upload(
     for key, upload in parser.oversized.items():
         upload.size = parser.file_bytes[key]
     return Upload(form, parser)
+
+
+def spooled(upload: UploadFile) -> tuple[Path | None, str | None]:
+    """The named file an upload part rolled over to (None while it is in memory) and its content hash."""
+    spool = upload.file
+    path = spool.path if isinstance(spool, NamedSpool) else None
+    digest = upload.content_hash() if isinstance(upload, _DirectUploadFile) else None
+    return path, digest

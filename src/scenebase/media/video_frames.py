@@ -47,6 +47,10 @@ _FORMAT_ALIASES = {"JPG": "JPEG"}
 _SkipMode = Literal["DEFAULT", "NONREF", "NONKEY"]
 
 
+#: zlib level of full-size PNG frame thumbnails (speed over the last ~10 % of size)
+PNG_COMPRESS_LEVEL = 1
+
+
 def _rgb_image(frame: av.video.frame.VideoFrame) -> Image.Image:
     return frame.to_image()
 
@@ -308,7 +312,9 @@ def frame_thumbnail(
     if out_format == "JPEG":
         image.save(buffer, "JPEG", quality=JPEG_QUALITY)
     else:
-        image.save(buffer, "PNG")
+        # zlib level 1: a 1080p frame in ~40 % less time than the default 6, for a file ~10 % larger (frames are
+        # extracted by the hundred; a full-size PNG is the slow part of extract_frame_thumbnails)
+        image.save(buffer, "PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue(), image.width, image.height, out_format
 
 

@@ -15,6 +15,7 @@ import logging
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from scenebase.domain.ids import new_id, standardize_id
@@ -283,15 +284,7 @@ class IngestService:
                     continue
                 if p.media is not None:
                     key = f"{asset_type}/{new_id()}.{doc['object_access']['extension']}"
-                    data = p.media.buffer()
-                    if data is not None:  # an upload held in memory: one write, no copy
-                        self.blobs.put(key, data, p.content_type)
-                        doc["content_hash"] = f"sha256:{hashlib.sha256(data).hexdigest()}"
-                    else:  # hashed while it is copied: no second read
-                        with p.media.open() as stream:
-                            reader = _HashingReader(stream)
-                            self.blobs.put_stream(key, cast(BinaryIO, reader), p.content_type)
-                        doc["content_hash"] = reader.content_hash()
+                    doc["content_hash"] = self._store_upload(key, p.media, p.content_type)
                     new_blobs.append(key)
                     doc["object_access"]["key"] = key
                 if old is not None:
@@ -369,6 +362,24 @@ class IngestService:
                 "warning": f"same content as {', '.join(others)}{more}", "content_hash": digest,
                 "duplicate_of": others, "duplicates": count,
             })  # fmt: skip
+
+    def _store_upload(self, key: str, media: Media, content_type: str) -> str:
+        """Write an uploaded file as blob ``key`` and return its content hash, touching its bytes as few times as
+        possible: an upload the HTTP server spooled to a named file (and hashed as it arrived) is moved into the
+        store; one held in memory is written once; anything else is hashed while it is copied."""
+        spooled_path = getattr(media, "path", None)
+        known_hash = getattr(media, "content_hash", None)
+        if isinstance(spooled_path, Path) and known_hash:
+            self.blobs.put_file(key, spooled_path, content_type, move=True)
+            return str(known_hash)
+        data = media.buffer()
+        if data is not None:
+            self.blobs.put(key, data, content_type)
+            return str(known_hash or f"sha256:{hashlib.sha256(data).hexdigest()}")
+        with media.open() as stream:
+            reader = _HashingReader(stream)
+            self.blobs.put_stream(key, cast(BinaryIO, reader), content_type)
+        return reader.content_hash()
 
     def _follow_up(
         self, scope: Scope, kind: AssetKind, written: list[dict[str, Any]], options: dict[str, Any]

@@ -7,6 +7,7 @@ A key that tries to leave the store (``..``, absolute, backslashes) is rejected 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -40,7 +41,10 @@ class BlobStore(Protocol):
 
     def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
 
-    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None: ...
+    def put_file(self, key: str, path: Path, content_type: str | None = None, move: bool = False) -> None:
+        """Write a blob from a local file in constant memory. ``move``: the file is the caller's temporary copy
+        and may be moved into the store (a folder store renames it: no copy); it is gone afterwards."""
+        ...
 
     def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> int:
         """Write a blob from a readable binary stream (read from its current position to its end) in constant
@@ -97,10 +101,18 @@ class LocalBlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
-        """Copy a file in (constant memory: zips of large sets are gigabytes)."""
+    def put_file(self, key: str, path: Path, content_type: str | None = None, move: bool = False) -> None:
+        """Copy a file in (constant memory: zips of large sets are gigabytes); with ``move``, rename it into place
+        when it is on the store's filesystem (an upload spooled to the data folder: written once, never copied)."""
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if move:
+            try:
+                os.replace(path, target)
+                return
+            except OSError as e:
+                if e.errno != errno.EXDEV:  # another filesystem: copy, then remove the source below
+                    raise
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         os.close(fd)
         try:
@@ -109,6 +121,8 @@ class LocalBlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        if move:
+            path.unlink(missing_ok=True)
 
     def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> int:
         target = self._path(key)

@@ -178,10 +178,12 @@ class S3BlobStore:
         extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
         self._client.put_object(Bucket=self.bucket, Key=full, Body=data, **extra)
 
-    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+    def put_file(self, key: str, path: Path, content_type: str | None = None, move: bool = False) -> None:
         full = self._key(key)
         extra: dict[str, Any] | None = {"ContentType": content_type} if content_type else None
         self._client.upload_file(str(path), self.bucket, full, ExtraArgs=extra, Config=_TRANSFER)
+        if move:
+            path.unlink(missing_ok=True)
 
     def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> int:
         full = self._key(key)

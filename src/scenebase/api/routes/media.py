@@ -17,7 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.responses import content_disposition, parse_range
 from scenebase.api.routing import SlashAgnosticRouter
-from scenebase.api.uploads import parse_upload
+from scenebase.api.uploads import parse_upload, spooled
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.errors import InvalidArgument, NotFound, PayloadTooLarge, ServiceError
@@ -84,7 +84,8 @@ def _items(
                     item_error(i, name, PayloadTooLarge(f"the file is {size} bytes; the limit is {max_bytes}"))
                 )
                 continue
-            media = StreamMedia(part.file, name, size)
+            path, content_hash = spooled(part)
+            media = StreamMedia(part.file, name, size, path, content_hash)
         items.append(IncomingItem(i, name, meta, media, it.get("url"), it.get("uri"),
                                   relative_path=it.get("relative_path")))  # fmt: skip
     return items, errors
@@ -131,7 +132,7 @@ async def add_media(
     kind = _media_kind(rt, asset_type)
     upload = await parse_upload(
         request, max_files=kind.max_batch + 1, max_fields=kind.max_batch + 10, max_part_size=MAX_MANIFEST_BYTES,
-        max_file_bytes=rt.settings.max_file_bytes,
+        max_file_bytes=rt.settings.max_file_bytes, spool_folder=rt.settings.data_dir / "tmp",
     )  # fmt: skip
     form = upload.form
     try:

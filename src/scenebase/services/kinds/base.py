@@ -100,15 +100,36 @@ class FileMedia(Media):
 
 
 class StreamMedia(Media):
-    """An uploaded file the HTTP server spooled (memory for small files, a temporary file for large ones)."""
+    """An uploaded file the HTTP server spooled (memory for small files, a temporary file for large ones).
 
-    def __init__(self, stream: BinaryIO, name: str, size: int | None = None) -> None:
+    ``path``: the named temporary file the upload was spooled to, when it was (the ingest may move it into the blob
+    store instead of copying it); ``content_hash``: its ``sha256:`` hash when the HTTP server computed it already."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        name: str,
+        size: int | None = None,
+        path: Path | None = None,
+        content_hash: str | None = None,
+    ) -> None:
         self._stream = stream
         self.name = name
         if size is None:
             stream.seek(0, os.SEEK_END)
             size = stream.tell()
         self.size = size
+        self.path = path
+        self.content_hash = content_hash
+
+    @contextlib.contextmanager
+    def local_path(self) -> Iterator[Path]:
+        if self.path is not None and self.path.exists():
+            self._stream.flush()
+            yield self.path
+            return
+        with super().local_path() as path:
+            yield path
 
     def open(self) -> BinaryIO:
         self._stream.seek(0)
