@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from scenebase.domain.metadata import (
+    DEFAULT_NESTED_FIELDS,
     MAX_ELEMENT_TERMS_PER_DOC,
     MAX_TERM_LENGTH,
     MAX_TERMS_PER_DOC,
@@ -500,7 +501,8 @@ def test_element_terms_carry_the_position_in_the_outermost_list_of_objects() -> 
         "aux": {"objects": [{"label": "car", "parts": [{"name": "wheel"}]}], "labels": ["a", "b"], "one": {"x": 1}},
         "tags": ["t"],
     }
-    terms, elements = indexed_terms(doc)
+    declared = DEFAULT_NESTED_FIELDS | {"aux.objects"}
+    terms, elements = indexed_terms(doc, nested=declared)
     assert terms == index_terms(doc)
     assert ("annotations_meta.provider", "p1", None) in terms  # flat terms stay de-duplicated
     assert elements == {
@@ -513,14 +515,17 @@ def test_element_terms_carry_the_position_in_the_outermost_list_of_objects() -> 
         ("aux.objects.label", "car", None, 0),
         ("aux.objects.parts.name", "wheel", None, 0),  # a list inside an element stays in that element
     }
+    # undeclared lists of objects are indexed flat only
+    assert {e[0] for e in indexed_terms(doc)[1]} == {"annotations_meta.provider", "annotations_meta.type",
+                                                     "annotations_meta.v"}  # fmt: skip
     # scalar lists and single objects have no elements; skipped paths (dotted too) leave everything below out
-    assert indexed_terms({"tags": ["a"], "aux": {"one": {"x": 1}}})[1] == set()
-    terms, elements = indexed_terms(doc, frozenset({"aux.objects.parts", "tags"}))
+    assert indexed_terms({"tags": ["a"], "aux": {"one": {"x": 1}}}, nested=declared)[1] == set()
+    terms, elements = indexed_terms(doc, frozenset({"aux.objects.parts", "tags"}), declared)
     assert ("aux.objects.parts.name", "wheel", None, 0) not in elements
     assert not any(t[0] == "tags" for t in terms) and ("aux.objects.label", "car", None) in terms
-    indexed_terms({"l": [{"v": 1}] * MAX_ELEMENT_TERMS_PER_DOC})  # one flat term, at the element limit
+    indexed_terms({"l": [{"v": 1}] * MAX_ELEMENT_TERMS_PER_DOC}, nested=frozenset({"l"}))  # at the element limit
     with pytest.raises(ValueError, match="inside lists of objects"):
-        indexed_terms({"l": [{"v": 1}] * (MAX_ELEMENT_TERMS_PER_DOC + 1)})
+        indexed_terms({"l": [{"v": 1}] * (MAX_ELEMENT_TERMS_PER_DOC + 1)}, nested=frozenset({"l"}))
 
 
 def test_nested_filters_parse_with_relative_or_full_field_names() -> None:

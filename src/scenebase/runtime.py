@@ -72,7 +72,8 @@ class Runtime:
         self.sources = SourceReader(settings)
         # configuration bodies (e.g. an imported COCO file's category table) are stored, not searched
         never_indexed = {**self.kinds.never_indexed(), "configs": frozenset({"config"})}
-        self.assets = AssetService(AssetRepo(self.catalog, never_indexed=never_indexed), self.cache)
+        repo = AssetRepo(self.catalog, never_indexed=never_indexed, nested=settings.nested_field_map())
+        self.assets = AssetService(repo, self.cache)
         self.sets = SetService(self.assets, self.jobs)
         self.media = MediaService(self.assets, self.blobs, self.sources, self.kinds)
         self.ingest = IngestService(self.assets, self.blobs, self.sources, self.sets, self.jobs, self.kinds)

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         description="Age below which the sweep leaves an unreferenced blob or temporary file alone (an ingest, "
         "download or zip may still be writing it); keep it above the longest ingest batch and zip.",
     )
+    nested_fields: str = Field(
+        default="",
+        description="Lists of objects indexed element by element so that `nested_filters` can bind conditions to "
+        "one element, beyond `annotations_meta` and `annotation_entities` (always): `TYPE=FIELD,FIELD;TYPE=FIELD`, "
+        "e.g. `images=aux.detections`. Declare them before ingesting: a document is indexed for them when written.",
+    )
     log_level: str = Field(default="info", description="Log level of the server and workers.")
     allowed_file_roots: str = Field(
         default="",
@@ -246,6 +252,11 @@ class Settings(BaseSettings):
         """The folders ``org_id`` may reference as ``file://`` URIs, symlinks resolved."""
         paths = parse_org_lists(self.allowed_file_roots, "SCENEBASE_ALLOWED_FILE_ROOTS", ":").get(org_id, [])
         return [Path(p).resolve() for p in paths]
+
+    def nested_field_map(self) -> dict[str, frozenset[str]]:
+        """Asset type -> the extra nested fields of ``SCENEBASE_NESTED_FIELDS``."""
+        parsed = parse_org_lists(self.nested_fields, "SCENEBASE_NESTED_FIELDS", ",")
+        return {asset_type: frozenset(fields) for asset_type, fields in parsed.items()}
 
     def s3_buckets(self, org_id: str) -> frozenset[str]:
         """The buckets ``org_id`` may reference as ``s3://`` URIs."""

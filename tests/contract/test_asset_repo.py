@@ -374,7 +374,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     catalog, cleanup = _new_catalog(request, request.param, tmp_path_factory.mktemp("assets"))
     try:
         catalog.migrate()
-        repo = AssetRepo(catalog)
+        repo = AssetRepo(catalog, nested={TYPE: frozenset({"aux.objects"})})  # a declared list of objects in aux
         rng = random.Random(SEED)
         # org B reuses some of org A's ids: ids are unique per organization only
         plan = [(ORG_A, f"img_{i:04d}") for i in range(N_A)] + [
@@ -596,6 +596,24 @@ def test_nested_filters_match_the_oracle_and_differ_from_flat_ones(world: World,
         flat = [r.key for r in visible if o_matches(r.doc, {"filters": full})] if full else expected
         differs += flat != expected and not nested["filter_out"]
     assert nonempty > 30 and differs > 5, (nonempty, differs)
+
+
+def test_only_declared_lists_are_indexed_by_element(world: World) -> None:
+    """Element positions cost index rows: lists of objects are numbered only where declared (annotations by
+    default, SCENEBASE_NESTED_FIELDS for others); a nested filter elsewhere is an error, not a silent no-match."""
+    repo = AssetRepo(world.catalog)  # nothing declared beyond the defaults
+    scope = Scope.of(f"org_{uuid.uuid4().hex[:12]}")
+    repo.upsert(scope, "images", [{"id": "x", "timestamp": _iso(1),
+                                   "annotations_meta": [{"provider": "p1"}, {"provider": "p2"}],
+                                   "aux": {"objects": [{"label": "car"}, {"label": "bus"}]}}])  # fmt: skip
+    with repo.catalog.read() as conn:
+        fields = set(conn.execute(select(asset_element_terms.c.field).where(
+            asset_element_terms.c.owner == scope.org_id)).scalars())  # fmt: skip
+    assert fields == {"annotations_meta.provider"}
+    undeclared = {"path": "aux.objects", "filters": [{"field": "label", "values": ["car"]}]}
+    with pytest.raises(QueryError, match=r"'aux.objects' is not a nested field of images.*SCENEBASE_NESTED_FIELDS"):
+        repo.search(scope, "images", parse_query({"nested_filters": [undeclared]}))
+    assert repo.search(scope, "images", parse_query({"aux.objects.label": ["car"]}), ids_only=True) == ["x"]
 
 
 def test_nested_filters_bind_conditions_to_one_element(fresh: tuple[AssetRepo, str], plan: str) -> None:

@@ -124,18 +124,27 @@ def index_terms(doc: dict[str, Any], skip: frozenset[str] = frozenset()) -> set[
     return indexed_terms(doc, skip)[0]
 
 
-def indexed_terms(doc: dict[str, Any], skip: frozenset[str] = frozenset()) -> tuple[set[Term], set[ElementTerm]]:
+#: lists of objects indexed element by element for every asset type (``nested_filters``; FACTS 1.5 calls these
+#: ``nested_fields``): the annotations of media and the entities of annotation documents
+DEFAULT_NESTED_FIELDS = frozenset({"annotations_meta", "annotation_entities"})
+
+
+def indexed_terms(
+    doc: dict[str, Any], skip: frozenset[str] = frozenset(), nested: frozenset[str] = DEFAULT_NESTED_FIELDS
+) -> tuple[set[Term], set[ElementTerm]]:
     """The flat terms of :func:`index_terms`, and the element terms: the same terms for every value inside an
-    element of a list of objects (``annotations_meta``, annotation entities), with the element's position in
-    the outermost such list on the value's path. Conditions that must hold for one element (``nested_filters``)
-    compare these positions: ``provider = p1`` and ``type = polygon`` bind when both terms have one position.
+    element of one of the ``nested`` lists of objects (``annotations_meta``, annotation entities, and fields an
+    operator declared), with the element's position in that list. Conditions that must hold for one element
+    (``nested_filters``) compare these positions: ``provider = p1`` and ``type = polygon`` bind when both terms
+    have one position. Only declared lists are numbered: every element term is a row in three more indexes, and
+    arbitrary lists in ``aux`` (detections of every image, say) would make ingestion a quarter slower.
     """
     terms: set[Term] = set()
     elements: set[ElementTerm] = set()
     for key, value in doc.items():
         if key in NOT_INDEXED or key in skip:
             continue
-        _walk(str(key), value, terms, elements, None, skip)
+        _walk(str(key), value, terms, elements, None, skip, nested)
     if len(terms) > MAX_TERMS_PER_DOC:
         raise DocumentTooLarge(f"document has {len(terms)} searchable values; the limit is {MAX_TERMS_PER_DOC}")
     if len(elements) > MAX_ELEMENT_TERMS_PER_DOC:
@@ -147,19 +156,25 @@ def indexed_terms(doc: dict[str, Any], skip: frozenset[str] = frozenset()) -> tu
 
 
 def _walk(
-    path: str, value: Any, out: set[Term], elements: set[ElementTerm], pos: int | None, skip: frozenset[str]
+    path: str,
+    value: Any,
+    out: set[Term],
+    elements: set[ElementTerm],
+    pos: int | None,
+    skip: frozenset[str],
+    nested: frozenset[str],
 ) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             child = f"{path}.{k}"
             if child not in skip:
-                _walk(child, v, out, elements, pos, skip)
+                _walk(child, v, out, elements, pos, skip, nested)
         return
     if isinstance(value, list | tuple):
-        # the first list of objects on a path numbers its elements; lists below it stay inside their element
-        numbered = pos is None and any(isinstance(v, dict) for v in value)
+        # a declared list of objects numbers its elements; lists below it stay inside their element
+        numbered = pos is None and path in nested and any(isinstance(v, dict) for v in value)
         for i, v in enumerate(value):
-            _walk(path, v, out, elements, i if numbered else pos, skip)
+            _walk(path, v, out, elements, i if numbered else pos, skip, nested)
         return
     term: Term
     if isinstance(value, bool):

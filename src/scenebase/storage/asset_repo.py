@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from scenebase.domain.metadata import indexed_terms, merge
+from scenebase.domain.metadata import DEFAULT_NESTED_FIELDS, indexed_terms, merge
 from scenebase.domain.search import COLUMN_FIELDS, Query, QueryError
 from scenebase.domain.timeutil import to_epoch
 from scenebase.storage.catalog import Catalog, ConcurrentWrite
@@ -64,10 +64,17 @@ def _no_bound(_pk: Any) -> list[Any]:
 
 
 class AssetRepo:
-    def __init__(self, catalog: Catalog, never_indexed: dict[str, frozenset[str]] | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        never_indexed: dict[str, frozenset[str]] | None = None,
+        nested: dict[str, frozenset[str]] | None = None,
+    ) -> None:
         self.catalog = catalog
         #: per asset type, fields (top-level or dotted) stored but kept out of the term index (e.g. vectors)
         self.never_indexed = dict(never_indexed or {})
+        #: per asset type, the lists of objects indexed element by element beyond DEFAULT_NESTED_FIELDS
+        self.nested = {t: DEFAULT_NESTED_FIELDS | fields for t, fields in (nested or {}).items()}
         self.stats = PostingStats()
 
     # ------------------------------------------------------------------ writes
@@ -196,8 +203,8 @@ class AssetRepo:
                 full.append(pk)
                 self._terms(pk, owner, asset_type, stored, skip, term_rows, element_rows)
                 continue
-            old_terms, old_elements = indexed_terms(old, skip)
-            new_terms, new_elements = indexed_terms(stored, skip)
+            old_terms, old_elements = indexed_terms(old, skip, self.nested_fields(asset_type))
+            new_terms, new_elements = indexed_terms(stored, skip, self.nested_fields(asset_type))
             gone_terms += [{"p": pk, "f": f, "s": v, "n": n} for f, v, n in old_terms - new_terms]
             gone_elements += [{"p": pk, "f": f, "s": v, "n": n, "i": i} for f, v, n, i in old_elements - new_elements]
             term_rows.extend((pk, owner, asset_type, f, v, n, ts) for f, v, n in new_terms - old_terms)
@@ -216,8 +223,11 @@ class AssetRepo:
             [{"p": pk, "d": stored, "t": to_epoch(stored["timestamp"])} for pk, stored, _old in changed],
         )
 
-    @staticmethod
+    def nested_fields(self, asset_type: str) -> frozenset[str]:
+        return self.nested.get(asset_type, DEFAULT_NESTED_FIELDS)
+
     def _terms(
+        self,
         pk: int,
         owner: str,
         asset_type: str,
@@ -227,7 +237,7 @@ class AssetRepo:
         element_rows: list[ElementRow],
     ) -> None:
         ts = to_epoch(doc["timestamp"])
-        terms, elements = indexed_terms(doc, skip)
+        terms, elements = indexed_terms(doc, skip, self.nested_fields(asset_type))
         term_rows.extend((pk, owner, asset_type, f, s, n, ts) for f, s, n in terms)
         element_rows.extend((pk, owner, asset_type, f, s, n, p) for f, s, n, p in elements)
 
@@ -291,11 +301,22 @@ class AssetRepo:
             out.update({r.id: r.pk for r in conn.execute(q)})
         return out
 
+    def check_nested(self, asset_type: str, query: Query) -> None:
+        """A nested filter must name a list indexed element by element: elsewhere positions do not exist."""
+        declared = self.nested_fields(asset_type)
+        for n in query.nested:
+            if n.path not in declared:
+                raise QueryError(
+                    f"nested_filters: {n.path!r} is not a nested field of {asset_type} (nested fields: "
+                    f"{sorted(declared)}); an operator declares more with SCENEBASE_NESTED_FIELDS"
+                )
+
     def _plan(
         self, conn: Connection, scope: Scope, asset_type: str, query: Query, after: int | None = None
     ) -> tuple[list[Any], TermFilter | None, list[TermFilter], list[tuple[TermFilter, int]]]:
         """WHERE conditions on ``assets`` without the term filters' probes, the filter whose small posting list
         drives the query (or None), the filters to probe, and the positive filters with their posting counts."""
+        self.check_nested(asset_type, query)
         columns, term_filters = split_query(query)
         conds: list[Any] = [_scope_cond(scope, asset_type), *columns]
         counted: list[tuple[TermFilter, int]] = []
@@ -504,6 +525,7 @@ class AssetRepo:
         filters on indexed fields; else None."""
         if query.is_empty:
             return None
+        self.check_nested(asset_type, query)
         columns, term_filters = split_query(query)
         if columns or any(f.negate for f in term_filters):
             return None
