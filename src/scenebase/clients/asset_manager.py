@@ -94,7 +94,7 @@ class AssetManagerClient:
     def update_metadata(
         self, id: str, metadata: dict[str, Any], replace: bool = False, replace_sets: bool = False
     ) -> dict[str, Any]:
-        """Merge ``metadata`` into the document (FACTS 1.5: dicts merged, lists unioned); ``replace_sets``
+        """Merge ``metadata`` into the document (dicts merged key by key, lists unioned); ``replace_sets``
         overwrites lists, ``replace`` swaps the document (what the server derived is kept). Returns the stored
         document. Server-derived fields (file, thumbnails, probe values) cannot be changed."""
         return dict(

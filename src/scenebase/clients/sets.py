@@ -150,7 +150,14 @@ class SetsMixin(ClientCore):
         random_seed: int = 42,
         wait_for_completion: bool = False,
     ) -> list[str]:
-        """Split a set at random into new sets (FACTS 5.4 rule) and return their ids."""
+        """Split a set at random into new sets and return their ids (the subsets exist when this returns).
+
+        ``percentages_or_sections`` is a number of equal subsets n (sizes differ by at most one: the first
+        ``N mod n`` get one more) or a list of fractions in (0, 1] summing to at most 1 (each subset gets
+        floor(p * N); what is left over, including the share not covered when the fractions sum to less than 1,
+        is spread over the subsets as in the integer case, so every asset lands in a subset). Assets are sorted
+        by id and shuffled with ``random_seed``, so a split is reproducible. Subset names default to
+        ``<set name>_split_<i>``; a name that is taken raises ``SetsError`` before anything is created."""
         if isinstance(percentages_or_sections, bool) or not isinstance(percentages_or_sections, int | list | tuple):
             raise InvalidArgumentsError("percentages_or_sections must be an integer or a list of fractions")
         sections = percentages_or_sections if isinstance(percentages_or_sections, int) else None
