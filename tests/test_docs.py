@@ -3,6 +3,7 @@ works on a stock Python; the API docs work offline and describe and type every r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -223,23 +224,98 @@ def test_every_route_has_a_summary_and_a_description(spec: dict[str, Any]) -> No
     assert not now_described, f"described now, remove from UNDESCRIBED_ELSEWHERE: {now_described}"
 
 
-TYPED_MODULES = {f"scenebase.api.routes.{m}" for m in ("identity", "jobs", "status", "maintenance", "sets")}
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    assert ref.startswith("#/components/schemas/"), ref
+    resolved: dict[str, Any] = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return resolved
 
 
-def test_response_bodies_of_typed_modules_reference_models(spec: dict[str, Any]) -> None:
-    checked = 0
+def _untyped_json(spec: dict[str, Any], schema: dict[str, Any]) -> str | None:
+    """Why a JSON answer's schema does not type it, or None: it must be a model (a component schema with
+    properties), a list or a map of models, or a list of plain values (ids, labels)."""
+    if "$ref" in schema:
+        return None if _resolve(spec, schema).get("properties") else f"{schema['$ref']} has no properties"
+    if schema.get("type") == "array":
+        items = schema.get("items", {})
+        if items.get("type") in ("string", "integer", "number", "boolean"):
+            return None
+        return _untyped_json(spec, items) if "$ref" in items else f"a list of untyped items {items}"
+    additional = schema.get("additionalProperties")
+    if schema.get("type") == "object" and isinstance(additional, dict) and not schema.get("properties"):
+        return _untyped_json(spec, additional)  # a map: session uid -> intervals, field -> statistics, ...
+    return f"untyped {schema}"
+
+
+def _binary_types(content: dict[str, Any]) -> list[str]:
+    return [t for t, body in content.items() if body.get("schema", {}).get("format") == "binary"]
+
+
+def test_every_answer_is_typed(spec: dict[str, Any]) -> None:
+    """Every JSON answer names its fields (the web app generates its types from them); every file answer names
+    its media types. A new route without a response model fails here."""
+    untyped, checked, files = [], 0, 0
     for route, method, op in _operations(spec):
-        if route.endpoint.__module__ not in TYPED_MODULES:
-            continue
-        content = op["responses"]["200"]["content"]
-        if "application/zip" in content:
-            continue
-        schema = content["application/json"]["schema"]
-        ref = schema.get("$ref") or schema.get("items", {}).get("$ref")
-        assert ref and ref.startswith("#/components/schemas/"), f"{method} {route.path}: untyped {schema}"
-        assert spec["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"], ref
-        checked += 1
-    assert checked >= 40
+        answers = {code: body for code, body in op["responses"].items() if code.startswith("2")}
+        assert answers, f"{method} {route.path} documents no success answer"
+        for code, body in answers.items():
+            content = body.get("content") or {}
+            where = f"{method} {route.path} ({route.endpoint.__module__}.{route.endpoint.__name__}) {code}"
+            if not content:
+                untyped.append(f"{where}: no content documented")
+                continue
+            binary = _binary_types(content) or (["application/zip"] if "application/zip" in content else [])
+            if binary:
+                assert all("/" in t and "*" not in t for t in binary), where
+                files += 1
+                continue
+            reason = _untyped_json(spec, content.get("application/json", {}).get("schema", {}))
+            if reason:
+                untyped.append(f"{where}: {reason}")
+            checked += 1
+    assert not untyped, "give these routes a response_model (or a documented answer):\n" + "\n".join(untyped)
+    assert checked >= 80 and files >= 5, (checked, files)
+
+
+#: request bodies that are open-ended by design: any metadata fields may be written
+OPEN_BODIES = {"PUT /v1/{asset_type}/meta/{asset_id}"}
+
+
+def test_every_request_body_is_typed(spec: dict[str, Any]) -> None:
+    untyped: dict[str, str] = {}
+    for route, method, op in _operations(spec):
+        for media_type, body in op.get("requestBody", {}).get("content", {}).items():
+            text = json.dumps(body["schema"])
+            if "$ref" not in text and '"properties"' not in text:
+                untyped[f"{method} {route.path}"] = f"({media_type}) {text}"
+    assert set(untyped) == OPEN_BODIES, untyped  # a typed body leaves OPEN_BODIES too
+
+
+def test_uploads_document_their_parts(spec: dict[str, Any]) -> None:
+    def form(path: str) -> dict[str, Any]:
+        body: dict[str, Any] = spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]
+        return body
+
+    upload = form("/v1/{asset_type}/add/")
+    manifest = upload["schema"]["properties"]["manifest"]
+    assert upload["encoding"]["manifest"]["contentType"] == "application/json"
+    assert {"items", "set_ids", "overwrite"} <= set(manifest["properties"])
+    assert {"file", "url", "uri", "name", "metadata", "relative_path"} <= set(
+        manifest["properties"]["items"]["items"]["properties"]
+    )
+    assert upload["schema"]["additionalProperties"]["format"] == "binary"
+    answers = spec["paths"]["/v1/{asset_type}/add/"]["post"]["responses"]
+    for code in ("200", "207"):
+        ref = answers[code]["content"]["application/json"]["schema"]["$ref"]
+        assert set(_resolve(spec, {"$ref": ref})["properties"]) == {"ids", "errors", "job_id", "job_ids", "warnings"}
+    assert "annotations" in form("/v1/annotations/add/")["schema"]["properties"]["manifest"]["properties"]
+    video = form("/v1/videos/make_video_from_image_uris/")["schema"]["properties"]
+    assert video["csv"]["format"] == "binary" and {"width", "height", "image_format"} <= set(
+        video["params"]["properties"]
+    )
+    assert not any("$defs" in json.dumps(form(p)) for p in ("/v1/{asset_type}/add/", "/v1/annotations/add/"))
 
 
 def test_errors_are_documented_as_the_envelope(spec: dict[str, Any]) -> None:

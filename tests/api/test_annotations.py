@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+from pydantic import TypeAdapter
 
+from scenebase.api.schemas.annotations import AnnotationSource
 from scenebase.clients import SceneEngineClient
 from scenebase.errors import AssetError, InvalidAnnotationError, InvalidArgumentsError
 from scenebase.models.annotation import (
@@ -183,6 +185,7 @@ def test_sources_labels_and_deletions_keep_parents_true(admin: SceneEngineClient
         disable_tqdm=True,
     )  # fmt: skip
     sources = admin.get_annotation_sources()
+    TypeAdapter(list[AnnotationSource]).validate_python(sources)  # the documented answer
     assert {(s["provider"], s["annotation_type"]) for s in sources} == {
         ("p1", "two_d_bounding_box"), ("p2", "polygon"), ("p3", "two_d_bounding_box")}  # fmt: skip
     assert {s["annotation_group"] for s in sources if s["provider"] == "p1"} == {"ground_truth", "model_generated"}

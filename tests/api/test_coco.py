@@ -19,6 +19,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from sample_data import require_shared_data
+from scenebase.api.schemas.annotations import CocoFile
 from scenebase.clients import SceneEngineClient
 from scenebase.media.coco import image_id_of
 from scenebase.models.annotation import BoundingBox, BoundingBoxAnnotation, Polygon, PolygonAnnotation
@@ -171,6 +172,7 @@ def test_round_trip_export_import_and_yolo(admin: SceneEngineClient, tmp_path: P
     set_id = add_images_for(admin, source, "round_trip")
     admin.add_coco_annotations_from_folder(str(path), "first", set_id)
     exported = json.loads(Path(admin.export_coco_dataset(set_id, str(tmp_path / "out.json"))).read_text())
+    CocoFile.model_validate(exported)  # the documented answer of /v1/annotations/export_coco/
     assert exported["categories"] == source["categories"]
     assert len(exported["annotations"]) == len(source["annotations"])
     by_id = {a["id"]: a for a in exported["annotations"]}

@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image as PILImage
+from pydantic import TypeAdapter
 
 from sample_data import require_shared_data
+from scenebase.api.schemas.sessions import FieldValues, SessionDocument, SessionEntity, TimeseriesInterval
 from scenebase.clients import SceneEngineClient
 from scenebase.errors import InvalidTimeError, SessionError
 from scenebase.models.assets import Image
-from scenebase.testing import InProcessServer
+from scenebase.testing import ADMIN_TOKEN, InProcessServer
 
 T0 = datetime(2021, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -473,3 +475,35 @@ def test_weather_not_configured_invents_nothing(client: SceneEngineClient) -> No
     assert any("weather enrichment: not configured" in n for n in job.notes)
     data = client.download_timeseries({}, None)
     assert set(data[uid][0]) == {"start_time", "end_time", "timestamp", "geolocation"}
+
+
+def test_large_answers_match_their_documented_models(srv: InProcessServer, client: SceneEngineClient) -> None:
+    """Entities, field data and time series are documented in /openapi.json but not re-validated by the server
+    (they can be large): real answers must still have the documented shapes."""
+    uid = client.add_session("typed answers")
+    objects = {"session": uid, "entity_name": "objects", "entity_type": "state_set", "entity_value": ["car"],
+               "influence": "interval", "start_time": at(2), "end_time": at(6)}  # fmt: skip
+    client._add_entities([scalar(uid, "speed", 0, 1.0), scalar(uid, "speed", 10, 3.0), objects], urgent=True)
+    client.resolve_session(uid, wait_for_completion=True)
+    http, auth = srv.http(), {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    span = {"session_uid": uid, "session_start_time": at(0).isoformat(), "session_end_time": at(10).isoformat()}
+    doc = http.post("/v1/sessions/update_time_span/", json=span, headers=auth).json()
+    assert SessionDocument.model_validate(doc).start_time == at(0).isoformat(timespec="microseconds")
+    sensors = {"session_uid": uid, "sensors": [{"name": "cam", "type": "camera"}]}
+    doc = http.post("/v1/sessions/add_source_data/", json=sensors, headers=auth).json()
+    assert SessionDocument.model_validate(doc).sensors == [{"name": "cam", "type": "camera"}]
+    entities = http.get(f"/v1/session_manager/entities/{uid}", headers=auth).json()
+    assert [e.entity_name for e in TypeAdapter(list[SessionEntity]).validate_python(entities)] == [
+        "speed",
+        "speed",
+        "objects",
+    ]
+    assert entities[2]["start_time"] == at(2).isoformat(timespec="microseconds")
+    fields = http.post(f"/v1/session_manager/field_data/{uid}", json={"session_fields": ["speed"]}, headers=auth)
+    values = FieldValues.model_validate(fields.json())
+    assert set(fields.json()) == {"time_index", "timestamp", "speed"}
+    assert len(values.time_index) == len(values.timestamp) == len(fields.json()["speed"]) > 0
+    body = {"search": {"ranges": [{"field": "speed", "min": 2}]}, "fields": ["speed"]}
+    series = http.post("/v1/session_manager/timeseries/", json=body, headers=auth).json()
+    (interval,) = TypeAdapter(dict[str, list[TimeseriesInterval]]).validate_python(series)[uid]
+    assert set(series[uid][0]) == {"start_time", "end_time", "timestamp", "speed"} and interval.timestamp

@@ -14,6 +14,21 @@ from starlette.datastructures import FormData, UploadFile
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.annotations import (
+    ADD_ANNOTATIONS_BODY,
+    AnnotationMetaCleaned,
+    AnnotationsAdded,
+    AnnotationSource,
+    AnnotationsToObjectsBody,
+    CocoDatasetBody,
+    CocoDatasetStored,
+    CocoFile,
+    ComparePairBody,
+    EvaluateBody,
+    Evaluation,
+)
+from scenebase.api.schemas.common import JobStarted, binary_answer
+from scenebase.api.schemas.search import SearchObject
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.annotations import AddOptions, AddResult, IncomingAnnotation
@@ -97,7 +112,16 @@ def _answer(result: AddResult) -> Response:
     return Response(json.dumps(body), status_code=status, media_type="application/json")
 
 
-@router.post("/add/", dependencies=[requires(Permission.INGEST)])
+@router.post(
+    "/add/",
+    response_class=Response,
+    responses={
+        200: {"model": AnnotationsAdded, "description": "Every annotation was stored."},
+        207: {"model": AnnotationsAdded, "description": "Some were not: see `errors` (their `ids` are null)."},
+    },
+    openapi_extra=ADD_ANNOTATIONS_BODY,
+    dependencies=[requires(Permission.INGEST)],
+)
 async def add_annotations(
     request: Request, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Response:
@@ -136,7 +160,12 @@ async def add_annotations(
     return _answer(result)
 
 
-@router.get("/{annotation_id}/masks/{mask_id}", dependencies=[requires(Permission.READ)])
+@router.get(
+    "/{annotation_id}/masks/{mask_id}",
+    response_class=Response,
+    responses=binary_answer("The mask.", ["image/png"]),
+    dependencies=[requires(Permission.READ)],
+)
 def annotation_mask(
     annotation_id: str, mask_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Response:
@@ -146,10 +175,16 @@ def annotation_mask(
 
 
 class SearchBody(BaseModel):
-    search: dict[str, Any] | None = Field(None, description="A search over images (docs/search.md); none: all.")
+    search: SearchObject | None = Field(None, description="A search over images (docs/search.md); none: all.")
 
 
-@router.post("/annotation_sources/", dependencies=[requires(Permission.READ)])
+@router.post(
+    "/annotation_sources/",
+    response_model=None,
+    # documented, not re-validated: the sources come from the assets' annotations_meta as stored
+    responses={200: {"model": list[AnnotationSource], "description": "Distinct sources, sorted."}},
+    dependencies=[requires(Permission.READ)],
+)
 def annotation_sources(
     body: SearchBody | None = None, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> list[dict[str, Any]]:
@@ -158,7 +193,7 @@ def annotation_sources(
     return rt.annotation_jobs.sources(p.scope, body.search if body else None)
 
 
-@router.post("/annotation_labels/", dependencies=[requires(Permission.READ)])
+@router.post("/annotation_labels/", response_model=list[str], dependencies=[requires(Permission.READ)])
 def annotation_labels(
     body: SearchBody | None = None, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> list[str]:
@@ -168,10 +203,10 @@ def annotation_labels(
 
 class DeleteBody(BaseModel):
     ids: list[str] | None = None
-    search: dict[str, Any] | None = Field(None, description="A search over annotations.")
+    search: SearchObject | None = Field(None, description="A search over annotations.")
 
 
-@router.post("/delete/", dependencies=[requires(Permission.DELETE)])
+@router.post("/delete/", response_model=JobStarted, dependencies=[requires(Permission.DELETE)])
 def delete_annotations(
     body: DeleteBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -182,10 +217,10 @@ def delete_annotations(
 class RemoveSourcesBody(BaseModel):
     annotation_sources: list[dict[str, Any]]
     asset_type: str
-    asset_filters: dict[str, Any] | None = None
+    asset_filters: SearchObject | None = Field(None, description="A search over the assets; none: all.")
 
 
-@router.post("/remove_sources/", dependencies=[requires(Permission.DELETE)])
+@router.post("/remove_sources/", response_model=JobStarted, dependencies=[requires(Permission.DELETE)])
 def remove_annotation_sources(
     body: RemoveSourcesBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -200,7 +235,9 @@ class CleanupBody(BaseModel):
     asset_type: str = "images"
 
 
-@router.post("/cleanup_assets_annotation_meta/", dependencies=[requires(Permission.INGEST)])
+@router.post(
+    "/cleanup_assets_annotation_meta/", response_model=AnnotationMetaCleaned, dependencies=[requires(Permission.INGEST)]
+)
 def cleanup_assets_annotation_meta(
     body: CleanupBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -208,9 +245,9 @@ def cleanup_assets_annotation_meta(
     return rt.annotation_jobs.cleanup(p.scope, body.asset_ids, body.asset_type)
 
 
-@router.post("/annotations_to_objects/", dependencies=[requires(Permission.INGEST)])
+@router.post("/annotations_to_objects/", response_model=JobStarted, dependencies=[requires(Permission.INGEST)])
 def annotations_to_objects(
-    body: dict[str, Any], p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+    body: AnnotationsToObjectsBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
     """Start an annotations_to_objects job: ``{"ids" | "search" (over annotations), "create_objects",
     "margin_ratio", "margin_pixels", "output_set_id", "source_annotation_type", "session_uid",
@@ -218,9 +255,9 @@ def annotations_to_objects(
     return {"job_id": rt.objects.submit(p.scope, body)}
 
 
-@router.post("/compare_annotation_pairs/", dependencies=[requires(Permission.CURATE)])
+@router.post("/compare_annotation_pairs/", response_model=JobStarted, dependencies=[requires(Permission.CURATE)])
 def compare_annotation_pairs(
-    body: dict[str, Any], p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+    body: ComparePairBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
     """Start a ``compare_annotations`` job on one image: ``{"asset_id", "asset_type", "base_annotation_id",
     "other_annotation_id", "base_mapping", "other_mapping", "iou_threshold", "match_labels"}``; results are
@@ -228,9 +265,9 @@ def compare_annotation_pairs(
     return {"job_id": rt.evaluation.compare_pair(p.scope, body)}
 
 
-@router.post("/evaluate/", dependencies=[requires(Permission.READ)])
+@router.post("/evaluate/", response_model=Evaluation, dependencies=[requires(Permission.READ)])
 def evaluate_annotations(
-    body: dict[str, Any], p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+    body: EvaluateBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
     """Predictions against ground truth on a set's images (``set_id``) or a search's: ``{"ground_truth":
     {"provider", ...}, "predictions": {...}, "iou_threshold": 0.5, "label_mapping"}``. Answers per-label precision,
@@ -244,7 +281,12 @@ class ExportBody(BaseModel):
     annotation_group: str | None = None
 
 
-@router.post("/export_coco/", dependencies=[requires(Permission.READ)])
+@router.post(
+    "/export_coco/",
+    response_model=None,
+    responses={200: {"model": CocoFile, "description": "The COCO dictionary."}},
+    dependencies=[requires(Permission.READ)],
+)
 def export_coco(
     body: ExportBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -252,9 +294,9 @@ def export_coco(
     return rt.exports.coco(p.scope, body.set_id, body.providers, body.annotation_group)
 
 
-@router.post("/coco_datasets/", dependencies=[requires(Permission.INGEST)])
+@router.post("/coco_datasets/", response_model=CocoDatasetStored, dependencies=[requires(Permission.INGEST)])
 def put_coco_dataset(
-    body: dict[str, Any], p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+    body: CocoDatasetBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
     """Keep an imported COCO file's info, licenses and categories (a ``configs`` document); returns its id."""
     return {"id": rt.exports.put_dataset(p.scope, body)}

@@ -17,7 +17,9 @@ from pydantic import BaseModel, Field
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.assets import AssetCount, AssetExists, AssetsDeleted
 from scenebase.api.schemas.search import (
+    AssetDocument,
     DocumentList,
     FieldStatistics,
     IdList,
@@ -143,7 +145,7 @@ def field_statistics(
     return rt.assets.field_statistics(p.scope, asset_type)
 
 
-@router.get("/{asset_type}/meta/{asset_id}", dependencies=[requires(Permission.READ)])
+@router.get("/{asset_type}/meta/{asset_id}", response_model=AssetDocument, dependencies=[requires(Permission.READ)])
 def get_metadata(
     asset_type: str, asset_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -151,7 +153,7 @@ def get_metadata(
     return rt.assets.get(p.scope, asset_type, asset_id)
 
 
-@router.put("/{asset_type}/meta/{asset_id}", dependencies=[requires(Permission.INGEST)])
+@router.put("/{asset_type}/meta/{asset_id}", response_model=AssetDocument, dependencies=[requires(Permission.INGEST)])
 def update_metadata(
     asset_type: str,
     asset_id: str,
@@ -166,7 +168,7 @@ def update_metadata(
     return rt.lifecycle.update_metadata(p.scope, asset_type, asset_id, metadata, replace, replace_sets)
 
 
-@router.post("/{asset_type}/count/", dependencies=[requires(Permission.READ)])
+@router.post("/{asset_type}/count/", response_model=AssetCount, dependencies=[requires(Permission.READ)])
 def count(
     asset_type: str,
     search: Annotated[SearchBody, Body(description=SEARCH_DOC)] = None,
@@ -177,7 +179,7 @@ def count(
     return {"count": rt.assets.count(p.scope, asset_type, search)}
 
 
-@router.get("/{asset_type}/exists/{asset_id}", dependencies=[requires(Permission.READ)])
+@router.get("/{asset_type}/exists/{asset_id}", response_model=AssetExists, dependencies=[requires(Permission.READ)])
 def exists(
     asset_type: str, asset_id: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, bool]:
@@ -191,7 +193,7 @@ class DeleteBody(BaseModel):
     ids: list[str] = Field(min_length=1, description="Ids to delete (at most 1,000 per request).")
 
 
-@router.post("/{asset_type}/delete/", dependencies=[requires(Permission.DELETE)])
+@router.post("/{asset_type}/delete/", response_model=AssetsDeleted, dependencies=[requires(Permission.DELETE)])
 def delete_assets(
     asset_type: str, body: DeleteBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.common import JobStarted
+from scenebase.api.schemas.search import SearchObject
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.identity import Principal
@@ -24,7 +26,7 @@ class CompressBody(BaseModel):
     use_preset: str | None = None
 
 
-@router.post("/compress_images/", dependencies=[requires(Permission.INGEST)])
+@router.post("/compress_images/", response_model=JobStarted, dependencies=[requires(Permission.INGEST)])
 def compress_images(
     body: CompressBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -35,13 +37,13 @@ def compress_images(
 
 class PropertiesBody(BaseModel):
     ids: list[str] | None = None
-    search: dict[str, Any] | None = None
+    search: SearchObject | None = None
     properties: list[str] | None = None
     asset_type: str = "images"
     additional_params: dict[str, Any] | None = None
 
 
-@router.post("/image_properties_enrichment/", dependencies=[requires(Permission.INGEST)])
+@router.post("/image_properties_enrichment/", response_model=JobStarted, dependencies=[requires(Permission.INGEST)])
 def image_properties_enrichment(
     body: PropertiesBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:

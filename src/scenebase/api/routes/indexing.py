@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.sessions import SessionIndexingStarted
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.errors import InvalidArgument
@@ -50,7 +51,7 @@ def _video_ids(body: VideoIndexingBody, rt: Runtime, p: Principal) -> list[str]:
     return ids
 
 
-@router.post("/index_video_session/", dependencies=[requires(Permission.INGEST)])
+@router.post("/index_video_session/", response_model=SessionIndexingStarted, dependencies=[requires(Permission.INGEST)])
 def index_video_session(
     body: VideoIndexingBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, str]:

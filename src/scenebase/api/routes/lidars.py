@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.lidars import LidarCompressionStarted
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.identity import Principal
@@ -27,7 +28,7 @@ class CompressLidarsBody(BaseModel):
     gzip_compress: bool = Field(default=True, description="Store the renditions gzip-compressed.")
 
 
-@router.post("/compress_lidars/", dependencies=[requires(Permission.INGEST)])
+@router.post("/compress_lidars/", response_model=LidarCompressionStarted, dependencies=[requires(Permission.INGEST)])
 def compress_lidars(
     body: CompressLidarsBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from starlette.datastructures import FormData, UploadFile
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.responses import content_disposition, parse_range
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.common import binary_answer
+from scenebase.api.schemas.media import ORIGINAL_MEDIA_TYPES, THUMBNAIL_MEDIA_TYPES, UPLOAD_BODY, MediaAdded
 from scenebase.api.uploads import parse_upload, spooled
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
@@ -119,7 +121,16 @@ def _indexes(total: int, rejected: list[dict[str, Any]]) -> list[int]:
     return [i for i in range(total) if i not in gone]
 
 
-@router.post("/{asset_type}/add/", dependencies=[requires(Permission.INGEST)])
+@router.post(
+    "/{asset_type}/add/",
+    response_class=Response,
+    responses={
+        200: {"model": MediaAdded, "description": "Every item was ingested."},
+        207: {"model": MediaAdded, "description": "Some items were not: see `errors` (their `ids` are null)."},
+    },
+    openapi_extra=UPLOAD_BODY,
+    dependencies=[requires(Permission.INGEST)],
+)
 async def add_media(
     asset_type: str, request: Request, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Response:
@@ -191,7 +202,12 @@ async def _prefetch(rt: Runtime, doc: dict[str, Any], stack: contextlib.AsyncExi
     return FileMedia(source.path, str(access.get("filename") or doc["id"]))
 
 
-@router.get("/{asset_type}/{asset_id}/file", dependencies=[requires(Permission.READ)])
+@router.get(
+    "/{asset_type}/{asset_id}/file",
+    response_class=Response,
+    responses=binary_answer("The original file, with its stored content type.", ORIGINAL_MEDIA_TYPES, ranges=True),
+    dependencies=[requires(Permission.READ)],
+)
 async def media_file(
     asset_type: str,
     asset_id: str,
@@ -234,7 +250,12 @@ async def media_file(
     return StreamingResponse(referenced(), media_type=original.content_type, headers=headers)
 
 
-@router.get("/{asset_type}/{asset_id}/thumbnail/{tag}", dependencies=[requires(Permission.READ)])
+@router.get(
+    "/{asset_type}/{asset_id}/thumbnail/{tag}",
+    response_class=Response,
+    responses=binary_answer("A thumbnail, or a LIDAR rendition (`Content-Encoding: gzip`).", THUMBNAIL_MEDIA_TYPES),
+    dependencies=[requires(Permission.READ)],
+)
 async def media_thumbnail(
     asset_type: str, asset_id: str, tag: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Response:

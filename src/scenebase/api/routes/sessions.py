@@ -3,7 +3,7 @@ FACTS 4. Session documents are also readable and searchable through the generic 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, Query
 from pydantic import BaseModel, Field
@@ -11,12 +11,31 @@ from pydantic import BaseModel, Field
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
 from scenebase.api.schemas.common import JobStarted
+from scenebase.api.schemas.sessions import (
+    EntitiesAdded,
+    EntityItem,
+    FieldValues,
+    MeasurementsAdded,
+    MeasurementsBody,
+    ResolutionStatus,
+    ScenarioSearchBody,
+    SessionCreated,
+    SessionDocument,
+    SessionEntity,
+    SessionIntervals,
+    SessionName,
+    TimeseriesInterval,
+)
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.identity import Principal
 from scenebase.services.sessions import standardized_session_name
 
 router = SlashAgnosticRouter(prefix="/v1", tags=["sessions"])
+#: documented, not re-validated: metadata routes may have written any value into a session document
+SESSION_DOCUMENT: dict[int | str, dict[str, Any]] = {
+    200: {"model": SessionDocument, "description": "The session document as stored."}
+}
 
 
 class NewSession(BaseModel):
@@ -65,27 +84,27 @@ class Comments(BaseModel):
 
 
 class EntityList(BaseModel):
-    entity_dicts: list[Any]
+    entity_dicts: list[EntityItem]
 
 
 class OneEntity(BaseModel):
-    entity_dict: Any
+    entity_dict: EntityItem
 
 
 class FieldData(BaseModel):
-    search_dic: dict[str, Any] | None = None
+    search_dic: ScenarioSearchBody | None = None
     session_fields: list[str] | None = None
 
 
 class Timeseries(BaseModel):
-    search: dict[str, Any] | None = None
+    search: ScenarioSearchBody | None = None
     fields: list[str] | None = None
 
 
 # ---------------------------------------------------------------------------------------------- documents
 
 
-@router.post("/sessions/add/", dependencies=[requires(Permission.INGEST)])
+@router.post("/sessions/add/", response_model=SessionCreated, dependencies=[requires(Permission.INGEST)])
 def add_session(body: NewSession, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Any:
     """Create a session; an existing name answers its uid with ``created: false`` (409 with
     raise_if_session_exists)."""
@@ -95,25 +114,40 @@ def add_session(body: NewSession, p: Principal = Depends(get_principal), rt: Run
     return {"session_uid": uid, "created": created}
 
 
-@router.post("/sessions/standardize_name/", dependencies=[requires(Permission.READ)])
+@router.post("/sessions/standardize_name/", response_model=SessionName, dependencies=[requires(Permission.READ)])
 def standardize_name(body: NameBody) -> Any:
     """The session name with special characters replaced by ``_``, lower case."""
     return {"session_name": standardized_session_name(body.session_name)}
 
 
-@router.post("/sessions/update_time_span/", dependencies=[requires(Permission.INGEST)])
+@router.post(
+    "/sessions/update_time_span/",
+    response_model=None,
+    responses=SESSION_DOCUMENT,
+    dependencies=[requires(Permission.INGEST)],
+)
 def update_time_span(body: TimeSpan, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Any:
     """Set the session's start and end (times with a time zone); answers the session document."""
     return rt.sessions.update_time_span(p.scope, body.session_uid, body.session_start_time, body.session_end_time)
 
 
-@router.post("/sessions/add_source_data/", dependencies=[requires(Permission.INGEST)])
+@router.post(
+    "/sessions/add_source_data/",
+    response_model=None,
+    responses=SESSION_DOCUMENT,
+    dependencies=[requires(Permission.INGEST)],
+)
 def add_source_data(body: SourceData, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Any:
     """Set (replace) or extend the session's ``source_data`` and ``sensors``; answers the session document."""
     return rt.sessions.add_source_data(p.scope, body.session_uid, body.source_data, body.sensors, body.replace)
 
 
-@router.post("/sessions/add_auxiliary_data/", dependencies=[requires(Permission.INGEST)])
+@router.post(
+    "/sessions/add_auxiliary_data/",
+    response_model=None,
+    responses=SESSION_DOCUMENT,
+    dependencies=[requires(Permission.INGEST)],
+)
 def add_auxiliary_data(
     body: AuxiliaryData, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Any:
@@ -121,7 +155,12 @@ def add_auxiliary_data(
     return rt.sessions.add_auxiliary_data(p.scope, body.session_uid, body.auxiliary_data, body.replace)
 
 
-@router.post("/sessions/add_enrichments_configs/", dependencies=[requires(Permission.INGEST)])
+@router.post(
+    "/sessions/add_enrichments_configs/",
+    response_model=None,
+    responses=SESSION_DOCUMENT,
+    dependencies=[requires(Permission.INGEST)],
+)
 def add_enrichments_configs(
     body: EnrichmentsConfigs, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Any:
@@ -140,7 +179,7 @@ def add_comments(
 # ---------------------------------------------------------------------------------------------- entities
 
 
-@router.post("/session_manager/add_entities/", dependencies=[requires(Permission.INGEST)])
+@router.post("/session_manager/add_entities/", response_model=EntitiesAdded, dependencies=[requires(Permission.INGEST)])
 def add_entities(
     body: EntityList,
     urgent: bool = Query(False),
@@ -152,7 +191,7 @@ def add_entities(
     return rt.sessions.add_entities(p.scope, body.entity_dicts, urgent)
 
 
-@router.post("/session_manager/add_entity/", dependencies=[requires(Permission.INGEST)])
+@router.post("/session_manager/add_entity/", response_model=EntitiesAdded, dependencies=[requires(Permission.INGEST)])
 def add_entity(
     body: OneEntity,
     urgent: bool = Query(False),
@@ -163,10 +202,14 @@ def add_entity(
     return rt.sessions.add_entities(p.scope, [body.entity_dict], urgent)
 
 
-@router.post("/session_manager/add_measurements/{session_uid}", dependencies=[requires(Permission.INGEST)])
+@router.post(
+    "/session_manager/add_measurements/{session_uid}",
+    response_model=MeasurementsAdded,
+    dependencies=[requires(Permission.INGEST)],
+)
 def add_measurements(
     session_uid: str,
-    body: dict[str, Any] = Body(...),
+    body: Annotated[MeasurementsBody, Body()],
     urgent: bool = Query(False),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
@@ -176,7 +219,12 @@ def add_measurements(
     return rt.sessions.add_measurements(p.scope, session_uid, body, urgent)
 
 
-@router.get("/session_manager/entities/{session_uid}", dependencies=[requires(Permission.READ)])
+@router.get(
+    "/session_manager/entities/{session_uid}",
+    response_model=None,
+    responses={200: {"model": list[SessionEntity], "description": "Entities in write order."}},
+    dependencies=[requires(Permission.READ)],
+)
 def entities(
     session_uid: str,
     limit: int = Query(10_000, ge=1, le=100_000),
@@ -205,7 +253,11 @@ def resolve_session(
     return {"job_id": rt.timeline.resolve(p.scope, session_uid, resolution)}
 
 
-@router.get("/session_manager/resolution_status/{session_uid}", dependencies=[requires(Permission.READ)])
+@router.get(
+    "/session_manager/resolution_status/{session_uid}",
+    response_model=ResolutionStatus,
+    dependencies=[requires(Permission.READ)],
+)
 def resolution_status(
     session_uid: str, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Any:
@@ -231,9 +283,11 @@ def delete_session(
 # ---------------------------------------------------------------------------------------------- search
 
 
-@router.post("/session_manager/search/", dependencies=[requires(Permission.READ)])
+@router.post(
+    "/session_manager/search/", response_model=dict[str, SessionIntervals], dependencies=[requires(Permission.READ)]
+)
 def search(
-    search: dict[str, Any] | None = Body(None),
+    search: ScenarioSearchBody | None = Body(None),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> Any:
@@ -242,7 +296,12 @@ def search(
     return rt.timeline.search(p.scope, search)
 
 
-@router.post("/session_manager/field_data/{session_uid}", dependencies=[requires(Permission.READ)])
+@router.post(
+    "/session_manager/field_data/{session_uid}",
+    response_model=None,
+    responses={200: {"model": FieldValues, "description": "Values per field, aligned with `timestamp`."}},
+    dependencies=[requires(Permission.READ)],
+)
 def field_data(
     session_uid: str, body: FieldData, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Any:
@@ -252,7 +311,14 @@ def field_data(
     return rt.timeline.field_data(p.scope, session_uid, body.session_fields, query.time_range)
 
 
-@router.post("/session_manager/timeseries/", dependencies=[requires(Permission.READ)])
+@router.post(
+    "/session_manager/timeseries/",
+    response_model=None,
+    responses={
+        200: {"model": dict[str, list[TimeseriesInterval]], "description": "Per session uid, its matching intervals."}
+    },
+    dependencies=[requires(Permission.READ)],
+)
 def timeseries(body: Timeseries, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Any:
     """``download_timeseries``: per matching session, per interval, the fields' values and timestamps."""
     return rt.timeline.timeseries(p.scope, body.search, body.fields)

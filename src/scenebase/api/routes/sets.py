@@ -13,6 +13,7 @@ from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.responses import content_disposition
 from scenebase.api.routing import SlashAgnosticRouter
 from scenebase.api.schemas.common import JobStarted
+from scenebase.api.schemas.search import SearchObject
 from scenebase.api.schemas.sets import (
     SetCreated,
     SetLock,
@@ -129,7 +130,7 @@ def split_sets(
 @router.post("/sets/{set_id}/add_assets_query/", response_model=JobStarted, dependencies=[requires(Permission.CURATE)])
 def add_assets_query(
     set_id: str,
-    search: dict[str, Any] | None = Body(None),
+    search: SearchObject | None = Body(None),
     limit: int | None = Query(None, ge=0),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
@@ -151,7 +152,7 @@ def add_assets_list(
 )
 def remove_assets_query(
     set_id: str,
-    search: dict[str, Any] | None = Body(None),
+    search: SearchObject | None = Body(None),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def remove_assets_list(
 @router.post("/sets/{set_id}/list_assets/", response_model=SetMemberIds, dependencies=[requires(Permission.READ)])
 def list_assets(
     set_id: str,
-    search: dict[str, Any] | None = Body(None),
+    search: SearchObject | None = Body(None),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
@@ -183,7 +184,7 @@ def list_assets(
 @router.post("/sets/{set_id}/list_assets_meta/", response_model=SetMembers, dependencies=[requires(Permission.READ)])
 def list_assets_meta(
     set_id: str,
-    search: dict[str, Any] | None = Body(None),
+    search: SearchObject | None = Body(None),
     p: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from starlette.datastructures import UploadFile
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.responses import content_disposition, parse_range
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.common import JobStarted, binary_answer, inline_schema
+from scenebase.api.schemas.videos import RENDITION_MEDIA_TYPES, VideoFromImagesStarted
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
 from scenebase.services.errors import InvalidArgument, NotFound, PayloadTooLarge
@@ -40,7 +42,7 @@ class CompressBody(BaseModel):
     job_id: str | None = None
 
 
-@router.post("/compress_videos/", dependencies=[requires(Permission.INGEST)])
+@router.post("/compress_videos/", response_model=JobStarted, dependencies=[requires(Permission.INGEST)])
 def compress_videos(
     body: CompressBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -59,7 +61,7 @@ class ConcatenateBody(BaseModel):
     job_id: str | None = None
 
 
-@router.post("/concatenate_videos/", dependencies=[requires(Permission.INGEST)])
+@router.post("/concatenate_videos/", response_model=JobStarted, dependencies=[requires(Permission.INGEST)])
 def concatenate_videos(
     body: ConcatenateBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -77,7 +79,7 @@ class ExtractBody(BaseModel):
     thumbnail_tags: list[str] | None = None
 
 
-@router.post("/extract_frame_thumbnails/", dependencies=[requires(Permission.INGEST)])
+@router.post("/extract_frame_thumbnails/", response_model=JobStarted, dependencies=[requires(Permission.INGEST)])
 def extract_frame_thumbnails(
     body: ExtractBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -99,7 +101,32 @@ class FromImagesParams(BaseModel):
     image_skip_factor: int = 1
 
 
-@router.post("/make_video_from_image_uris/", dependencies=[requires(Permission.INGEST)])
+FROM_IMAGES_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["csv", "params"],
+                    "properties": {
+                        "csv": {"type": "string", "format": "binary", "description": "Rows `timestamp,image_uri`."},
+                        "params": inline_schema(FromImagesParams),
+                    },
+                },
+                "encoding": {"params": {"contentType": "application/json"}, "csv": {"contentType": "text/csv"}},
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/make_video_from_image_uris/",
+    response_model=VideoFromImagesStarted,
+    openapi_extra=FROM_IMAGES_BODY,
+    dependencies=[requires(Permission.INGEST)],
+)
 async def make_video_from_image_uris(
     request: Request, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -138,7 +165,12 @@ async def make_video_from_image_uris(
     return {"job_id": job_id, "video_id": video_id}
 
 
-@router.get("/{video_id}/rendition/{tag}", dependencies=[requires(Permission.READ)])
+@router.get(
+    "/{video_id}/rendition/{tag}",
+    response_class=Response,
+    responses=binary_answer("The rendition, with its stored content type.", RENDITION_MEDIA_TYPES, ranges=True),
+    dependencies=[requires(Permission.READ)],
+)
 async def video_rendition(
     video_id: str, tag: str, request: Request, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Response:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainValidator
 
 Value = str | float | bool
 #: an ISO-8601 time with a UTC offset, or epoch seconds (ranges also take plain numbers)
@@ -192,3 +192,6 @@ def _as_sent(value: Any) -> Any:
 #: a route body typed as ``SearchQuery`` in the OpenAPI document, handed to the route exactly as sent
 SearchBody = Annotated[Any, PlainValidator(_as_sent, json_schema_input_type=SearchQuery | None)]
 SummaryBody = Annotated[Any, PlainValidator(_as_sent, json_schema_input_type=SummaryRequest)]
+#: a search inside a request model (``{"search": {...}}``): any object, checked by the service, documented as
+#: ``SearchQuery``
+SearchObject = Annotated[dict[str, Any], BeforeValidator(_as_sent, json_schema_input_type=SearchQuery)]
