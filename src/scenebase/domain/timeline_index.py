@@ -183,12 +183,14 @@ def _sweep(parts: list[tuple[I8, I8, int]], target: int) -> Runs:
 
 
 class _Collector:
-    """Runs of one condition across sessions, shifted onto the common axis."""
+    """Runs of one condition across sessions, shifted onto the common axis (in no particular order: ``_sweep``
+    sorts)."""
 
     def __init__(self) -> None:
         self.starts: list[I8] = []
         self.ends: list[I8] = []
         self.bases: list[int] = []
+        self.spans: list[int] = []  # single runs, as axis positions: start, end, start, end, ...
 
     def add(self, runs: Runs, base: int) -> None:
         if len(runs[0]):
@@ -196,11 +198,17 @@ class _Collector:
             self.ends.append(runs[1])
             self.bases.append(base)
 
+    def add_span(self, start: int, end: int) -> None:
+        self.spans += (start, end)
+
     def runs(self) -> Runs:
-        if not self.starts:
-            return _EMPTY
-        shift = np.repeat(np.array(self.bases, dtype=np.int64), [len(s) for s in self.starts])
-        return np.concatenate(self.starts) + shift, np.concatenate(self.ends) + shift
+        spans = np.array(self.spans, dtype=np.int64).reshape(-1, 2)
+        starts, ends = [spans[:, 0]], [spans[:, 1]]
+        if self.starts:
+            shift = np.repeat(np.array(self.bases, dtype=np.int64), [len(s) for s in self.starts])
+            starts.append(np.concatenate(self.starts) + shift)
+            ends.append(np.concatenate(self.ends) + shift)
+        return np.concatenate(starts), np.concatenate(ends)
 
 
 def _clip(runs: Runs, offset: int, length: int) -> Runs:
@@ -242,7 +250,7 @@ def search_sessions(
     deferred: list[list[int]] = [[] for _ in conds]  # sessions whose values a condition must look at
     base = 0
     for s, (grid, columns) in enumerate(sessions):
-        bases[s] = base
+        bases[s] = session_base = base
         a, b = _window(grid, query.time_range)
         length = grid.length
         base += length + 1
@@ -261,13 +269,14 @@ def search_sessions(
                 break  # a positive condition that holds nowhere: the session has no match
             found.append(runs)
         else:
-            universe.add((np.array([a], np.int64), np.array([b], np.int64)), int(bases[s]))
+            universe.add_span(session_base + a, session_base + b)
             for i, (cond, runs) in enumerate(zip(conds, found, strict=True)):
-                if runs is None:
-                    deferred[i].append(s)
-                    runs = None if cond.negate else (np.array([0], np.int64), np.array([length], np.int64))
                 if runs is not None:
-                    cheap[i].add(runs, int(bases[s]))
+                    cheap[i].add(runs, session_base)
+                    continue
+                deferred[i].append(s)
+                if not cond.negate:  # passed here; _refine decides it
+                    cheap[i].add_span(session_base, session_base + length)
     parts = [(*universe.runs(), 1)]
     parts += [(*c.runs(), -big if cond.negate else 1) for c, cond in zip(cheap, conds, strict=True)]
     found_runs = _sweep(parts, 1 + sum(not c.negate for c in conds))
@@ -319,8 +328,8 @@ def _dense_runs(
     bases: I8,
 ) -> Runs:
     """Where ``cond`` holds within the ``chosen`` candidate runs (``owner``: their sessions), testing only their
-    buckets: those of every session are gathered in one call, laid end to end with one slot after each run that
-    never matches, tested in one numpy pass, and the runs found are shifted back onto the axis."""
+    buckets: the runs' values are laid end to end, a NaN (which matches nothing) after each, tested in one numpy
+    pass, and the runs found are shifted back onto the axis."""
     if not chosen.any():
         return _EMPTY
     own = owner[chosen]
@@ -337,25 +346,21 @@ def _dense_runs(
     own, lo, hi = own[keep], lo[keep], hi[keep]
     if len(own) == 0:
         return _EMPTY
-    slots = hi - lo + 1  # the run's buckets and the never-matching slot after them
-    at = np.cumsum(slots) - slots
-    piece = np.repeat(np.arange(len(slots)), slots)
-    column_pos = np.arange(int(slots.sum())) - at[piece] + (lo - offset[own])[piece]
-    column_pos = np.minimum(column_pos, length[own][piece] - 1)  # the extra slot reads a real bucket...
-    separators = at + slots - 1
-    bounds = np.flatnonzero(np.diff(own)) + 1
-    first_slot = np.concatenate([[0], at[bounds]]).tolist()
-    stop_slot = np.concatenate([at[bounds], [len(column_pos)]]).tolist()
-    sessions_in_order = own[np.concatenate([[0], bounds])].tolist()
+    slots = hi - lo + 1  # the run's buckets and a never-matching NaN after them
+    at = np.cumsum(slots) - slots  # where each run starts in the joined arrays
+    column_lo, column_hi = (lo - offset[own]).tolist(), (hi - offset[own]).tolist()
+    owners = own.tolist()
+    nan = np.full(1, np.nan)
 
     def values(attr: str) -> npt.NDArray[np.float64]:
-        return np.concatenate([getattr(cols[s], attr)[column_pos[a:b]]
-                               for s, a, b in zip(sessions_in_order, first_slot, stop_slot, strict=True)])  # fmt: skip
+        arrays = {s: getattr(col, attr) for s, col in cols.items()}
+        parts: list[npt.NDArray[np.float64]] = []
+        for s, a, b in zip(owners, column_lo, column_hi, strict=True):
+            parts += (arrays[s][a:b], nan)
+        return np.concatenate(parts)
 
-    hit = _dense_hit(cond, values)
-    hit[separators] = False  # ...and is never a match, so runs end with their candidate run
-    starts, ends = mask_runs(hit)
-    found = piece[starts]
+    starts, ends = mask_runs(_dense_hit(cond, values))
+    found = np.searchsorted(at, starts, side="right") - 1
     shift = bases[own][found] + lo[found] - at[found]
     return starts + shift, ends + shift
 

@@ -27,7 +27,7 @@ from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.services.jobs import JobContext, JobRegistry, JobService
 from scenebase.storage.job_repo import TERMINAL as TERMINAL_STATUSES
 from scenebase.storage.scope import Scope
-from scenebase.storage.session_repo import ColumnRef, SessionRepo, TimelineState
+from scenebase.storage.session_repo import ColumnRef, SessionRepo
 
 log = logging.getLogger("scenebase.sessions")
 KIND = AssetsConstants.SESSIONS_ASSET_ID
@@ -62,22 +62,43 @@ class ColumnCache:
             self._items.move_to_end(key)
             return hit[1]
 
+    def get_many(self, wanted: list[tuple[tuple[str, str, str], int]]) -> list[Column | None]:
+        """``get`` of many ``(key, generation)`` under one lock."""
+        out: list[Column | None] = []
+        with self._lock:
+            for key, generation in wanted:
+                hit = self._items.get(key)
+                if hit is None or hit[0] != generation:
+                    out.append(None)
+                else:
+                    self._items.move_to_end(key)
+                    out.append(hit[1])
+        return out
+
     def put(self, key: tuple[str, str, str], generation: int, column: Column) -> None:
         with self._lock:
             self._store(key, (generation, column, None))
 
-    def index(self, key: tuple[str, str, str], generation: int, column: Column) -> ColumnIndex:
-        """The column's search index, kept with the cached column when that is still this generation's."""
+    def indexes(self, columns: list[tuple[tuple[str, str, str], int, Column]]) -> dict[int, ColumnIndex]:
+        """``id(column) -> search index`` of cached ``(key, generation, column)``s; the missing indexes are built
+        (outside the lock) and kept with their columns while those are still cached and current."""
+        out: dict[int, ColumnIndex] = {}
+        todo: list[tuple[tuple[str, str, str], int, Column]] = []
         with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and hit[0] == generation and hit[1] is column and hit[2] is not None:
-                return hit[2]
-        index = build_index(column)
+            for key, generation, column in columns:
+                hit = self._items.get(key)
+                if hit is not None and hit[0] == generation and hit[1] is column and hit[2] is not None:
+                    out[id(column)] = hit[2]
+                else:
+                    todo.append((key, generation, column))
+        built = [(key, generation, column, build_index(column)) for key, generation, column in todo]
         with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and hit[0] == generation and hit[1] is column:
-                self._store(key, (generation, column, index))
-        return index
+            for key, generation, column, index in built:
+                out[id(column)] = index
+                hit = self._items.get(key)
+                if hit is not None and hit[0] == generation and hit[1] is column:
+                    self._store(key, (generation, column, index))
+        return out
 
     def _store(self, key: tuple[str, str, str], entry: tuple[int, Column, ColumnIndex | None]) -> None:
         old = self._items.pop(key, None)
@@ -246,15 +267,14 @@ class TimelineService:
         except ScenarioQueryError as e:
             raise InvalidArgument(f"invalid session search: {e}", resource=WHERE) from None
 
-    def _sessions(self, scope: Scope, query: ScenarioQuery) -> dict[tuple[str, str], TimelineState]:
-        """The resolved sessions the query may match: all readable ones, or those its session filters keep."""
+    def _sessions(self, scope: Scope, query: ScenarioQuery) -> dict[tuple[str, str], Grid]:
+        """The grids of the resolved sessions the query may match: all readable ones, or those its session
+        filters keep."""
         if query.session_search is not None:
             docs = self.assets.scan(scope, KIND, query.session_search, ids_only=False)
             keys = [(d["owner"], d["id"]) for batch in docs for d in batch]
-            states = self.repo.states(keys)
-        else:
-            states = self.repo.states_of_owners(sorted(scope.readable))
-        return {k: s for k, s in states.items() if s.grid is not None}
+            return {k: s.grid for k, s in self.repo.states(keys).items() if s.grid is not None}
+        return self.repo.resolved_grids(sorted(scope.readable))
 
     def _columns(
         self, keys: list[tuple[str, str]], names: list[str], refs_out: dict[int, tuple[tuple[str, str, str], int]]
@@ -265,14 +285,14 @@ class TimelineService:
         if not names or not keys:
             return out
         missing: list[ColumnRef] = []
-        for ref in self.repo.column_refs(keys, names):
-            key = (ref.owner, ref.session_uid, ref.entity_name)
-            col = self.cache.get(key, ref.generation)
+        refs = self.repo.column_refs(keys, names)
+        cached = self.cache.get_many([((r.owner, r.session_uid, r.entity_name), r.generation) for r in refs])
+        for ref, col in zip(refs, cached, strict=True):
             if col is None:
                 missing.append(ref)
             else:
                 out[(ref.owner, ref.session_uid)][ref.entity_name] = col
-                refs_out[id(col)] = (key, ref.generation)
+                refs_out[id(col)] = ((ref.owner, ref.session_uid, ref.entity_name), ref.generation)
         for key, (gen, col) in self.repo.load_columns(missing).items():
             self.cache.put(key, gen, col)
             out[(key[0], key[1])][key[2]] = col
@@ -282,21 +302,14 @@ class TimelineService:
     def intervals(self, scope: Scope, search: Any) -> dict[str, tuple[Grid, list[tuple[int, int]]]]:
         """``session_uid -> (grid, [(first_bucket, last_bucket), ...])`` of every session with a match."""
         query = self.parse(search)
-        states = self._sessions(scope, query)
-        keys = sorted(states)
+        grids = self._sessions(scope, query)
+        keys = sorted(grids)
         refs: dict[int, tuple[tuple[str, str, str], int]] = {}
         columns = self._columns(keys, query.names, refs)
 
-        def index_of(col: Column) -> ColumnIndex:
-            key, generation = refs[id(col)]
-            return self.cache.index(key, generation, col)
-
-        sessions: list[tuple[Grid, dict[str, Column]]] = []
-        for key in keys:
-            grid = states[key].grid
-            assert grid is not None  # _sessions keeps resolved sessions only
-            sessions.append((grid, columns[key]))
-        found = search_sessions(sessions, query, index_of)
+        sessions = [(grids[key], columns[key]) for key in keys]
+        indexes = self.cache.indexes([(*refs[id(c)], c) for _, cols in sessions for c in cols.values()])
+        found = search_sessions(sessions, query, lambda col: indexes[id(col)])
         return {key[1]: (grid, runs) for key, (grid, _), runs in zip(keys, sessions, found, strict=True) if runs}
 
     def search(self, scope: Scope, search: Any) -> dict[str, dict[str, list[list[str]]]]:

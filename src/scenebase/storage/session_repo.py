@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_, update
 
@@ -63,8 +63,7 @@ def _state(row: Any) -> TimelineState:
                          int(row.generation), row.changed_at, row.resolved_at, grid, row.job_id)  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ColumnRef:
+class ColumnRef(NamedTuple):  # a tuple: a search makes thousands of them
     owner: str
     session_uid: str
     entity_name: str
@@ -168,6 +167,15 @@ class SessionRepo:
             rows = conn.execute(select(TL).where(TL.c.owner.in_(list(owners)))).all()
         return {(r.owner, r.session_uid): _state(r) for r in rows}
 
+    def resolved_grids(self, owners: Sequence[str]) -> dict[tuple[str, str], Grid]:
+        """The grid of every resolved session of these organizations (what a search needs of their states)."""
+        cols = (TL.c.owner, TL.c.session_uid, TL.c.resolution, TL.c.start_index, TL.c.length)
+        q = select(*cols).where(TL.c.owner.in_(list(owners)), TL.c.resolution.is_not(None),
+                                TL.c.start_index.is_not(None), TL.c.length.is_not(None))  # fmt: skip
+        with self.catalog.read() as conn:
+            rows = conn.execute(q).all()
+        return {(o, u): Grid(float(r), int(i), int(n)) for o, u, r, i, n in rows}
+
     def set_job(self, scope: Scope, session_uid: str, job_id: str) -> None:
         with self.catalog.write() as conn:
             self._lock_state(conn, scope.org_id, session_uid)
@@ -218,10 +226,10 @@ class SessionRepo:
                 if len(uids) > 900:  # many sessions: read the name's whole posting and filter here
                     wanted = set(uids)
                     q = select(*cols).where(COL.c.owner == owner, COL.c.entity_name.in_(names))
-                    out.extend(ColumnRef(*r) for r in conn.execute(q) if r[1] in wanted)
+                    out.extend(ColumnRef(*r) for r in conn.execute(q).all() if r[1] in wanted)
                     continue
                 q = select(*cols).where(COL.c.owner == owner, COL.c.entity_name.in_(names), COL.c.session_uid.in_(uids))
-                out.extend(ColumnRef(*r) for r in conn.execute(q))
+                out.extend(ColumnRef(*r) for r in conn.execute(q).all())
         return out
 
     def load_columns(self, refs: Sequence[ColumnRef]) -> dict[tuple[str, str, str], tuple[int, Column]]:
