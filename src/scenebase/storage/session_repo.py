@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
 
 from scenebase.domain.timeline import Grid
 from scenebase.domain.timeline_data import Column, EntityChunk
@@ -235,13 +235,23 @@ class SessionRepo:
     def load_columns(self, refs: Sequence[ColumnRef]) -> dict[tuple[str, str, str], tuple[int, Column]]:
         """``(owner, session_uid, name) -> (generation, column)`` for the given refs (current generation)."""
         out: dict[tuple[str, str, str], tuple[int, Column]] = {}
+        wanted = {(r.owner, r.session_uid, r.entity_name) for r in refs}
+        by_owner: dict[str, set[str]] = {}
+        names: dict[str, set[str]] = {}
+        for owner, uid, name in wanted:
+            by_owner.setdefault(owner, set()).add(uid)
+            names.setdefault(owner, set()).add(name)
+        # sessions x names per owner, in slices of sessions (one index range scan each, no OR of conditions);
+        # pairs not asked for are dropped here before decoding
+        cols = (COL.c.owner, COL.c.session_uid, COL.c.entity_name, COL.c.generation, COL.c.payload)
         with self.catalog.read() as conn:
-            for part in _chunks(list(refs), 300):
-                cond = or_(*(and_(COL.c.owner == r.owner, COL.c.session_uid == r.session_uid,
-                                  COL.c.entity_name == r.entity_name) for r in part))  # fmt: skip
-                q = select(COL.c.owner, COL.c.session_uid, COL.c.entity_name, COL.c.generation, COL.c.payload)
-                for owner, uid, name, gen, payload in conn.execute(q.where(cond)):
-                    out[(owner, uid, name)] = (int(gen), Column.from_bytes(payload))
+            for owner, uids in by_owner.items():
+                for part in _chunks(sorted(uids), 400):
+                    q = select(*cols).where(COL.c.owner == owner, COL.c.session_uid.in_(part),
+                                            COL.c.entity_name.in_(sorted(names[owner])))  # fmt: skip
+                    for row_owner, uid, name, gen, payload in conn.execute(q):
+                        if (row_owner, uid, name) in wanted:
+                            out[(row_owner, uid, name)] = (int(gen), Column.from_bytes(payload))
         return out
 
     def column_names(self, owner: str, session_uid: str) -> list[str]:
