@@ -54,16 +54,8 @@ class ColumnCache:
     def _size(entry: tuple[int, Column, ColumnIndex | None]) -> int:
         return entry[1].nbytes + (entry[2].nbytes if entry[2] is not None else 0)
 
-    def get(self, key: tuple[str, str, str], generation: int) -> Column | None:
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is None or hit[0] != generation:
-                return None
-            self._items.move_to_end(key)
-            return hit[1]
-
     def get_many(self, wanted: list[tuple[tuple[str, str, str], int]]) -> list[Column | None]:
-        """``get`` of many ``(key, generation)`` under one lock."""
+        """The cached columns of ``(key, generation)``s (None where missing or of another generation)."""
         out: list[Column | None] = []
         with self._lock:
             for key, generation in wanted:

@@ -161,12 +161,6 @@ class SessionRepo:
                 out.update({(r.owner, r.session_uid): _state(r) for r in conn.execute(q)})
         return out
 
-    def states_of_owners(self, owners: Sequence[str]) -> dict[tuple[str, str], TimelineState]:
-        """Every session state of these organizations."""
-        with self.catalog.read() as conn:
-            rows = conn.execute(select(TL).where(TL.c.owner.in_(list(owners)))).all()
-        return {(r.owner, r.session_uid): _state(r) for r in rows}
-
     def resolved_grids(self, owners: Sequence[str]) -> dict[tuple[str, str], Grid]:
         """The grid of every resolved session of these organizations (what a search needs of their states)."""
         cols = (TL.c.owner, TL.c.session_uid, TL.c.resolution, TL.c.start_index, TL.c.length)
