@@ -5,7 +5,7 @@
 * resolve_session of a 3-hour session at 1 s, 50 names, 200,000 entities     target <= 2 s
 * scenario search, three conditions, 1,000 resolved 3-hour sessions          target <= 200 ms median
 
-    python benchmarks/run.py sessions [--quick]
+    python benchmarks/run.py sessions [--quick] [--postgres]
 
 The 1,000 sessions of the search are resolved columns written straight to the catalog (resolving 1,000 sessions
 through the API would dominate the run); the first search reads and decodes them (reported as "cold"), later ones
@@ -18,6 +18,7 @@ together; on a shared machine they say more than the wall clock. The load averag
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -34,6 +35,9 @@ from scenebase.domain.timeline import Grid
 from scenebase.domain.timeline_data import Column
 from scenebase.storage.scope import Scope
 from scenebase.testing import InProcessServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import with_postgres
 
 T0 = datetime(2022, 3, 1, 8, 0, tzinfo=UTC)
 HOURS3 = 10_800
@@ -186,13 +190,14 @@ def load() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not the targets)")
+    ap.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL catalog (tests/servers.py)")
     args = ap.parse_args(argv)
     scale = 10 if args.quick else 1
-    with (
-        tempfile.TemporaryDirectory(prefix="scenebase-bench-sessions-") as tmp,
-        InProcessServer(Path(tmp) / "data", workers=2) as server,
-    ):
-        print(f"load average {load()}; {os.cpu_count()} CPUs")
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scenebase-bench-sessions-")))
+        catalog = {"catalog_url": stack.enter_context(with_postgres(tmp))} if args.postgres else {}
+        server = stack.enter_context(InProcessServer(tmp / "data", workers=2, **catalog))
+        print(f"catalog {'PostgreSQL' if args.postgres else 'SQLite'}; load average {load()}; {os.cpu_count()} CPUs")
         n = 20_000 // scale
         wall, cpu = bench_add_entities(server, n)
         print(f"add_entities: {n / wall:,.0f} entities/s ({n} entities; wall {wall:.2f} s, CPU {cpu:.2f} s)"
