@@ -295,6 +295,32 @@ def test_add_df_and_csv(client: SceneEngineClient, tmp_path: Path) -> None:
     assert hits == {uid: [(at(90), at(100))]}
 
 
+def test_add_df_of_a_table_larger_than_one_request(tmp_path: Path) -> None:
+    """A table over the server's request size limit goes in row batches (halved while the server says a batch
+    is too large) and resolves as one table would; a refused batch names its rows and those already stored."""
+    with InProcessServer(tmp_path / "data", max_request_bytes=20_000, session_resolution_debounce_seconds=0.2) as s:
+        client = s.client()
+        uid = client.add_session("big table")
+        n = 1500
+        df = pd.DataFrame({"timestamp": [at(t) for t in range(n)], "rpm": np.arange(n) * 2.0,
+                           "gear": ["D" if t < 1000 else "N" for t in range(n)]})  # fmt: skip
+        client.resolve_session(uid, wait_for_completion=True)
+        client.get_job(client.add_df(df, uid)).wait(timeout=60)
+        wait_ready(client, uid)
+        hits = client.search_session_intervals({"ranges": [{"field": "rpm", "min": 2900}]})
+        assert hits == {uid: [(at(1450), at(n))]}
+        data = client.download_timeseries({"filters": [{"field": "gear", "values": ["N"]}]}, ["rpm"])
+        assert data[uid][0]["rpm"][1:-1] == [2.0 * t for t in range(1000, n - 1)]
+        owner = client.get_metadata(uid, "sessions")["owner"]
+        assert s.runtime.timeline.repo.count_entities(owner, uid) == 2 * n  # every row once, none twice
+
+        bad = df.assign(rpm=df["rpm"].where(df.index != 1400, np.inf))
+        other = client.add_session("refused rows")
+        with pytest.raises(SessionError, match=r"rows \d+ to \d+ of the table: .*row \d+.*not a finite number.*"
+                                               r"\(rows 0 to \d+ were stored\)"):  # fmt: skip
+            client.add_df(bad, other)
+
+
 def test_images_on_their_session(client: SceneEngineClient) -> None:
     uid = client.add_session("with images")
     client.update_time_span(uid, at(0), at(60))

@@ -28,6 +28,8 @@ log = logging.getLogger("scenebase.client")
 
 #: entities per request (the seed sends 100; larger requests keep 20,000 entities/s within reach)
 ENTITY_BATCH = 5000
+#: cells (rows x value columns) per ``add_df`` request: about 5 MB of JSON, well under the server's 16 MB limit
+MEASUREMENT_BATCH_CELLS = 250_000
 
 
 def _pandas() -> Any:
@@ -275,11 +277,35 @@ class SessionsMixin(ClientCore):
                 columns[str(name)] = {"entity_type": "state", "values": [None if v is None else str(v) for v in values]}
         if not columns:
             raise InvalidArgumentsError("the table has no measurement columns besides its timestamps")
-        path = f"/v1/session_manager/add_measurements/{quote(standardize_id(session_uid), safe='')}"
-        out = self._request("POST", path, json={"timestamps": epochs, "columns": columns}, error=SessionError)
-        for name, n in (out.get("skipped_missing") or {}).items():
-            log.info("add_df: %d empty cells of column %r skipped", n, name)
+        self._send_measurements(session_uid, epochs, columns)
         return self.resolve_session(session_uid)
+
+    def _send_measurements(self, session_uid: str, epochs: list[float], columns: dict[str, Any]) -> None:
+        """Send a table in row batches of at most ``MEASUREMENT_BATCH_CELLS`` cells, so that a large table fits
+        the server's request size limit (a batch the server still finds too large is halved). The batches are
+        stored in order: when one is refused, the error names its rows and says which rows were stored."""
+        path = f"/v1/session_manager/add_measurements/{quote(standardize_id(session_uid), safe='')}"
+        width = 1 + sum(2 if "lat" in col else 1 for col in columns.values())
+        rows = max(1, MEASUREMENT_BATCH_CELLS // width)
+        skipped: dict[str, int] = {}
+        pending = [(a, min(a + rows, len(epochs))) for a in range(0, len(epochs), rows)]
+        while pending:
+            a, b = pending.pop(0)
+            body = {"timestamps": epochs[a:b], "columns": {name: _rows_of(col, a, b) for name, col in columns.items()}}
+            try:
+                out = self._request("POST", path, json=body, error=SessionError)
+            except SessionError as e:
+                if e.code == "payload_too_large" and b - a > 1:
+                    pending[:0] = [(a, (a + b) // 2), ((a + b) // 2, b)]
+                    continue
+                if a == 0:
+                    raise
+                raise SessionError(f"rows {a} to {b - 1} of the table: {e.message} (rows 0 to {a - 1} were stored)",
+                                   status_code=e.status_code, code=e.code, details=e.details) from None  # fmt: skip
+            for name, n in (out.get("skipped_missing") or {}).items():
+                skipped[name] = skipped.get(name, 0) + int(n)
+        for name, n in skipped.items():
+            log.info("add_df: %d empty cells of column %r skipped", n, name)
 
     def add_timeseries_csv(self, session_uid: str, csv_filepath: str, df_labels: list[str] | None = None) -> str:
         """``add_df`` of a CSV file (``df_labels``: the column names to use)."""
@@ -403,6 +429,11 @@ def _epochs(pd: Any, times: Any) -> list[float]:
         raise InvalidTimeError(f"timestamp of row {int(missing.idxmax())} is missing")
     epoch = pd.Timestamp("1970-01-01", tz="UTC")
     return ((series.dt.tz_convert("UTC") - epoch) / pd.Timedelta(seconds=1)).astype(float).tolist()
+
+
+def _rows_of(column: dict[str, Any], start: int, stop: int) -> dict[str, Any]:
+    """A measurement column of ``add_df`` cut to rows ``[start, stop)``."""
+    return {k: v[start:stop] if isinstance(v, list) else v for k, v in column.items()}
 
 
 def _numbers(series: Any) -> list[float | None]:

@@ -19,14 +19,15 @@ from scenebase.constants import AssetsConstants, SessionConstants
 from scenebase.domain.entities import EntityError, aware_epoch
 from scenebase.domain.timeline import Grid, resolve
 from scenebase.domain.timeline_data import Column, EntityChunk
-from scenebase.domain.timeline_search import ScenarioQuery, ScenarioQueryError, parse_scenario, session_intervals
-from scenebase.domain.timeutil import to_epoch, to_iso
+from scenebase.domain.timeline_index import ColumnIndex, build_index, search_sessions
+from scenebase.domain.timeline_search import ScenarioQuery, ScenarioQueryError, parse_scenario
+from scenebase.domain.timeutil import to_epoch, to_iso, to_iso_many
 from scenebase.services.assets import AssetService
 from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.services.jobs import JobContext, JobRegistry, JobService
 from scenebase.storage.job_repo import TERMINAL as TERMINAL_STATUSES
 from scenebase.storage.scope import Scope
-from scenebase.storage.session_repo import ColumnRef, SessionRepo, TimelineState
+from scenebase.storage.session_repo import ColumnRef, SessionRepo
 
 log = logging.getLogger("scenebase.sessions")
 KIND = AssetsConstants.SESSIONS_ASSET_ID
@@ -40,37 +41,71 @@ class Enricher(Protocol):
 
 
 class ColumnCache:
-    """Decoded resolved columns, least recently used first out, bounded in bytes."""
+    """Decoded resolved columns and their search indexes (built on first use), least recently used first out,
+    bounded in bytes."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, str, str], tuple[int, Column]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, str], tuple[int, Column, ColumnIndex | None]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str, str], generation: int) -> Column | None:
+    @staticmethod
+    def _size(entry: tuple[int, Column, ColumnIndex | None]) -> int:
+        return entry[1].nbytes + (entry[2].nbytes if entry[2] is not None else 0)
+
+    def get_many(self, wanted: list[tuple[tuple[str, str, str], int]]) -> list[Column | None]:
+        """The cached columns of ``(key, generation)``s (None where missing or of another generation)."""
+        out: list[Column | None] = []
         with self._lock:
-            hit = self._items.get(key)
-            if hit is None or hit[0] != generation:
-                return None
-            self._items.move_to_end(key)
-            return hit[1]
+            for key, generation in wanted:
+                hit = self._items.get(key)
+                if hit is None or hit[0] != generation:
+                    out.append(None)
+                else:
+                    self._items.move_to_end(key)
+                    out.append(hit[1])
+        return out
 
     def put(self, key: tuple[str, str, str], generation: int, column: Column) -> None:
         with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= old[1].nbytes
-            self._items[key] = (generation, column)
-            self._bytes += column.nbytes
-            while self._bytes > self.max_bytes and self._items:
-                _, (_, dropped) = self._items.popitem(last=False)
-                self._bytes -= dropped.nbytes
+            self._store(key, (generation, column, None))
+
+    def indexes(self, columns: list[tuple[tuple[str, str, str], int, Column]]) -> dict[int, ColumnIndex]:
+        """``id(column) -> search index`` of cached ``(key, generation, column)``s; the missing indexes are built
+        (outside the lock) and kept with their columns while those are still cached and current."""
+        out: dict[int, ColumnIndex] = {}
+        todo: list[tuple[tuple[str, str, str], int, Column]] = []
+        with self._lock:
+            for key, generation, column in columns:
+                hit = self._items.get(key)
+                if hit is not None and hit[0] == generation and hit[1] is column and hit[2] is not None:
+                    out[id(column)] = hit[2]
+                else:
+                    todo.append((key, generation, column))
+        built = [(key, generation, column, build_index(column)) for key, generation, column in todo]
+        with self._lock:
+            for key, generation, column, index in built:
+                out[id(column)] = index
+                hit = self._items.get(key)
+                if hit is not None and hit[0] == generation and hit[1] is column:
+                    self._store(key, (generation, column, index))
+        return out
+
+    def _store(self, key: tuple[str, str, str], entry: tuple[int, Column, ColumnIndex | None]) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= self._size(old)
+        self._items[key] = entry
+        self._bytes += self._size(entry)
+        while self._bytes > self.max_bytes and self._items:
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= self._size(dropped)
 
     def forget_session(self, owner: str, session_uid: str) -> None:
         with self._lock:
             for key in [k for k in self._items if k[0] == owner and k[1] == session_uid]:
-                self._bytes -= self._items.pop(key)[1].nbytes
+                self._bytes -= self._size(self._items.pop(key))
 
 
 def _strict_epoch(value: Any) -> float:
@@ -224,53 +259,57 @@ class TimelineService:
         except ScenarioQueryError as e:
             raise InvalidArgument(f"invalid session search: {e}", resource=WHERE) from None
 
-    def _sessions(self, scope: Scope, query: ScenarioQuery) -> dict[tuple[str, str], TimelineState]:
-        """The resolved sessions the query may match: all readable ones, or those its session filters keep."""
+    def _sessions(self, scope: Scope, query: ScenarioQuery) -> dict[tuple[str, str], Grid]:
+        """The grids of the resolved sessions the query may match: all readable ones, or those its session
+        filters keep."""
         if query.session_search is not None:
             docs = self.assets.scan(scope, KIND, query.session_search, ids_only=False)
             keys = [(d["owner"], d["id"]) for batch in docs for d in batch]
-            states = self.repo.states(keys)
-        else:
-            states = self.repo.states_of_owners(sorted(scope.readable))
-        return {k: s for k, s in states.items() if s.grid is not None}
+            return {k: s.grid for k, s in self.repo.states(keys).items() if s.grid is not None}
+        return self.repo.resolved_grids(sorted(scope.readable))
 
     def _columns(
-        self, keys: list[tuple[str, str]], names: list[str], states: dict[tuple[str, str], TimelineState]
+        self, keys: list[tuple[str, str]], names: list[str], refs_out: dict[int, tuple[tuple[str, str, str], int]]
     ) -> dict[tuple[str, str], dict[str, Column]]:
+        """The current columns of ``names`` of the sessions ``keys`` (cached or read); ``refs_out`` receives
+        ``id(column) -> (cache key, generation)`` for finding their indexes."""
         out: dict[tuple[str, str], dict[str, Column]] = {k: {} for k in keys}
         if not names or not keys:
             return out
         missing: list[ColumnRef] = []
-        for ref in self.repo.column_refs(keys, names):
-            col = self.cache.get((ref.owner, ref.session_uid, ref.entity_name), ref.generation)
+        refs = self.repo.column_refs(keys, names)
+        cached = self.cache.get_many([((r.owner, r.session_uid, r.entity_name), r.generation) for r in refs])
+        for ref, col in zip(refs, cached, strict=True):
             if col is None:
                 missing.append(ref)
             else:
                 out[(ref.owner, ref.session_uid)][ref.entity_name] = col
-        for (owner, uid, name), (gen, col) in self.repo.load_columns(missing).items():
-            self.cache.put((owner, uid, name), gen, col)
-            out[(owner, uid)][name] = col
+                refs_out[id(col)] = ((ref.owner, ref.session_uid, ref.entity_name), ref.generation)
+        for key, (gen, col) in self.repo.load_columns(missing).items():
+            self.cache.put(key, gen, col)
+            out[(key[0], key[1])][key[2]] = col
+            refs_out[id(col)] = (key, gen)
         return out
 
     def intervals(self, scope: Scope, search: Any) -> dict[str, tuple[Grid, list[tuple[int, int]]]]:
         """``session_uid -> (grid, [(first_bucket, last_bucket), ...])`` of every session with a match."""
         query = self.parse(search)
-        states = self._sessions(scope, query)
-        keys = sorted(states)
-        columns = self._columns(keys, query.names, states)
-        out: dict[str, tuple[Grid, list[tuple[int, int]]]] = {}
-        for key in keys:
-            grid = states[key].grid
-            assert grid is not None
-            found = session_intervals(columns[key], grid, query)
-            if found:
-                out[key[1]] = (grid, found)
-        return out
+        grids = self._sessions(scope, query)
+        keys = sorted(grids)
+        refs: dict[int, tuple[tuple[str, str, str], int]] = {}
+        columns = self._columns(keys, query.names, refs)
+
+        sessions = [(grids[key], columns[key]) for key in keys]
+        indexes = self.cache.indexes([(*refs[id(c)], c) for _, cols in sessions for c in cols.values()])
+        found = search_sessions(sessions, query, lambda col: indexes[id(col)])
+        return {key[1]: (grid, runs) for key, (grid, _), runs in zip(keys, sessions, found, strict=True) if runs}
 
     def search(self, scope: Scope, search: Any) -> dict[str, dict[str, list[list[str]]]]:
         """``{session_uid: {"intervals": [[start_iso, end_iso], ...]}}`` (end: the end of the last bucket)."""
-        return {uid: {"intervals": [[to_iso(a * g.resolution), to_iso((b + 1) * g.resolution)] for a, b in runs]}
-                for uid, (g, runs) in self.intervals(scope, search).items()}  # fmt: skip
+        found = self.intervals(scope, search)
+        edges = [x for g, runs in found.values() for a, b in runs for x in (a * g.resolution, (b + 1) * g.resolution)]
+        texts = iter(to_iso_many(edges))
+        return {uid: {"intervals": [[next(texts), next(texts)] for _ in runs]} for uid, (_, runs) in found.items()}
 
     def field_data(
         self, scope: Scope, session_uid: str, fields: list[str] | None, time_range: tuple[float, float] | None

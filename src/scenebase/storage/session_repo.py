@@ -22,9 +22,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, delete, func, insert, select, tuple_, update
 
 from scenebase.domain.timeline import Grid
 from scenebase.domain.timeline_data import Column, EntityChunk
@@ -63,8 +63,7 @@ def _state(row: Any) -> TimelineState:
                          int(row.generation), row.changed_at, row.resolved_at, grid, row.job_id)  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ColumnRef:
+class ColumnRef(NamedTuple):  # a tuple: a search makes thousands of them
     owner: str
     session_uid: str
     entity_name: str
@@ -162,11 +161,14 @@ class SessionRepo:
                 out.update({(r.owner, r.session_uid): _state(r) for r in conn.execute(q)})
         return out
 
-    def states_of_owners(self, owners: Sequence[str]) -> dict[tuple[str, str], TimelineState]:
-        """Every session state of these organizations."""
+    def resolved_grids(self, owners: Sequence[str]) -> dict[tuple[str, str], Grid]:
+        """The grid of every resolved session of these organizations (what a search needs of their states)."""
+        cols = (TL.c.owner, TL.c.session_uid, TL.c.resolution, TL.c.start_index, TL.c.length)
+        q = select(*cols).where(TL.c.owner.in_(list(owners)), TL.c.resolution.is_not(None),
+                                TL.c.start_index.is_not(None), TL.c.length.is_not(None))  # fmt: skip
         with self.catalog.read() as conn:
-            rows = conn.execute(select(TL).where(TL.c.owner.in_(list(owners)))).all()
-        return {(r.owner, r.session_uid): _state(r) for r in rows}
+            rows = conn.execute(q).all()
+        return {(o, u): Grid(float(r), int(i), int(n)) for o, u, r, i, n in rows}
 
     def set_job(self, scope: Scope, session_uid: str, job_id: str) -> None:
         with self.catalog.write() as conn:
@@ -218,22 +220,32 @@ class SessionRepo:
                 if len(uids) > 900:  # many sessions: read the name's whole posting and filter here
                     wanted = set(uids)
                     q = select(*cols).where(COL.c.owner == owner, COL.c.entity_name.in_(names))
-                    out.extend(ColumnRef(*r) for r in conn.execute(q) if r[1] in wanted)
+                    out.extend(ColumnRef(*r) for r in conn.execute(q).all() if r[1] in wanted)
                     continue
                 q = select(*cols).where(COL.c.owner == owner, COL.c.entity_name.in_(names), COL.c.session_uid.in_(uids))
-                out.extend(ColumnRef(*r) for r in conn.execute(q))
+                out.extend(ColumnRef(*r) for r in conn.execute(q).all())
         return out
 
     def load_columns(self, refs: Sequence[ColumnRef]) -> dict[tuple[str, str, str], tuple[int, Column]]:
         """``(owner, session_uid, name) -> (generation, column)`` for the given refs (current generation)."""
         out: dict[tuple[str, str, str], tuple[int, Column]] = {}
+        wanted = {(r.owner, r.session_uid, r.entity_name) for r in refs}
+        by_owner: dict[str, set[str]] = {}
+        names: dict[str, set[str]] = {}
+        for owner, uid, name in wanted:
+            by_owner.setdefault(owner, set()).add(uid)
+            names.setdefault(owner, set()).add(name)
+        # sessions x names per owner, in slices of sessions (one index range scan each, no OR of conditions);
+        # pairs not asked for are dropped here before decoding
+        cols = (COL.c.owner, COL.c.session_uid, COL.c.entity_name, COL.c.generation, COL.c.payload)
         with self.catalog.read() as conn:
-            for part in _chunks(list(refs), 300):
-                cond = or_(*(and_(COL.c.owner == r.owner, COL.c.session_uid == r.session_uid,
-                                  COL.c.entity_name == r.entity_name) for r in part))  # fmt: skip
-                q = select(COL.c.owner, COL.c.session_uid, COL.c.entity_name, COL.c.generation, COL.c.payload)
-                for owner, uid, name, gen, payload in conn.execute(q.where(cond)):
-                    out[(owner, uid, name)] = (int(gen), Column.from_bytes(payload))
+            for owner, uids in by_owner.items():
+                for part in _chunks(sorted(uids), 400):
+                    q = select(*cols).where(COL.c.owner == owner, COL.c.session_uid.in_(part),
+                                            COL.c.entity_name.in_(sorted(names[owner])))  # fmt: skip
+                    for row_owner, uid, name, gen, payload in conn.execute(q):
+                        if (row_owner, uid, name) in wanted:
+                            out[(row_owner, uid, name)] = (int(gen), Column.from_bytes(payload))
         return out
 
     def column_names(self, owner: str, session_uid: str) -> list[str]:
