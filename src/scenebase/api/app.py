@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -64,13 +65,19 @@ of `invalid_argument`, `unauthenticated`, `forbidden`, `not_found`, `method_not_
 **Jobs**: routes that start long work answer a `job_id`; follow it with `GET /v1/jobs/{job_id}`."""
 
 
-def create_app(runtime: Runtime, manage_runtime: bool = False) -> FastAPI:
-    """Build the app around ``runtime``. With ``manage_runtime`` the app starts and stops it."""
+def create_app(runtime: Runtime, manage_runtime: bool = False, freeze_heap: bool = False) -> FastAPI:
+    """Build the app around ``runtime``. With ``manage_runtime`` the app starts and stops it. ``freeze_heap``
+    (for a server process, not for tests that build many apps) moves everything alive after start-up out of the
+    cyclic garbage collector's sight: the collector otherwise rescans the ~200,000 long-lived start-up objects
+    (modules, models, routes) on every full collection, a third of the CPU of a bulk ``add_entities``."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_runtime:
             runtime.start()
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -108,4 +115,4 @@ def app_from_environment() -> FastAPI:
     and starts (and stops) its own runtime."""
     from scenebase.settings import Settings
 
-    return create_app(Runtime(Settings()), manage_runtime=True)
+    return create_app(Runtime(Settings()), manage_runtime=True, freeze_heap=True)

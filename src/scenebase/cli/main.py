@@ -134,7 +134,7 @@ def serve(args: argparse.Namespace) -> int:
     stop_announcing = threading.Event()
     try:
         if processes == 1:
-            server = uvicorn.Server(uvicorn.Config(create_app(runtime), **common))
+            server = uvicorn.Server(uvicorn.Config(create_app(runtime, freeze_heap=True), **common))
             _announce(token, settings, lambda: bool(server.started), stop_announcing)
             server.run()
             if not server.started:
