@@ -102,3 +102,24 @@ def test_the_checker_finds_broken_links_and_anchors(tmp_path: Path) -> None:
     inner = tmp_path / "repo"
     assert broken_links(inner / "README.md", inner, outside=False) == []
     assert len(broken_links(inner / "README.md", inner, outside=True)) == 1  # ../DESIGN.md is missing
+
+
+def mentioned_doc_pages(text: str) -> set[str]:
+    """``docs/<page>.md`` named anywhere in a text, as a link or not."""
+    return set(re.findall(r"(?<![\w/.-])docs/[\w.-]+\.md", text))
+
+
+def test_doc_pages_named_in_prose_and_code_exist() -> None:
+    """The README's method table once sent readers to docs/sessions.md before it existed: a page named in plain
+    text (README, docs, the method notes and messages in src/) must exist too."""
+    texts = {str(p.relative_to(REPO)): p.read_text() for p in [*doc_pages(), *sorted((REPO / "src").rglob("*.py"))]}
+    missing = sorted(
+        f"{where}: {name}" for where, text in texts.items() for name in mentioned_doc_pages(text)
+        if not (REPO / name).is_file()
+    )  # fmt: skip
+    assert not missing
+
+
+def test_mentions_are_found() -> None:
+    text = "see docs/search.md, [x](docs/a-b.md#c) and `docs/sessions.md`; not mydocs/x.md nor ../docs/y.md"
+    assert mentioned_doc_pages(text) == {"docs/search.md", "docs/a-b.md", "docs/sessions.md"}
