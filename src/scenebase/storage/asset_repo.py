@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from scenebase.domain.metadata import DEFAULT_NESTED_FIELDS, indexed_terms, merge
+from scenebase.domain.metadata import DEFAULT_NESTED_FIELDS, changed_terms, indexed_terms, merge
 from scenebase.domain.search import COLUMN_FIELDS, Query, QueryError
 from scenebase.domain.timeutil import to_epoch
 from scenebase.storage.catalog import Catalog, ConcurrentWrite
@@ -203,12 +203,11 @@ class AssetRepo:
                 full.append(pk)
                 self._terms(pk, owner, asset_type, stored, skip, term_rows, element_rows)
                 continue
-            old_terms, old_elements = indexed_terms(old, skip, self.nested_fields(asset_type))
-            new_terms, new_elements = indexed_terms(stored, skip, self.nested_fields(asset_type))
-            gone_terms += [{"p": pk, "f": f, "s": v, "n": n} for f, v, n in old_terms - new_terms]
-            gone_elements += [{"p": pk, "f": f, "s": v, "n": n, "i": i} for f, v, n, i in old_elements - new_elements]
-            term_rows.extend((pk, owner, asset_type, f, v, n, ts) for f, v, n in new_terms - old_terms)
-            element_rows.extend((pk, owner, asset_type, f, v, n, i) for f, v, n, i in new_elements - old_elements)
+            diff = changed_terms(old, stored, skip, self.nested_fields(asset_type))
+            gone_terms += [{"p": pk, "f": f, "s": v, "n": n} for f, v, n in diff.gone]
+            gone_elements += [{"p": pk, "f": f, "s": v, "n": n, "i": i} for f, v, n, i in diff.gone_elements]
+            term_rows.extend((pk, owner, asset_type, f, v, n, ts) for f, v, n in diff.added)
+            element_rows.extend((pk, owner, asset_type, f, v, n, i) for f, v, n, i in diff.added_elements)
         for part in _chunks(full):
             conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
             conn.execute(delete(E).where(E.c.asset_pk.in_(part)))
