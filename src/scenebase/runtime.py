@@ -82,9 +82,7 @@ class Runtime:
         self.lidars = LidarService(self.assets, self.media, self.jobs, self.kinds)
         self.exports = AnnotationExport(self.assets, self.blobs)
         self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs, self.exports)
-        self.annotations = AnnotationService(self.assets, self.blobs, self.sources, self.sets, self.jobs)
         self.annotation_jobs = AnnotationJobs(self.assets, self.blobs, self.jobs)
-        self.objects = ObjectService(self.assets, self.sets, self.blobs, self.jobs)
         self.evaluation = EvaluationService(self.assets, self.jobs)
         self.videos = VideoService(self.assets, self.media, self.ingest, self.sets, self.jobs, self.blobs, self.sources,
                                    self.kinds, settings.data_dir / "tmp")  # fmt: skip
@@ -94,6 +92,8 @@ class Runtime:
                                         debounce_seconds=settings.session_resolution_debounce_seconds,
                                         cache_bytes=settings.session_column_cache_mb * 1024 * 1024)  # fmt: skip
         self.sessions = SessionService(self.assets, session_repo, self.timeline, self.sets, self.lifecycle, self.jobs)
+        self.objects = ObjectService(self.assets, self.sets, self.blobs, self.jobs, self.sessions)
+        self.annotations = AnnotationService(self.assets, self.blobs, self.sources, self.sets, self.jobs, self.objects)
         self.sweeper = Sweeper(
             self.catalog, self.blobs, settings.data_dir, settings.sweep_grace_seconds, settings.sweep_interval_seconds
         )

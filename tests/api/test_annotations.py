@@ -5,6 +5,7 @@ add_images with annotations, sources and labels, deletions that keep parents tru
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,8 @@ from pydantic import TypeAdapter
 
 from scenebase.api.schemas.annotations import AnnotationSource
 from scenebase.clients import SceneEngineClient
-from scenebase.errors import AssetError, InvalidAnnotationError, InvalidArgumentsError
+from scenebase.domain.timeutil import to_epoch
+from scenebase.errors import AssetError, InvalidAnnotationError, InvalidArgumentsError, SceneBaseError
 from scenebase.models.annotation import (
     BoundingBox,
     BoundingBoxAnnotation,
@@ -260,3 +262,41 @@ def test_other_organizations_cannot_annotate_or_read(world: World) -> None:
     reader = world.client(world.a.tokens["read_only_user"])
     with pytest.raises(AssetError, match="lacks permission 'ingest'"):
         reader.add_annotation(boxes("a_img", "p", ["x"]))
+
+
+def test_annotations_to_objects_adds_object_events_to_a_session(admin: SceneEngineClient) -> None:
+    session_uid = admin.add_session("drive 9")
+    t0 = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
+    set_id = admin.create_set("session frames", "images")
+    admin.add_images([Image(id=f"s_img_{i}", bytes=jpeg(seed=i), sensor="cam", session_uid=session_uid,
+                            timestamp=t0 + timedelta(seconds=10 * i)) for i in range(2)], set_id)  # fmt: skip
+    admin.add_annotations([boxes("s_img_0", "p1", ["car", "bus"], id="s0"), boxes("s_img_1", "p1", ["car"], id="s1")],
+                          disable_tqdm=True)  # fmt: skip
+    job_id = admin.annotations_to_objects(ids=["s0", "s1"], create_objects=True, session_uid=session_uid)
+    assert admin.get_job(job_id).result == {"objects": 3, "images_with_areas": 2, "skipped_annotations": 0,
+                                            "session_uid": session_uid, "session_events": 3}  # fmt: skip
+    admin.resolve_session(session_uid, wait_for_completion=True)
+    session = admin.get_metadata(session_uid, "sessions")
+    assert to_epoch(session["start_time"]) <= t0.timestamp() and to_epoch(session["end_time"]) >= t0.timestamp() + 10
+    hits = admin.search_session_intervals({"filters": [{"field": "objects", "values": ["car.cam.p1"]}]})
+    (intervals,) = hits.values()
+    assert list(hits) == [session_uid] and len(intervals) == 2  # a car at each frame's time, nothing between
+    buses = admin.search_session_intervals({"filters": [{"field": "objects", "values": ["bus.cam.p1"]}]})
+    assert len(buses[session_uid]) == 1 and buses[session_uid][0][0] <= t0 + timedelta(seconds=1)
+    # add_to_session=False leaves the session alone; an unknown session is refused before anything is made
+    job_id = admin.annotations_to_objects(ids=["s1"], create_objects=True, session_uid=session_uid,
+                                          add_to_session=False)  # fmt: skip
+    assert "session_events" not in admin.get_job(job_id).result
+    with pytest.raises(SceneBaseError, match="no session with uid 'no_such_session'"):
+        admin.annotations_to_objects(ids=["s1"], create_objects=True, session_uid="no_such_session")
+    with pytest.raises(SceneBaseError, match="no session with uid 'no_such_session'"):
+        admin.add_annotations([boxes("s_img_1", "p2", ["car"], id="s2")], annotations_to_objects=True,
+                              session_uid="no_such_session", disable_tqdm=True)  # fmt: skip
+    assert admin.get_metadata("s_img_1", "images")["annotations"] == ["s1"]  # nothing written
+    # add_annotations(annotations_to_objects=True, session_uid=...) makes the objects and their events
+    admin.add_annotations([boxes("s_img_1", "p2", ["truck"], id="s3")], annotations_to_objects=True,
+                          session_uid=session_uid, wait_for_annotations_to_objects_completion=True,
+                          disable_tqdm=True)  # fmt: skip
+    admin.resolve_session(session_uid, wait_for_completion=True)
+    trucks = admin.search_session_intervals({"filters": [{"field": "objects", "values": ["truck.cam.p2"]}]})
+    assert len(trucks[session_uid]) == 1

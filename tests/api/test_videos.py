@@ -22,6 +22,7 @@ from sample_data import SHARED_DATA, needs_shared_data
 from scenebase.clients import SceneEngineClient
 from scenebase.domain.timeutil import to_epoch
 from scenebase.errors import AssetError, InvalidArgumentsError, InvalidTimeError, SessionError, SetsError
+from scenebase.models.annotation import BoundingBox, BoundingBoxAnnotation, Polygon, PolygonAnnotation
 from scenebase.models.assets import Video
 from scenebase.services.kinds.images import MAX_IMAGE_BYTES
 from scenebase.settings import Settings
@@ -374,3 +375,33 @@ def test_another_organizations_video_is_not_found(world: World, tmp_path: Path) 
     # and nothing of A's changed
     meta = a_admin.get_metadata(video_id, "videos")
     assert sorted(meta["thumbnails"]) == ["small", "tiny", "video_tiny"]
+
+
+def test_add_video_with_annotations_links_them_at_their_frames(
+    admin: SceneEngineClient, video_set: str, clip: Path
+) -> None:
+    start = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC)
+    car = BoundingBox(label="car", x_min=1.0, x_max=20.0, y_min=2.0, y_max=30.0, confidence=0.9)
+    person = Polygon(label="person", coordinates=[(1, 1), (30, 2), (20, 40)])
+    anns = [
+        BoundingBoxAnnotation([car], video_id="v_ann", media_type="videos", frame=10, provider="p1", id="va0"),
+        PolygonAnnotation([person], video_id="v_ann", media_type="videos", frame=0, provider="p2", id="va1"),
+    ]
+    video_id = admin.add_video(video_set, video_path=str(clip), id="v_ann", start_timestamp=start, annotations=anns)
+    video = admin.get_metadata(video_id, "videos")
+    assert video["annotations"] == ["va0", "va1"]
+    assert {(m["provider"], m["type"]) for m in video["annotations_meta"]} == {
+        ("p1", "two_d_bounding_box"), ("p2", "polygon")}  # fmt: skip
+    assert video["aux"]["labels_p1"] == ["car"] and video["aux"]["labels_p2"] == ["person"]
+    ann = admin.get_metadata("va0", "annotations")
+    assert (ann["asset_id"], ann["media_type"], ann["frame"]) == (video_id, "videos", 10)
+    assert to_epoch(ann["timestamp"]) == pytest.approx(start.timestamp() + 10 / video["fps"])  # the frame's time
+    assert to_epoch(admin.get_metadata("va1", "annotations")["timestamp"]) == pytest.approx(start.timestamp())
+    assert admin.search_assets("videos", {"aux.labels_p2": ["person"]}) == [video_id]
+    # an annotation the server refuses is reported by its video; the video and the other annotations stay
+    bad = {"media_type": "videos", "annotation_type": "two_d_bounding_box", "id": "vb0"}  # no frame
+    ids = admin.add_videos([Video(path=clip, id="v_bad", annotations=[bad, anns[0]])], video_set)
+    assert ids == ["v_bad"]
+    (error,) = admin.last_errors
+    assert error["index"] == 0 and "vb0" in error["error"] and "frame" in error["error"]
+    assert admin.get_metadata("v_bad", "videos")["annotations"] == ["va0"]

@@ -759,6 +759,66 @@ def test_sorting_and_offset_paging_follow_the_oracle(
         assert [(d["owner"], d["id"]) for d in window] == expected[off : off + 7]
 
 
+ONE_STRING = {"sensor": SENSORS, "tags": TAGS, "aux.weather": WEATHER, "sets": SETS, "aux.labels": LABELS}
+
+
+@pytest.mark.parametrize("sort_order", ["desc", "asc"])
+@pytest.mark.parametrize("scope_name", ["a", "b"])
+def test_one_string_filters_sorted_by_time_leapfrog_as_the_oracle_says(
+    world: World, scope_name: str, sort_order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two or three one-string filters sorted by time in one organization: SQLite intersects their posting lists
+    by leapfrogging (``storage/leapfrog.py``); PostgreSQL walks one and probes the others. Every page and window
+    equals the oracle's."""
+    monkeypatch.setattr(asset_repo_module, "DRIVE_LIMIT", 0)  # no list is small enough to drive
+    calls: list[int] = []
+    real = asset_repo_module.leapfrog_query
+
+    def counted(lists: Any, *args: Any) -> Any:
+        calls.append(len(lists))
+        return real(lists, *args)
+
+    monkeypatch.setattr(asset_repo_module, "leapfrog_query", counted)
+    scope = SCOPES[scope_name]
+    visible = world.visible(scope)
+    rng = random.Random(f"{SEED}-leapfrog-{scope_name}-{sort_order}")
+    nonempty = 0
+    for _ in range(40):
+        fields = rng.sample(sorted(ONE_STRING), rng.randrange(2, 4))
+        raw = {"filters": [{"field": f, "values": [rng.choice(ONE_STRING[f])]} for f in fields]}
+        query = parse_query(raw)
+        expected = [r.key for r in o_sort([r for r in visible if o_matches(r.doc, raw)], "timestamp", sort_order)]
+        nonempty += bool(expected)
+        got = world.repo.search(scope, TYPE, query, MAX_RESULT_WINDOW, 0, "timestamp", sort_order)
+        assert [(d["owner"], d["id"]) for d in got] == expected, raw
+        size = rng.randrange(1, 6)
+        for off in range(0, len(expected) + 1, size):
+            ids = world.repo.search(scope, TYPE, query, size, off, "timestamp", sort_order, ids_only=True)
+            assert ids == [k[1] for k in expected[off : off + size]], (raw, off)
+    assert nonempty > 20
+    assert bool(calls) == (world.catalog.dialect == "sqlite")
+
+
+@pytest.mark.parametrize("sort_order", ["desc", "asc"])
+def test_leapfrog_keeps_every_asset_of_one_time(
+    fresh: tuple[AssetRepo, str], sort_order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hits that share a timestamp (and neighbouring keys) are all found, in key order; runs of non-matching
+    assets between them are skipped."""
+    monkeypatch.setattr(asset_repo_module, "DRIVE_LIMIT", 0)
+    repo, org = fresh
+    scope = Scope.of(org)
+    docs = [{"id": f"d{i:03d}", "timestamp": _iso(60.0 * (i // 4)), "sensor": "cam",
+             "tags": ["night"] if i % 7 < 5 else ["day"]} for i in range(60)]  # fmt: skip
+    repo.upsert(scope, "images", docs)
+    query = parse_query({"sensor": ["cam"], "tags": ["night"]})
+    night = [d for d in docs if "night" in d["tags"]]  # inserted in (time, id) order: their keys follow it
+    expected = [d["id"] for d in (reversed(night) if sort_order == "desc" else night)]
+    got = [d["id"] for d in repo.search(scope, "images", query, 100, 0, "timestamp", sort_order)]
+    assert got == expected
+    assert repo.search(scope, "images", query, 3, 5, "timestamp", sort_order, ids_only=True) == expected[5:8]
+
+
 def test_sort_order_is_validated(world: World) -> None:
     with pytest.raises(QueryError, match="sort_order"):
         world.repo.search(SCOPES["a"], TYPE, parse_query(None), sort_field="timestamp", sort_order="up")

@@ -145,6 +145,43 @@ class AnnotationsMixin(UploadMixin):
         errors.sort(key=lambda e: e["index"])
         return ids, errors, jobs
 
+    def _annotate_media(
+        self,
+        assets: Sequence[Any],
+        ids: list[str | None],
+        add_provider_to_labels: bool = True,
+        progress: bool | None = None,
+        time_of: Callable[[str, Any], str | None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Add the annotations the assets came with, linked to the ingested assets (FACTS 6.4): each inherits its
+        asset's id, timestamp (or ``time_of(asset id, annotation)``: a video frame's time), sensor and session.
+        Errors name the asset (by input index) and the annotation."""
+        anns: list[Any] = []
+        overrides: list[dict[str, Any]] = []
+        owners: list[int] = []
+        for index, (asset, asset_id) in enumerate(zip(assets, ids, strict=True)):
+            if asset_id is None or not getattr(asset, "annotations", None):
+                continue
+            meta = asset.metadata()
+            for ann in asset.annotations or []:
+                at = time_of(asset_id, ann) if time_of is not None else None
+                inherited = {"asset_id": asset_id, "timestamp": at or meta["timestamp"]}
+                for key in ("sensor", "session_uid"):
+                    given = ann.to_dic().get(key) if hasattr(ann, "to_dic") else ann.get(key)
+                    if given is None and meta.get(key) is not None:
+                        inherited[key] = meta[key]
+                anns.append(ann)
+                overrides.append(inherited)
+                owners.append(index)
+        if not anns:
+            return []
+        options = {"update_asset": True, "add_provider_to_labels": add_provider_to_labels}
+        _ids, errors, _jobs = self._add_annotation_batches(
+            anns, None, options, disable_tqdm=progress is False, overrides=overrides
+        )
+        return [{**e, "index": owners[e["index"]], "error": f"annotation {e.get('name')}: {e.get('error')}"}
+                for e in errors]  # fmt: skip
+
     def add_annotation(
         self,
         annotation: Annotation,

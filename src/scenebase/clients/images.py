@@ -91,40 +91,6 @@ class ImagesMixin(AnnotationsMixin):
         errors = out.errors + self._annotate_media(images, out.ids, add_provider_to_labels, progress)
         return out.ids, sorted(errors, key=lambda e: e["index"]), out.job_ids
 
-    def _annotate_media(
-        self,
-        assets: Sequence[Image | Any],
-        ids: list[str | None],
-        add_provider_to_labels: bool = True,
-        progress: bool | None = None,
-    ) -> list[dict[str, Any]]:
-        """Add the annotations the assets came with, linked to the ingested assets (FACTS 6.4): each inherits its
-        asset's id, timestamp, sensor and session. Errors name the asset (by input index) and the annotation."""
-        anns: list[Any] = []
-        overrides: list[dict[str, Any]] = []
-        owners: list[int] = []
-        for index, (asset, asset_id) in enumerate(zip(assets, ids, strict=True)):
-            if asset_id is None or not getattr(asset, "annotations", None):
-                continue
-            meta = asset.metadata()
-            for ann in asset.annotations or []:
-                inherited = {"asset_id": asset_id, "timestamp": meta["timestamp"]}
-                for key in ("sensor", "session_uid"):
-                    given = ann.to_dic().get(key) if hasattr(ann, "to_dic") else ann.get(key)
-                    if given is None and meta.get(key) is not None:
-                        inherited[key] = meta[key]
-                anns.append(ann)
-                overrides.append(inherited)
-                owners.append(index)
-        if not anns:
-            return []
-        options = {"update_asset": True, "add_provider_to_labels": add_provider_to_labels}
-        _ids, errors, _jobs = self._add_annotation_batches(
-            anns, None, options, disable_tqdm=progress is False, overrides=overrides
-        )
-        return [{**e, "index": owners[e["index"]], "error": f"annotation {e.get('name')}: {e.get('error')}"}
-                for e in errors]  # fmt: skip
-
     # ------------------------------------------------------------------ seed methods
 
     def add_image(

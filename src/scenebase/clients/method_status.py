@@ -86,22 +86,22 @@ BUILT: dict[str, tuple[str, str]] = {
         "`evaluate_annotations` evaluates a whole set (mAP as pycocotools computes it)",
     ),
     "annotations_to_objects": (
-        "partial",
-        "objects as crops (margins, output set), thumbnails cut on request; adding them to a session raises "
-        "(not built yet)",
+        "works",
+        "objects as crops (margins, output set), thumbnails cut on request; with `session_uid` each object is an "
+        "`objects` event (`<label>.<sensor>.<provider>`) on the session's timeline",
     ),
     "compress_images": ("works", "presets tiny/small/full_size_png or desired_shape + thumbnail_tag"),
     "image_properties_enrichment": ("works", "mean_brightness, rms_contrast, variance_of_laplacian into aux"),
     "add_video": (
-        "partial",
+        "works",
         "path/url/uri; duration, fps, size, frame count, codec probed by the server (PyAV); `compress_video` makes "
         "poster thumbnails; `create_session` (returns `(id, session_uid)`) and `add_to_session` put it on a session "
-        "timeline; `annotations` raise NotImplementedError (annotations issue)",
+        "timeline; `annotations` are linked to the video at their frames' times (start + frame / fps)",
     ),
     "add_videos": (
         "partial",
-        "as add_video; bad files are skipped, logged and listed in `client.last_errors`; `add_to_session` needs "
-        "one shared session_uid",
+        "as add_video (annotations too); bad files and refused annotations are skipped, logged and listed in "
+        "`client.last_errors`; `add_to_session` needs one shared session_uid",
     ),
     "submit_video_indexing_request": (
         "partial",

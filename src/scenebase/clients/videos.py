@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from scenebase.clients.upload import UploadItem, UploadMixin
+from scenebase.clients.annotations import AnnotationsMixin
+from scenebase.clients.upload import UploadItem
 from scenebase.domain.ids import standardize_id
+from scenebase.domain.timeutil import to_epoch, to_iso
 from scenebase.errors import (
     AssetError,
     IndexingException,
@@ -36,21 +38,38 @@ def _no_job_id(job_id: str | None) -> None:
         raise NotImplementedError("job_id: scenebase names its jobs itself; call without job_id")
 
 
-class VideosMixin(UploadMixin):
-    def _video_items(self, videos: Sequence[Video]) -> list[UploadItem]:
-        items = []
-        for video in videos:
-            if video.annotations:
-                raise NotImplementedError("annotations at video ingestion are not built yet; add videos without them")
-            items.append(UploadItem.of(video))
-        return items
-
+class VideosMixin(AnnotationsMixin):
     def _add_videos(
         self, videos: Sequence[Video], set_id: str | Sequence[str], compress: bool, progress: bool | None
     ) -> tuple[list[str | None], list[dict[str, Any]], list[str]]:
+        """Upload, then add each ingested video's annotations (FACTS 6.4) at their frames' times."""
         options = {"compress_videos": bool(compress)}
-        out = self._upload_media("videos", self._video_items(videos), _set_list(set_id), True, options, progress)
-        return out.ids, out.errors, out.job_ids
+        items = [UploadItem.of(video) for video in videos]
+        out = self._upload_media("videos", items, _set_list(set_id), True, options, progress)
+        errors = out.errors
+        annotated = [i for v, i in zip(videos, out.ids, strict=True) if i is not None and v.annotations]
+        if annotated:
+            times = self._frame_times(annotated)
+            errors = sorted(errors + self._annotate_media(videos, out.ids, progress=progress, time_of=times),
+                            key=lambda e: e["index"])  # fmt: skip
+        return out.ids, errors, out.job_ids
+
+    def _frame_times(self, video_ids: list[str]) -> Callable[[str, Any], str | None]:
+        """``(video id, annotation) -> time`` of the annotated frame: the video's start plus frame / fps, as the
+        server probed them (the client cannot know the fps before the upload)."""
+        docs = {i: self._request("GET", f"/v1/videos/meta/{quote(standardize_id(i), safe='')}", error=AssetError)
+                for i in video_ids}  # fmt: skip
+
+        def time_of(video_id: str, ann: Any) -> str | None:
+            doc = docs[video_id]
+            start = doc.get("start_time") or doc.get("timestamp")
+            frame = ann.get("frame") if isinstance(ann, dict) else getattr(ann, "frame", None)
+            fps = doc.get("fps")
+            if start is None or not isinstance(frame, int) or not fps:
+                return str(start) if start is not None else None
+            return to_iso(to_epoch(start) + frame / float(fps))
+
+        return time_of
 
     # ------------------------------------------------------------------ seed methods
 

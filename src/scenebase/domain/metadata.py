@@ -6,9 +6,9 @@ Every asset type shares these rules, so sets, images, videos and annotations mer
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
-from scenebase.domain.timeutil import looks_like_iso, to_epoch
+from scenebase.domain.timeutil import ISO_START, to_epoch
 
 #: keys that describe stored bytes, not searchable metadata
 NOT_INDEXED = frozenset({"object_access", "thumbnails", "owner", "id"})
@@ -73,6 +73,8 @@ def check_document(doc: Any, where: str = "metadata", max_depth: int = MAX_DEPTH
     values, integers beyond the float range (``1e309`` written as an integer) and NaN/Infinity (which JSON cannot
     carry back out). Walks iteratively: a document nested thousands deep is an error here, not a RecursionError.
     Messages read ``<where>: <path> ...``, e.g. ``metadata: aux.a.b is nested more than 32 levels deep``."""
+    if _certainly_valid(doc, max_depth):
+        return
     stack: list[tuple[str, Any, int]] = [("", doc, 0)]
     count = 0
     while stack:
@@ -112,6 +114,56 @@ def check_document(doc: Any, where: str = "metadata", max_depth: int = MAX_DEPTH
             raise InvalidDocument(f"{where}: {shown}: {value!r} is not a number JSON can carry")
 
 
+def _text_ok(text: str) -> bool:
+    return "\x00" not in text and (text.isascii() or text_problem(text) is None)
+
+
+def _certainly_valid(doc: Any, max_depth: int) -> bool:
+    """True when ``doc`` passes :func:`check_document`; False when the walk that names the problem must decide.
+    Every write passes here: this walk builds no paths and checks plain JSON types by identity, which makes it
+    several times faster than the naming walk (a subclass, a huge integer or anything unusual goes there)."""
+    if type(doc) not in _CONTAINERS:
+        return _leaf_ok(doc)
+    count = 1
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth >= max_depth:
+            return False
+        count += len(value)
+        if count > MAX_VALUES:
+            return False
+        if type(value) is dict:
+            for key in value:
+                if type(key) is not str or not _text_ok(key):
+                    return False
+            value = value.values()
+        for item in value:
+            kind = type(item)
+            if kind is str:
+                if not _text_ok(item):
+                    return False
+            elif kind in _CONTAINERS:
+                stack.append((item, depth + 1))
+            elif not _leaf_ok(item):
+                return False
+    return True
+
+
+_CONTAINERS = frozenset({dict, list, tuple})
+
+
+def _leaf_ok(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)
+    if kind is int:
+        return value.bit_length() <= 1000  # larger ones may not fit a float: the naming walk decides
+    if kind is str:
+        return _text_ok(value)
+    return value is None or kind is bool
+
+
 def index_terms(doc: dict[str, Any], skip: frozenset[str] = frozenset()) -> set[Term]:
     """Flatten a document into ``(dotted field, string value, numeric value)`` terms.
 
@@ -145,6 +197,11 @@ def indexed_terms(
         if key in NOT_INDEXED or key in skip:
             continue
         _walk(str(key), value, terms, elements, None, skip, nested)
+    _check_limits(terms, elements)
+    return terms, elements
+
+
+def _check_limits(terms: set[Term], elements: set[ElementTerm]) -> None:
     if len(terms) > MAX_TERMS_PER_DOC:
         raise DocumentTooLarge(f"document has {len(terms)} searchable values; the limit is {MAX_TERMS_PER_DOC}")
     if len(elements) > MAX_ELEMENT_TERMS_PER_DOC:
@@ -152,7 +209,35 @@ def indexed_terms(
             f"document has {len(elements)} searchable values inside lists of objects; "
             f"the limit is {MAX_ELEMENT_TERMS_PER_DOC}"
         )
-    return terms, elements
+
+
+class TermChanges(NamedTuple):
+    """The index rows a rewrite of one document removes and adds."""
+
+    gone: set[Term]
+    added: set[Term]
+    gone_elements: set[ElementTerm]
+    added_elements: set[ElementTerm]
+
+
+def changed_terms(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    skip: frozenset[str] = frozenset(),
+    nested: frozenset[str] = DEFAULT_NESTED_FIELDS,
+) -> TermChanges:
+    """What :func:`indexed_terms` of ``new`` has that ``old``'s lacks, and the reverse. Top-level values that
+    ``new`` shares with ``old`` (the same object, as a merge keeps the fields a patch leaves alone) are walked once,
+    not twice: linking an annotation to its image changes a few fields of a document that has many. Values that
+    are merely equal are walked on both sides (``1 == True``, yet their terms differ)."""
+    same = {k for k, v in new.items() if k in old and old[k] is v}
+    old_t, old_e = indexed_terms({k: v for k, v in old.items() if k not in same}, skip, nested)
+    new_t, new_e = indexed_terms({k: v for k, v in new.items() if k not in same}, skip, nested)
+    kept_t, kept_e = indexed_terms({k: new[k] for k in same}, skip, nested)
+    if len(new_t) + len(kept_t) > MAX_TERMS_PER_DOC or len(new_e) + len(kept_e) > MAX_ELEMENT_TERMS_PER_DOC:
+        _check_limits(new_t | kept_t, new_e | kept_e)
+    return TermChanges(old_t - new_t - kept_t, new_t - old_t - kept_t, old_e - new_e - kept_e,
+                       new_e - old_e - kept_e)  # fmt: skip
 
 
 def _walk(
@@ -164,36 +249,37 @@ def _walk(
     skip: frozenset[str],
     nested: frozenset[str],
 ) -> None:
-    if isinstance(value, dict):
+    # strings first: most values are strings; the order of the checks is the cost of every indexed value
+    term: Term
+    if isinstance(value, str):
+        if len(value) > MAX_TERM_LENGTH:
+            return
+        num = None
+        if ISO_START.match(value):
+            try:
+                num = to_epoch(value)
+            except ValueError:
+                num = None
+        term = (path, value, num)
+    elif isinstance(value, dict):
         for k, v in value.items():
             child = f"{path}.{k}"
             if child not in skip:
                 _walk(child, v, out, elements, pos, skip, nested)
         return
-    if isinstance(value, list | tuple):
+    elif isinstance(value, list | tuple):
         # a declared list of objects numbers its elements; lists below it stay inside their element
         numbered = pos is None and path in nested and any(isinstance(v, dict) for v in value)
         for i, v in enumerate(value):
             _walk(path, v, out, elements, i if numbered else pos, skip, nested)
         return
-    term: Term
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         term = (path, "true" if value else "false", None)
     elif isinstance(value, int | float):
         f = float(value)
         if not math.isfinite(f):
             return
         term = (path, None, f)
-    elif isinstance(value, str):
-        if len(value) > MAX_TERM_LENGTH:
-            return
-        num = None
-        if looks_like_iso(value):
-            try:
-                num = to_epoch(value)
-            except ValueError:
-                num = None
-        term = (path, value, num)
     else:
         return  # None and other types are stored but not indexed
     out.add(term)

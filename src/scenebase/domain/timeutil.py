@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+#: the start of an ISO-8601 time (a cheap test before parsing)
+ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 def looks_like_iso(value: str) -> bool:
-    return bool(_ISO_START.match(value))
+    return bool(ISO_START.match(value))
 
 
 def to_epoch(value: object) -> float:

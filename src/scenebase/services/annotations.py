@@ -27,6 +27,7 @@ from scenebase.services.jobs import JobService
 from scenebase.services.kinds import FileMedia, Media, MediaError
 from scenebase.services.kinds.annotations import MAX_RAW_ANNOTATION_BYTES, AnnotationKind, raw_content_type
 from scenebase.services.lifecycle import blob_keys
+from scenebase.services.objects import ObjectService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader, reference_name
 from scenebase.storage.blobs import BlobStore
@@ -84,8 +85,15 @@ class _Ready:
 
 class AnnotationService:
     def __init__(
-        self, assets: AssetService, blobs: BlobStore, sources: SourceReader, sets: SetService, jobs: JobService
+        self,
+        assets: AssetService,
+        blobs: BlobStore,
+        sources: SourceReader,
+        sets: SetService,
+        jobs: JobService,
+        objects: ObjectService,
     ) -> None:
+        self.objects = objects
         self.assets = assets
         self.blobs = blobs
         self.sources = sources
@@ -98,6 +106,8 @@ class AnnotationService:
 
     def add(self, scope: Scope, items: list[IncomingAnnotation], options: AddOptions | None = None) -> AddResult:
         options = options or AddOptions()
+        if options.annotations_to_objects:  # an unknown session is refused before anything is written
+            options.session_uid = self.objects.session_for(scope, options.session_uid)
         result = AddResult(ids=[None] * len(items))
         ready: list[_Ready] = []
         seen: set[str] = set()
@@ -312,7 +322,8 @@ class AnnotationService:
         for media_type in {m for m, _ in to_clean}:
             self.links.cleanup(scope, media_type, sorted(a for m, a in to_clean if m == media_type))
         if options.annotations_to_objects:
-            params = {"ids": [d["id"] for d in docs], "create_objects": True, "session_uid": options.session_uid}
+            params = {"ids": [d["id"] for d in docs], "create_objects": True, "margin_ratio": 0.1,
+                      "session_uid": options.session_uid}  # fmt: skip
             row = self.jobs.submit(scope, "annotations_to_objects", params, description="objects from annotations",
                                    asset_type=KIND)  # fmt: skip
             result.job_ids.append(str(row["id"]))

@@ -16,12 +16,14 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
+from scenebase.constants import EntityInfluenceTypes, EntityTypes
 from scenebase.domain import annotations as rules
 from scenebase.media.crops import clip_box
 from scenebase.media.images import MAX_PIXELS
 from scenebase.services.assets import AssetService, parse
 from scenebase.services.errors import InvalidArgument
 from scenebase.services.jobs import JobContext, JobRegistry, JobService
+from scenebase.services.sessions import SessionService
 from scenebase.services.sets import SetService
 from scenebase.storage.blobs import BlobNotFound, BlobStore
 from scenebase.storage.scope import Scope
@@ -30,6 +32,8 @@ KIND = "objects"
 #: annotation types objects are made from when none is named (the seed's default)
 DEFAULT_SOURCE_TYPES = (rules.POLYGON, rules.TWO_D_BOUNDING_BOX, rules.TWO_D_POSE)
 CHUNK = 500
+#: the session entity an object becomes (FACTS 6.8)
+OBJECT_EVENTS = "objects"
 
 
 def object_id(annotation_id: str, uid: str) -> str:
@@ -67,11 +71,25 @@ def crop_box(
 class ObjectService:
     JOB_TYPES: ClassVar[tuple[str, ...]] = ("annotations_to_objects",)
 
-    def __init__(self, assets: AssetService, sets: SetService, blobs: BlobStore, jobs: JobService) -> None:
+    def __init__(
+        self, assets: AssetService, sets: SetService, blobs: BlobStore, jobs: JobService, sessions: SessionService
+    ) -> None:
         self.assets = assets
         self.sets = sets
         self.blobs = blobs
         self.jobs = jobs
+        self.sessions = sessions
+
+    def session_for(self, scope: Scope, session_uid: Any, add_to_session: Any = True) -> str | None:
+        """The uid of the caller's session that objects are added to (FACTS 6.8), or None; an unknown session is
+        an error before anything is made."""
+        if not isinstance(add_to_session, bool):
+            raise InvalidArgument(f"add_to_session must be true or false, got {add_to_session!r}", resource=KIND)
+        if session_uid is None or not add_to_session:
+            return None
+        if not isinstance(session_uid, str) or not session_uid:
+            raise InvalidArgument(f"session_uid must be a non-empty string, got {session_uid!r}", resource=KIND)
+        return str(self.sessions.own(scope, session_uid)["id"])
 
     def register_jobs(self, registry: JobRegistry) -> None:
         registry.register("annotations_to_objects", self._job)
@@ -92,18 +110,13 @@ class ObjectService:
         source_type = request.get("source_annotation_type")
         if source_type is not None and source_type not in rules.ANNOTATION_TYPES:
             raise InvalidArgument(f"unknown source_annotation_type {source_type!r}", resource=KIND)
-        if request.get("session_uid") and request.get("add_to_session", True):
-            raise InvalidArgument(
-                "adding objects to a session needs sessions, which this server does not have yet; "
-                "pass add_to_session=False",
-                resource=KIND,
-            )
+        session = self.session_for(scope, request.get("session_uid"), request.get("add_to_session", True))
         output_set = request.get("output_set_id")
         if output_set and request.get("create_objects"):
             self.sets.check_writable(scope, [str(output_set)], KIND)
         params = {"ids": ids, "search": search, "create_objects": bool(request.get("create_objects")),
                   "margin_ratio": float(ratio), "margin_pixels": pixels, "source_annotation_type": source_type,
-                  "output_set_id": output_set}  # fmt: skip
+                  "output_set_id": output_set, "session_uid": session}  # fmt: skip
         row = self.jobs.submit(scope, "annotations_to_objects", params, description="objects from annotations",
                                asset_type=KIND)  # fmt: skip
         return str(row["id"])
@@ -114,7 +127,7 @@ class ObjectService:
         p, scope = ctx.params, ctx.scope
         ids = self.assets.resolve_ids(scope, "annotations", p.get("ids"), p.get("search"))
         types = (p["source_annotation_type"],) if p.get("source_annotation_type") else DEFAULT_SOURCE_TYPES
-        made, areas, skipped = 0, 0, 0
+        made, areas, skipped, events = 0, 0, 0, 0
         ctx.stage(f"objects from {len(ids)} annotations")
         for start in range(0, len(ids), CHUNK):
             ctx.check_cancelled()
@@ -147,10 +160,34 @@ class ObjectService:
             if objects:
                 self.assets.put(scope, KIND, objects, "replace")
                 made += len(objects)
+                if p.get("session_uid"):
+                    events += self._add_to_session(ctx, str(p["session_uid"]), objects)
             if patches:
                 areas += self._record_areas(scope, images, patches)
             ctx.progress(100.0 * min(len(ids), start + CHUNK) / max(1, len(ids)))
-        return {"objects": made, "images_with_areas": areas, "skipped_annotations": skipped}
+        result = {"objects": made, "images_with_areas": areas, "skipped_annotations": skipped}
+        if p.get("session_uid"):
+            result["session_uid"], result["session_events"] = p["session_uid"], events
+        return result
+
+    def _add_to_session(self, ctx: JobContext, session_uid: str, objects: list[dict[str, Any]]) -> int:
+        """One ``objects`` event per object at its image's time (FACTS 6.8), valued ``<label>.<sensor>.<provider>``
+        so that a session search finds where an object of a label was seen. Events are ``state_set`` entities, as
+        ``add_event_interval`` writes them: the several objects of one frame are all there at once. The session
+        grows to cover them and is resolved after the usual debounce. Returns the events accepted."""
+        entities = []
+        for obj in objects:
+            value = ".".join(str(obj.get(k) or "") for k in ("label", "sensor", "provider"))
+            entities.append({"session": session_uid, "entity_id": obj["id"], "entity_name": OBJECT_EVENTS,
+                             "entity_type": EntityTypes.STATE_SET, "entity_value": [value],
+                             "influence": EntityInfluenceTypes.INTERVAL, "timestamp": obj["timestamp"],
+                             "start_time": obj["timestamp"], "end_time": obj["timestamp"],
+                             "extend_session": True})  # fmt: skip
+        out = self.sessions.add_entities(ctx.scope, entities)
+        for rejected in out["rejected"]:
+            ctx.item_failed(str(rejected.get("entity_id") or rejected["index"]),
+                            f"not added to session {session_uid}: {rejected.get('error')}")  # fmt: skip
+        return int(out["accepted"])
 
     def _object(
         self, ann: dict[str, Any], entity: dict[str, Any], image: dict[str, Any], p: dict[str, Any]
@@ -159,7 +196,7 @@ class ObjectService:
         width, height = image.get("width"), image.get("height")
         if box is None or not width or not height:
             return None
-        crop = crop_box(box, int(width), int(height), p["margin_ratio"], p.get("margin_pixels"))
+        crop = crop_box(box, int(width), int(height), float(p.get("margin_ratio", 0.1)), p.get("margin_pixels"))
         doc = {
             "id": object_id(ann["id"], str(entity.get("uid"))),
             "timestamp": image["timestamp"],

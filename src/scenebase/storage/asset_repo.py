@@ -31,10 +31,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from scenebase.domain.metadata import DEFAULT_NESTED_FIELDS, indexed_terms, merge
+from scenebase import fastjson
+from scenebase.domain.metadata import DEFAULT_NESTED_FIELDS, changed_terms, indexed_terms, merge
 from scenebase.domain.search import COLUMN_FIELDS, Query, QueryError
 from scenebase.domain.timeutil import to_epoch
 from scenebase.storage.catalog import Catalog, ConcurrentWrite
+from scenebase.storage.leapfrog import leapfrog_query
 from scenebase.storage.scope import Scope
 from scenebase.storage.search_plan import PostingStats, TermFilter, scope_cond, split_query, term_scope
 from scenebase.storage.tables import asset_element_terms, asset_terms, assets, names
@@ -203,12 +205,11 @@ class AssetRepo:
                 full.append(pk)
                 self._terms(pk, owner, asset_type, stored, skip, term_rows, element_rows)
                 continue
-            old_terms, old_elements = indexed_terms(old, skip, self.nested_fields(asset_type))
-            new_terms, new_elements = indexed_terms(stored, skip, self.nested_fields(asset_type))
-            gone_terms += [{"p": pk, "f": f, "s": v, "n": n} for f, v, n in old_terms - new_terms]
-            gone_elements += [{"p": pk, "f": f, "s": v, "n": n, "i": i} for f, v, n, i in old_elements - new_elements]
-            term_rows.extend((pk, owner, asset_type, f, v, n, ts) for f, v, n in new_terms - old_terms)
-            element_rows.extend((pk, owner, asset_type, f, v, n, i) for f, v, n, i in new_elements - old_elements)
+            diff = changed_terms(old, stored, skip, self.nested_fields(asset_type))
+            gone_terms += [{"p": pk, "f": f, "s": v, "n": n} for f, v, n in diff.gone]
+            gone_elements += [{"p": pk, "f": f, "s": v, "n": n, "i": i} for f, v, n, i in diff.gone_elements]
+            term_rows.extend((pk, owner, asset_type, f, v, n, ts) for f, v, n in diff.added)
+            element_rows.extend((pk, owner, asset_type, f, v, n, i) for f, v, n, i in diff.added_elements)
         for part in _chunks(full):
             conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
             conn.execute(delete(E).where(E.c.asset_pk.in_(part)))
@@ -395,6 +396,12 @@ class AssetRepo:
             counts = {id(f): n for f, n in counted}  # the most selective probe first: fewer probes per asset
             if walk is not None:
                 others = sorted((f for f in probes if f is not walk), key=lambda f: (f.negate, counts.get(id(f), 0)))
+                if self._leapfrogs(conn, conds, others):
+                    lists = [f.walkable for f in (walk, *others) if f.walkable is not None]
+                    sql, params = leapfrog_query(lists, cols[0].name, (sort_order or "asc").lower() == "desc",
+                                                 scope.org_id, asset_type, size, offset)  # fmt: skip
+                    rows = [r[0] for r in conn.exec_driver_sql(sql, params)]
+                    return rows if ids_only else [fastjson.loads(r) for r in rows]  # the doc column's JSON text
                 if conn.dialect.name == "postgresql":
                     # workers would each walk the list and merge: several times the reads of one ordered walk
                     conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
@@ -404,6 +411,17 @@ class AssetRepo:
                 order = self._order(sort_field, sort_order, best is not None)
                 q = select(*cols).where(*conds).order_by(*order).limit(size).offset(offset)
             return [r[0] for r in conn.execute(q)]
+
+    @staticmethod
+    def _leapfrogs(conn: Connection, conds: list[Any], others: list[TermFilter]) -> bool:
+        """Whether a time walk can leapfrog instead (``storage/leapfrog.py``): SQLite, every other filter a positive
+        one-string filter too, and no condition on the asset row (id, time range) besides the scope."""
+        return (
+            conn.dialect.name == "sqlite"
+            and len(conds) == 1
+            and bool(others)
+            and all(f.walkable is not None and not f.negate for f in others)
+        )
 
     @staticmethod
     def _time_walk(

@@ -23,6 +23,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from scenebase import fastjson
+
 log = logging.getLogger("scenebase.catalog")
 T = TypeVar("T")
 
@@ -67,6 +69,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 60},
+        json_deserializer=fastjson.loads,
         pool_size=8,
         max_overflow=16,
     )
@@ -106,7 +109,9 @@ class Catalog:
             self._write_engine = _sqlite_engine(str(sa_url), immediate=True)
             self._read_engine = _sqlite_engine(str(sa_url), immediate=False)
         elif self.dialect == "postgresql":
-            engine = create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            engine = create_engine(
+                sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_deserializer=fastjson.loads
+            )
             self._write_engine = self._read_engine = engine
         else:
             raise ValueError(f"unsupported catalog URL {url!r}: use sqlite:///PATH or postgresql://...")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
+from scenebase import fastjson
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
 from scenebase.api.schemas.annotations import (
@@ -142,12 +143,12 @@ async def add_annotations(
                 raise InvalidArgument("missing 'manifest' part")
             text = (await manifest.read()).decode() if isinstance(manifest, UploadFile) else manifest
             try:
-                body = json.loads(text)
+                body = fastjson.loads(text)
             except json.JSONDecodeError as e:
                 raise InvalidArgument(f"manifest is not valid JSON: {e}") from None
         else:
             try:
-                body = json.loads(await request.body())
+                body = fastjson.loads(await request.body())
             except json.JSONDecodeError as e:
                 raise InvalidArgument(f"the body is not valid JSON: {e}") from None
         if not isinstance(body, dict):
