@@ -4,6 +4,8 @@ search (by asset, raw vector, with a filter), replacement, deletion, bad input, 
 from __future__ import annotations
 
 import io
+import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from scenebase.clients import SceneEngineClient
 from scenebase.errors import EmbeddingError, SceneBaseError, SimilaritySearchError
 from scenebase.models.assets import Embedding, Image
 from scenebase.testing import InProcessServer
+from servers import PostgresServer
 
 from .conftest import World
 
@@ -177,3 +180,24 @@ def test_organizations_do_not_see_each_others_spaces(world: World, admin: SceneE
     assert b.search_assets("embeddings", {}) == []
     reader = world.client(world.a.tokens["data_user"])
     assert reader.search_similar_assets("img_1", similar_asset_count=1)
+
+
+@pytest.mark.postgres
+def test_postgresql_catalog_searches_with_pgvector(tmp_path: Path, postgres_server: PostgresServer) -> None:
+    catalog = postgres_server.create_database(f"emb_{uuid.uuid4().hex[:12]}")
+    with InProcessServer(tmp_path / "data", catalog_url=catalog) as srv:
+        assert srv.runtime.embeddings.index.kind == "pgvector"
+        client = srv.client()
+        client.add_images([Image(id=f"img_{i}", bytes=_png(i)) for i in range(N)], client.create_set("s", "images"))
+        x = _vectors()
+        _add(client, x)
+        assert client.search_similar_assets("img_4", similar_asset_count=5) == _exact(x, 4, 5)
+        client.add_embeddings([Embedding(x[30] * 2, "img_4")], similarity_ingest=False, create_umap=False)
+        assert client.search_similar_assets("img_30", similar_asset_count=1) == ["img_4"]
+        client.get_asset_manager("images").delete_assets(["img_4"])
+        assert "img_4" not in client.search_similar_assets("img_30", similar_asset_count=N)
+        client.delete_embeddings("similarity_images_default_v1")
+        org = client.whoami()["organization_id"]
+        assert srv.runtime.embeddings.index.dim(org, "similarity_images_default_v1") is None
+        with pytest.raises(SimilaritySearchError, match="no embeddings"):
+            client.search_similar_assets("img_30")

@@ -48,6 +48,8 @@ class _Space:
         self.keys = keys
         self.rows = {k: i for i, k in enumerate(keys) if k is not None}
         self.generation = generation
+        #: (inode, mtime, size) of the keys.json this state was read from or written to
+        self.signature: tuple[int, int, int] | None = None
 
     @property
     def dead(self) -> int:
@@ -96,14 +98,21 @@ class FaissVectorIndex:
         """The space as on disk (reloaded when another process saved a newer generation)."""
         cached = self._spaces.get((org, index_name))
         try:
-            meta = json.loads((folder / "keys.json").read_text("utf-8"))
+            stat = (folder / "keys.json").stat()
         except FileNotFoundError:
             self._spaces.pop((org, index_name), None)
             return None
+        # every save replaces keys.json by a new file (a new inode): unchanged stat, unchanged space
+        signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if cached is not None and cached.signature == signature:
+            return cached
+        meta = json.loads((folder / "keys.json").read_text("utf-8"))
         if cached is not None and cached.generation == meta["generation"]:
+            cached.signature = signature
             return cached
         index = faiss.read_index(str(folder / f"index-{meta['generation']}.faiss"))
         space = _Space(int(meta["dim"]), index, list(meta["keys"]), int(meta["generation"]))
+        space.signature = signature
         self._spaces[(org, index_name)] = space
         return space
 
@@ -115,6 +124,8 @@ class FaissVectorIndex:
         meta = {"generation": space.generation, "dim": space.dim, "keys": space.keys}
         (folder / "keys.json.tmp").write_text(json.dumps(meta), "utf-8")
         os.replace(folder / "keys.json.tmp", folder / "keys.json")
+        stat = (folder / "keys.json").stat()
+        space.signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         for old in folder.glob("index-*.faiss"):
             if old != path:
                 old.unlink(missing_ok=True)
