@@ -205,6 +205,15 @@ class EmbeddingService:
                     out.append(doc)
         return out
 
+    def with_assets(self, scope: Scope, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The embedding documents whose asset still exists (deleting an asset leaves its embeddings behind; they
+        must never be answered)."""
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for doc in docs:
+            by_type[str(doc.get("media_type", "images"))].append(str(doc["asset_id"]))
+        alive = {(t, i) for t, ids in by_type.items() for i in self.assets.repo.get_many(scope, t, ids)}
+        return [d for d in docs if (str(d.get("media_type", "images")), str(d["asset_id"])) in alive]
+
     def vectors(
         self,
         scope: Scope,
@@ -222,7 +231,7 @@ class EmbeddingService:
         if asset_ids is None and search is None:
             docs: list[dict[str, Any]] = []
             for batch in self.assets.scan(scope, KIND, space_filter(index_name), ids_only=False):
-                docs.extend(d for d in batch if asset_type is None or d.get("media_type") == asset_type)
+                docs.extend(self.with_assets(scope, [d for d in batch if asset_type in (None, d.get("media_type"))]))
                 if len(docs) >= limit:
                     break
         else:
