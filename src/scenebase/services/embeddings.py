@@ -30,7 +30,7 @@ from scenebase.domain.embeddings import (
 )
 from scenebase.domain.ids import standardize_id
 from scenebase.domain.timeutil import now_iso
-from scenebase.services.assets import AssetService
+from scenebase.services.assets import AssetService, parse
 from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.services.jobs import JobContext, JobRegistry, JobService
 from scenebase.storage.scope import Scope
@@ -170,10 +170,9 @@ class EmbeddingService:
         dim = self.index.dim(scope.org_id, index_name)
         if dim is not None:
             return dim
-        found = self.assets.repo.get_many(
-            scope, KIND, self.assets.search(scope, KIND, space_filter(index_name), size=1)
-        )
-        return int(next(iter(found.values()))["ndim"]) if found else None
+        # the repository directly: a first embedding must not earn its request an "unknown field" warning
+        found = self.assets.repo.search(scope, KIND, parse(space_filter(index_name)), 1, 0, None, None, False)
+        return int(found[0]["ndim"]) if found else None
 
     def spaces(self, scope: Scope, asset_type: str | None = None) -> dict[str, dict[str, Any]]:
         """``index_name -> {"count", "asset_types", "indexed"}`` of the organization's embedding spaces."""
