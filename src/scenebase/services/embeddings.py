@@ -176,7 +176,7 @@ class EmbeddingService:
 
     def spaces(self, scope: Scope, asset_type: str | None = None) -> dict[str, dict[str, Any]]:
         """``index_name -> {"count", "asset_types", "indexed"}`` of the organization's embedding spaces."""
-        summary = self.assets.summary(scope, KIND, {"dimensions": ["index_name", "media_type"],
+        summary = self.assets.summary(scope, KIND, {"dimensions": ["index_name"],
                                                     "max_size_for_agg": 10_000})  # fmt: skip
         names = _buckets(summary, "index_name")
         out: dict[str, dict[str, Any]] = {}
