@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from scenebase.storage.catalog import Catalog
-from scenebase.storage.vectors import VectorIndex, VectorIndexError
+from scenebase.storage.vectors import VectorIndex, VectorIndexError, faiss_index, pgvector_index
 from scenebase.storage.vectors.faiss_index import FaissVectorIndex
 from scenebase.storage.vectors.pgvector_index import PgVectorIndex
 from servers import PostgresServer
@@ -103,7 +103,16 @@ def test_many_deletions_rebuild_and_keep_answers_exact(index: VectorIndex) -> No
     assert not {h.key for h in again} & ({h.key for h in hits[:3]} | set(gone)) and len(again) == 10
 
 
-def test_filters_and_exclusions(index: VectorIndex) -> None:
+@pytest.fixture(params=["exact", "graph"])
+def filter_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Filters small enough for exact search, and (limit 0) the same filters as a restricted graph walk."""
+    if request.param == "graph":
+        for module in (faiss_index, pgvector_index):
+            monkeypatch.setattr(module, "EXACT_FILTER_LIMIT", 0)
+    return str(request.param)
+
+
+def test_filters_and_exclusions(index: VectorIndex, filter_path: str) -> None:
     x = clustered(400, seed=1)
     keys = [f"a{i}" for i in range(400)]
     index.upsert("org", "s", keys, x)
