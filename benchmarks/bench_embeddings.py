@@ -102,7 +102,9 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def bench_index(x: np.ndarray, queries: int, compare_usearch: bool, chunk: int = CHUNK) -> dict[str, Any]:
+def bench_index(
+    x: np.ndarray, queries: int, compare_usearch: bool, chunk: int = CHUNK, ef_sweep: tuple[int, ...] = ()
+) -> dict[str, Any]:
     keys = [f"a{i}" for i in range(len(x))]
     _picks, q = queries_for(x, queries)
     truth = exact_top(x, q, K)
@@ -120,6 +122,12 @@ def bench_index(x: np.ndarray, queries: int, compare_usearch: bool, chunk: int =
         out["disk_mb"] = round(sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file()) / 2**20)
         faiss.omp_set_num_threads(1)  # the figure is for one thread
         out.update(_query_loop(lambda v: [int(h.key[1:]) for h in index.search("org", "space", v, K)], q, truth))
+        sweep = {}
+        for ef in ef_sweep:  # recall against time for other efSearch values on the same graph
+            index.ef_search = ef
+            sweep[ef] = _query_loop(lambda v: [int(h.key[1:]) for h in index.search("org", "space", v, K)], q, truth)
+            print(f"  efSearch {ef}: {sweep[ef]}", flush=True)
+        out["ef_sweep"] = sweep
         if compare_usearch:
             out["usearch"] = _usearch(x, q, truth)
     finally:
@@ -208,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         default=CHUNK,
         help="vectors per index write (the bulk index job's: 100,000; each write saves the index)",
     )
+    parser.add_argument("--ef-sweep", default="", help="also query at these efSearch values, e.g. 256,512,1024")
     parser.add_argument("--compare-usearch", action="store_true", help="also build usearch's HNSW (needs usearch)")
     parser.add_argument("--skip-index", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
@@ -220,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_index:
         print(f"index: {args.vectors:,} x {args.dim} clustered vectors", flush=True)
         x = clustered(args.vectors, args.dim)
-        report["index"] = bench_index(x, args.queries, args.compare_usearch, args.chunk)
+        sweep = tuple(int(v) for v in args.ef_sweep.split(",") if v)
+        report["index"] = bench_index(x, args.queries, args.compare_usearch, args.chunk, sweep)
         del x
         print(f"  {report['index']}", flush=True)
     if not args.skip_http:
