@@ -16,6 +16,7 @@ from scenebase.api.limits import RequestLimitMiddleware
 from scenebase.api.routes import annotations as annotation_routes
 from scenebase.api.routes import (
     assets,
+    embeddings,
     identity,
     images,
     indexing,
@@ -45,6 +46,7 @@ ROUTERS = [
     lidars.router,
     annotation_routes.router,
     sets.router,
+    embeddings.router,
     # the generic routes: metadata first, so that GET /v1/{type}/meta/file is the metadata of an asset named
     # "file" (the file of an asset named "meta" is the one path this costs)
     assets.router,

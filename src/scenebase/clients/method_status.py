@@ -153,6 +153,16 @@ BUILT: dict[str, tuple[str, str]] = {
     "display_set": ("partial", "returns the web-app URL; the web app itself is not built yet"),
     "display_projects": ("partial", "returns the web-app URL; the web app itself is not built yet"),
     "display_dashboard": ("partial", "returns the web-app URL; the web app itself is not built yet"),
+    "add_embeddings": (
+        "partial",
+        "bytes/numpy/list vectors; one call = one ndim and index_name; `add_to_cache` has no effect; with "
+        "`create_umap` the UMAP map follows when `create_umap` is built",
+    ),
+    "similarity_search_bulk_index": ("works", "FAISS HNSW in the data folder, or pgvector with a PostgreSQL catalog"),
+    "search_similar_assets": (
+        "works",
+        "cosine similarity; excludes the query asset and deleted assets; extras: `search` filter, raw `vector`",
+    ),
 }
 
 
