@@ -94,6 +94,8 @@ def test_readding_replaces_everywhere_and_deleted_assets_never_come_back(
     admin.get_asset_manager("images").delete_assets(["img_0", "img_26"])
     found = admin.search_similar_assets("img_25", similar_asset_count=N)
     assert "img_0" not in found and "img_26" not in found and len(found) == N - 3
+    every = {e.asset_id for e in admin.get_embeddings("similarity_images_default_v1")}
+    assert len(every) == N - 2 and not {"img_0", "img_26"} & every
 
 
 def test_get_embeddings_and_delete_embeddings(admin: SceneEngineClient, images: list[str]) -> None:
@@ -108,10 +110,7 @@ def test_get_embeddings_and_delete_embeddings(admin: SceneEngineClient, images: 
     assert len(admin.get_embeddings("similarity_images_m_v2", max_number_of_embeddings=5)) == 5
     admin.delete_embeddings("similarity_images_m_v2")
     assert admin.search_assets("embeddings", {}) == []
-    assert (
-        "embeddings" not in admin.get_metadata("img_1", "images")
-        or not admin.get_metadata("img_1", "images")["embeddings"]
-    )
+    assert not admin.get_metadata("img_1", "images").get("embeddings")
     with pytest.raises(SimilaritySearchError, match="no embeddings"):
         admin.search_similar_assets("img_1")
     with pytest.raises(EmbeddingError, match="no embedding space"):
@@ -164,6 +163,9 @@ def test_server_refuses_nan_and_mismatched_vectors(server: InProcessServer, admi
     resp = http.post("/v1/embeddings/add/", json=body, headers=headers)
     assert resp.status_code == 400 and "vectors" in resp.json()["error"]["message"]
     assert admin.search_assets("embeddings", {}) == []
+    body["vectors"] = base64.b64encode(np.ones((1, 2), "<f4").tobytes()).decode()
+    first = http.post("/v1/embeddings/add/", json=body, headers=headers)
+    assert first.status_code == 200 and "x-scenebase-warning" not in first.headers  # no "unknown field" noise
 
 
 def test_organizations_do_not_see_each_others_spaces(world: World, admin: SceneEngineClient) -> None:
@@ -201,3 +203,22 @@ def test_postgresql_catalog_searches_with_pgvector(tmp_path: Path, postgres_serv
         assert srv.runtime.embeddings.index.dim(org, "similarity_images_default_v1") is None
         with pytest.raises(SimilaritySearchError, match="no embeddings"):
             client.search_similar_assets("img_30")
+
+
+def test_service_lists_spaces_and_reads_vectors(server: InProcessServer, admin: SceneEngineClient,
+                                                images: list[str]) -> None:  # fmt: skip
+    x = _vectors()
+    _add(admin, x)
+    admin.add_embeddings([Embedding(np.ones(3), "img_2", model="tiny")], similarity_ingest=False, create_umap=False)
+    scope = server.runtime.identity.authenticate(admin.auth_token).scope
+    service = server.runtime.embeddings
+    assert service.spaces(scope) == {
+        "similarity_images_default_v1": {"count": N, "asset_types": ["images"], "indexed": N},
+        "similarity_images_tiny_v1": {"count": 1, "asset_types": ["images"], "indexed": 0},
+    }
+    assert service.spaces(scope, "objects") == {}
+    ids, matrix = service.vectors(scope, "similarity_images_default_v1", asset_ids=["img_5", "img_1", "ghost"])
+    assert ids == ["img_5", "img_1"] and np.array_equal(matrix, x[[5, 1]]) and matrix.dtype == np.float32
+    ids, matrix = service.vectors(scope, "similarity_images_tiny_v1")
+    assert ids == ["img_2"] and matrix.tolist() == [[1.0, 1.0, 1.0]]
+    assert service.space_dim(scope, "similarity_images_tiny_v1") == 3 and service.space_dim(scope, "nope") is None

@@ -30,7 +30,7 @@ from scenebase.domain.embeddings import (
 )
 from scenebase.domain.ids import standardize_id
 from scenebase.domain.timeutil import now_iso
-from scenebase.services.assets import AssetService
+from scenebase.services.assets import AssetService, parse
 from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.services.jobs import JobContext, JobRegistry, JobService
 from scenebase.storage.scope import Scope
@@ -170,14 +170,13 @@ class EmbeddingService:
         dim = self.index.dim(scope.org_id, index_name)
         if dim is not None:
             return dim
-        found = self.assets.repo.get_many(
-            scope, KIND, self.assets.search(scope, KIND, space_filter(index_name), size=1)
-        )
-        return int(next(iter(found.values()))["ndim"]) if found else None
+        # the repository directly: a first embedding must not earn its request an "unknown field" warning
+        found = self.assets.repo.search(scope, KIND, parse(space_filter(index_name)), 1, 0, None, None, False)
+        return int(found[0]["ndim"]) if found else None
 
     def spaces(self, scope: Scope, asset_type: str | None = None) -> dict[str, dict[str, Any]]:
         """``index_name -> {"count", "asset_types", "indexed"}`` of the organization's embedding spaces."""
-        summary = self.assets.summary(scope, KIND, {"dimensions": ["index_name", "media_type"],
+        summary = self.assets.summary(scope, KIND, {"dimensions": ["index_name"],
                                                     "max_size_for_agg": 10_000})  # fmt: skip
         names = _buckets(summary, "index_name")
         out: dict[str, dict[str, Any]] = {}
@@ -205,6 +204,15 @@ class EmbeddingService:
                     out.append(doc)
         return out
 
+    def with_assets(self, scope: Scope, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The embedding documents whose asset still exists (deleting an asset leaves its embeddings behind; they
+        must never be answered)."""
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for doc in docs:
+            by_type[str(doc.get("media_type", "images"))].append(str(doc["asset_id"]))
+        alive = {(t, i) for t, ids in by_type.items() for i in self.assets.repo.get_many(scope, t, ids)}
+        return [d for d in docs if (str(d.get("media_type", "images")), str(d["asset_id"])) in alive]
+
     def vectors(
         self,
         scope: Scope,
@@ -222,7 +230,7 @@ class EmbeddingService:
         if asset_ids is None and search is None:
             docs: list[dict[str, Any]] = []
             for batch in self.assets.scan(scope, KIND, space_filter(index_name), ids_only=False):
-                docs.extend(d for d in batch if asset_type is None or d.get("media_type") == asset_type)
+                docs.extend(self.with_assets(scope, [d for d in batch if asset_type in (None, d.get("media_type"))]))
                 if len(docs) >= limit:
                     break
         else:

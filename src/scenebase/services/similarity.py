@@ -79,9 +79,10 @@ class SimilarityService:
         for start in range(0, len(ids), READ_BATCH):
             ctx.check_cancelled()
             chunk = ids[start : start + READ_BATCH]
-            docs = self.assets.repo.get_many(scope, KIND, chunk)
+            found = self.assets.repo.get_many(scope, KIND, chunk)
+            docs = self.embeddings.with_assets(scope, list(found.values()))
             missing += len(chunk) - len(docs)
-            for doc in docs.values():
+            for doc in docs:
                 keys, parts = pending[doc["index_name"]]
                 keys.append(doc["asset_id"])
                 parts.append(decode_vectors(doc[VECTOR_FIELD], int(doc["ndim"]), 1, f"embedding {doc['id']!r}"))
@@ -91,7 +92,7 @@ class SimilarityService:
         for space in list(pending):
             flush(space)
         if missing:
-            ctx.note(f"{missing} embedding ids were not found and were skipped")
+            ctx.note(f"{missing} embeddings were not found, or their assets were deleted, and were skipped")
         return {"indexed": indexed, "not_found": missing}
 
     # ------------------------------------------------------------------ queries

@@ -50,10 +50,22 @@ class _Space:
         self.generation = generation
         #: (inode, mtime, size) of the keys.json this state was read from or written to
         self.signature: tuple[int, int, int] | None = None
+        self._dead_rows: np.ndarray | None = None
 
     @property
     def dead(self) -> int:
         return len(self.keys) - len(self.rows)
+
+    def dead_rows(self) -> np.ndarray:
+        """The tombstones' row numbers (ascending), remembered until the rows change (a scan of a million keys
+        per query would cost more than the query)."""
+        # tombstones only accumulate between rebuilds (which call forget_dead_rows): their count tells staleness
+        if self._dead_rows is None or len(self._dead_rows) != self.dead:
+            self._dead_rows = np.array([i for i, key in enumerate(self.keys) if key is None], dtype=np.int64)
+        return self._dead_rows
+
+    def forget_dead_rows(self) -> None:
+        self._dead_rows = None
 
 
 def _new_graph(dim: int) -> Any:
@@ -181,6 +193,7 @@ class FaissVectorIndex:
         space.keys = [space.keys[int(r)] for r in live]
         space.rows = {k: i for i, k in enumerate(space.keys) if k is not None}
         space.index = graph
+        space.forget_dead_rows()
 
     def drop(self, org: str, index_name: str) -> bool:
         with self._locked(org, index_name, exclusive=True) as folder:
@@ -235,8 +248,9 @@ class FaissVectorIndex:
                 return self._exact(space, q, k, rows)
             selector = faiss.IDSelectorBatch(rows)
         else:
-            dead = [i for i, key in enumerate(space.keys) if key is None] if space.dead else []
-            blocked = np.array(sorted(set(dead) | excluded), dtype=np.int64)
+            blocked = space.dead_rows() if space.dead else np.zeros(0, np.int64)
+            if excluded:
+                blocked = np.union1d(blocked, np.fromiter(excluded, np.int64, len(excluded)))
             selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(blocked)) if len(blocked) else None
             rows = None
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
