@@ -15,6 +15,7 @@ from scenebase.services.annotation_jobs import AnnotationJobs
 from scenebase.services.annotations import AnnotationService
 from scenebase.services.assets import AssetService
 from scenebase.services.cache import OrgCache
+from scenebase.services.embedding_maps import EmbeddingMapService
 from scenebase.services.embeddings import EmbeddingService
 from scenebase.services.evaluation import EvaluationService
 from scenebase.services.identity import IdentityService
@@ -107,6 +108,8 @@ class Runtime:
         self.video_sessions = VideoSessionService(self.assets, self.sessions, self.timeline, self.jobs)
         self.embeddings = EmbeddingService(self.assets, open_vector_index(self.catalog, settings.data_dir), self.jobs)
         self.similarity = SimilarityService(self.assets, self.embeddings, self.jobs)
+        self.embedding_maps = EmbeddingMapService(self.assets, self.embeddings, self.similarity, self.sets, self.media,
+                                                  self.blobs, self.jobs)  # fmt: skip
         registry = self.jobs.registry
         owners: list[JobOwner] = [
             self.sets,
@@ -122,6 +125,7 @@ class Runtime:
             self.evaluation,
             self.embeddings,
             self.similarity,
+            self.embedding_maps,
         ]
         for owner in owners:
             owner.register_jobs(registry)

@@ -163,6 +163,18 @@ BUILT: dict[str, tuple[str, str]] = {
         "works",
         "cosine similarity; excludes the query asset and deleted assets; extras: `search` filter, raw `vector`",
     ),
+    "create_umap": (
+        "works",
+        "umap-learn fit on a `train_size` sample (exact neighbours), the rest placed on the map; "
+        "`umap.<index_name>.coordinates` on every asset; `transform_only` reuses the saved map",
+    ),
+    "compare_sets": ("works", "sliced Wasserstein-1 (mean and std over seeds), one stored document per pair of sets"),
+    "get_comparison_matrix": ("works", "the stored pair documents matching `search` / `index_name`"),
+    "model_inference": (
+        "partial",
+        "`model='histogram'` with `obtain_embeddings=True` (256-d colour/intensity histogram, indexed for "
+        "similarity search); mask_rcnn and stardist raise NotImplementedError",
+    ),
 }
 
 
