@@ -155,8 +155,8 @@ BUILT: dict[str, tuple[str, str]] = {
     "display_dashboard": ("partial", "returns the web-app URL; the web app itself is not built yet"),
     "add_embeddings": (
         "partial",
-        "bytes/numpy/list vectors; one call = one ndim and index_name; `add_to_cache` has no effect; with "
-        "`create_umap` the UMAP map follows when `create_umap` is built",
+        "bytes/numpy/list vectors; one call = one ndim and index_name; `create_umap=True` maps the space after "
+        "indexing; `add_to_cache` is accepted and has no effect (there is no client cache)",
     ),
     "similarity_search_bulk_index": ("works", "FAISS HNSW in the data folder, or pgvector with a PostgreSQL catalog"),
     "search_similar_assets": (
