@@ -35,6 +35,7 @@ class LiveServer:
         config = uvicorn.Config(create_app(self.runtime), host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="live-server", daemon=True)
+        self._clients: list[SceneEngineClient] = []
 
     def __enter__(self) -> LiveServer:
         self.runtime.start()
@@ -47,12 +48,19 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for c in self._clients:
+            c.close()
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self.runtime.stop()
 
     def client(self, token: str = ADMIN_TOKEN) -> SceneEngineClient:
-        return SceneEngineClient(auth_token=token, scene_engine_url=self.url)
+        """A client of this server, closed with it (one per token)."""
+        for c in self._clients:
+            if c._http.token == token:
+                return c
+        self._clients.append(SceneEngineClient(auth_token=token, scene_engine_url=self.url))
+        return self._clients[-1]
 
 
 @dataclass

@@ -79,7 +79,7 @@ function PointCloud({ cloud }: { cloud: Cloud }) {
   const [camera, setCamera] = useState({ yaw: 0.6, pitch: 0.5, zoom: 1 });
   const gl = useRef<{ ctx: WebGLRenderingContext; prog: WebGLProgram; colour: WebGLBuffer; centre: number[]; radius: number } | null>(null);
   useEffect(() => {
-    const ctx = canvas.current!.getContext("webgl", { antialias: false });
+    const ctx = canvas.current!.getContext("webgl", { antialias: false, preserveDrawingBuffer: true }) // kept: tests read the pixels back;
     if (!ctx) return;
     const shader = (kind: number, src: string) => {
       const s = ctx.createShader(kind)!;

@@ -169,7 +169,11 @@ function GeoTrack({ points, cursor }: { points: ([number, number] | null)[]; cur
     const [la0, la1, lo0, lo1] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
     const k = Math.cos(((la0 + la1) / 2) * (Math.PI / 180)); // metres per degree of longitude shrink with latitude
     const span = Math.max(la1 - la0, (lo1 - lo0) * k, 1e-9);
-    const px = (p: [number, number]) => [20 + (((p[1] - lo0) * k) / span) * (el.width - 40), el.height - 20 - ((p[0] - la0) / span) * (el.height - 40)];
+    // one scale for both axes (a square stays square), the track centred in the canvas
+    const scale = Math.min(el.width - 40, el.height - 40) / span;
+    const ox = (el.width - (lo1 - lo0) * k * scale) / 2;
+    const oy = (el.height + (la1 - la0) * scale) / 2;
+    const px = (p: [number, number]) => [ox + (p[1] - lo0) * k * scale, oy - (p[0] - la0) * scale];
     ctx.strokeStyle = "#4fa3ff";
     ctx.lineWidth = 2;
     ctx.beginPath();

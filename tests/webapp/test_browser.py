@@ -1,0 +1,213 @@
+"""The web app in headless Chromium against a real ``scenebase serve`` loaded with ../shared/data: every page
+renders its data (checked in the DOM against the API), a facet changes the grid and the URL, a selection becomes a
+set with exactly those assets, overlays sit at the annotation coordinates. Screenshots of every page go to
+``$SCENEBASE_SCREENSHOTS`` (docs/screenshots/ holds the committed ones) or the test's temporary folder.
+
+One server, one seeding and one browser for the module: the browser tests stay lean for CI."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from sample_data import require_shared_data
+from scenebase.testing import ADMIN_TOKEN
+from webapp.browser import browser_page, missing_prerequisite
+from webapp.live import LiveServer, Seeded, seed
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Seeded]]:
+    data = require_shared_data()
+    problem = missing_prerequisite()
+    if problem:
+        pytest.fail(problem)
+    with LiveServer(tmp_path_factory.mktemp("webapp") / "data") as server:
+        yield server, seed(server.client(), data)
+
+
+@pytest.fixture(scope="module")
+def page(loaded: tuple[LiveServer, Seeded]) -> Iterator[Any]:
+    server, _ = loaded
+    with browser_page(server.url, ADMIN_TOKEN) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("SCENEBASE_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _open(page: Any, server: LiveServer, path: str, ready: str) -> None:
+    page.goto(server.url + path)
+    page.wait_for_selector(ready)
+
+
+def test_dashboard_sets_and_jobs_pages_show_the_server_data(loaded: Any, page: Any, shots: Path) -> None:
+    server, _ = loaded
+    client = server.client()
+    _open(page, server, "/app/", "[data-testid=count-images]")
+    for asset_type in ("images", "videos", "lidars", "sessions"):
+        shown = page.inner_text(f"[data-testid=count-{asset_type}] .big")
+        assert int(shown.replace(",", "")) == len(client.search_assets(asset_type)), asset_type
+    assert "bunny frames" in page.inner_text("[data-testid=recent-sets]")
+    assert "comma2k19 drive" in page.inner_text("[data-testid=recent-sessions]")
+    page.screenshot(path=str(shots / "dashboard.png"))
+
+    _open(page, server, "/app/sets", "[data-testid=sets]")
+    assert {"bunny frames", "panoptic examples", "media", "scans"} <= set(
+        page.locator("[data-testid=sets] a").all_inner_texts()
+    )
+    page.screenshot(path=str(shots / "sets.png"))
+
+    _open(page, server, "/app/jobs", "[data-testid=job-row]")
+    assert "lidar_compression" in page.inner_text("[data-testid=jobs]")
+    page.locator("[data-testid=job-row] a", has_text="lidar_compression").first.click()
+    page.wait_for_selector("[data-testid=job-status]")
+    assert page.inner_text("[data-testid=job-status]") == "finished"
+    page.screenshot(path=str(shots / "job.png"))
+
+
+def _grid_ids(page: Any) -> set[str]:
+    return set(page.eval_on_selector_all("[data-testid=grid] .cell", "cells => cells.map(c => c.dataset.id)"))
+
+
+def test_set_page_facet_filters_the_grid_and_lives_in_the_url(loaded: Any, page: Any, shots: Path) -> None:
+    server, seeded = loaded
+    _open(page, server, f"/app/sets?set={seeded.frames_set}", "[data-testid=grid] .cell img")
+    assert _grid_ids(page) == set(seeded.frame_ids)
+    page.click("[data-facet=sensor] input[data-value=cam_front]")
+    page.wait_for_function("document.querySelector('[data-testid=grid]')?.dataset.total === '12'")
+    expected = set(server.client().search_assets("images", {"filters": [
+        {"field": "sets", "values": [seeded.frames_set]}, {"field": "sensor", "values": ["cam_front"]}]}))  # fmt: skip
+    assert _grid_ids(page) == expected and len(expected) == 12
+    assert parse_qs(urlparse(page.url).query)["f"] == ["sensor=cam_front"]
+    page.screenshot(path=str(shots / "set.png"))
+    # the URL alone gives the same grid; a range and the query box narrow it further
+    page.reload()
+    page.wait_for_function("document.querySelector('[data-testid=grid]')?.dataset.total === '12'")
+    page.fill("[data-range='aux.speed'] input[name=max]", "9")
+    page.click("[data-range='aux.speed'] button")
+    page.wait_for_function("document.querySelector('[data-testid=grid]')?.dataset.total === '5'")
+    assert _grid_ids(page) == {f"frame_{k:03d}" for k in (0, 2, 4, 6, 8)}
+    page.fill("input[name=q]", '{"filters": [{"field": "aux.weather", "values": ["rain"]}]}')
+    page.click("form.query button")
+    page.wait_for_function("document.querySelector('[data-testid=grid]')?.dataset.total === '1'")
+    assert _grid_ids(page) == {"frame_004"}
+    query = parse_qs(urlparse(page.url).query)
+    assert query["r"] == ["aux.speed=..9"] and "aux.weather" in query["q"][0]
+
+
+def test_a_selection_becomes_a_set_with_exactly_those_assets(loaded: Any, page: Any) -> None:
+    server, seeded = loaded
+    _open(page, server, f"/app/sets?set={seeded.frames_set}", "[data-testid=grid] .cell img")
+    picked = ["frame_001", "frame_005", "frame_017"]
+    for image_id in picked:
+        page.check(f".cell[data-id={image_id}] input.pick")
+    page.fill("input[name=new-set]", "picked in the browser")
+    page.click("[data-testid=selection-bar] button:has-text('New set')")
+    page.wait_for_selector("[data-testid=selection-message].ok")
+    client = server.client()
+    (made,) = client.search_assets("sets", {"filters": [{"field": "name", "values": ["picked in the browser"]}]})
+    assert sorted(client.assets_in_set(made)) == picked
+    # and into an existing set
+    page.check(".cell[data-id=frame_002] input.pick")
+    page.select_option("select[name=existing-set]", made)
+    page.click("[data-testid=selection-bar] button:has-text('Add to set')")
+    page.wait_for_selector("[data-testid=selection-message]:has-text('Added 1')")
+    assert sorted(client.assets_in_set(made)) == sorted([*picked, "frame_002"])
+
+
+def test_image_overlays_sit_at_the_annotation_coordinates_and_toggle(loaded: Any, page: Any, shots: Path) -> None:
+    server, seeded = loaded
+    image_id = seeded.panoptic_ids[0]
+    boxes = [e for doc in server.client().search_meta("annotations", {"filters": [
+        {"field": "asset_id", "values": [image_id]}, {"field": "provider", "values": ["panoptic_bbox"]}]})
+        for e in doc["annotation_entities"]]  # fmt: skip
+    _open(page, server, f"/app/images?image={image_id}", "[data-testid=overlays] rect.shape")
+    page.wait_for_function("document.querySelector('[data-testid=full-image]').complete")
+    rects = page.eval_on_selector_all(
+        "[data-testid=overlays] rect.shape",
+        "rs => rs.map(r => [r.dataset.label, ...['x', 'y', 'width', 'height'].map(a => +r.getAttribute(a))])",
+    )
+    expected = []
+    for e in boxes:
+        xs, ys = [p["x"] for p in e["coordinates"]], [p["y"] for p in e["coordinates"]]
+        expected.append([e["label"], min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)])
+    assert sorted(rects) == sorted(expected) and len(rects) > 5
+    masks = page.locator("[data-testid=overlays] image.shape").count()
+    assert masks == sum(1 for e in boxes)  # one mask per COCO entry, beside its box
+    page.screenshot(path=str(shots / "image.png"))
+    page.uncheck("input[data-toggle='label:person']")
+    assert page.locator("[data-testid=overlays] [data-label=person]").count() == 0
+    people = sum(1 for e in boxes if e["label"] == "person")
+    assert page.locator("[data-testid=overlays] rect.shape").count() == len(rects) - people
+    page.uncheck("input[data-toggle='type:segmentation']")
+    assert page.locator("[data-testid=overlays] image.shape").count() == 0
+
+
+def test_video_lidar_and_session_pages(loaded: Any, page: Any, shots: Path) -> None:
+    server, seeded = loaded
+    client = server.client()
+    _open(page, server, f"/app/videos?video={seeded.video_id}", "[data-testid=video]")
+    page.wait_for_function("document.querySelector('[data-testid=video]').readyState >= 1")
+    duration = page.eval_on_selector("[data-testid=video]", "v => v.duration")
+    assert duration == pytest.approx(client.get_metadata(seeded.video_id, "videos")["duration"], abs=0.1)
+    page.click("button:has-text('+1 s')")
+    page.click("button:has-text('+1 s')")
+    page.wait_for_function("document.querySelector('[data-testid=video]').currentTime >= 1.9")
+    page.wait_for_function("document.querySelector('[data-testid=video]').readyState >= 2")  # the seek was served
+    page.screenshot(path=str(shots / "video.png"))
+
+    _open(page, server, f"/app/lidars?lidar={seeded.lidar_id}", "[data-testid=pointcloud]")
+    doc = client.get_metadata(seeded.lidar_id, "lidars")
+    assert int(page.get_attribute("[data-testid=pointcloud]", "data-points")) == doc["finite_points"]  # skip_1
+    lit = page.eval_on_selector(
+        "[data-testid=pointcloud]",
+        """c => { const g = c.getContext('webgl');
+        const px = new Uint8Array(c.width * c.height * 4);
+        g.readPixels(0, 0, c.width, c.height, g.RGBA, g.UNSIGNED_BYTE, px);
+        let n = 0; for (let i = 0; i < px.length; i += 4) if (px[i] + px[i + 1] + px[i + 2] > 120) n++; return n; }""",
+    )
+    assert lit > 1000, "the point cloud was not drawn"
+    page.screenshot(path=str(shots / "lidar.png"))
+
+    _open(page, server, f"/app/sessions?session_uid={seeded.session_uid}", "[data-testid=gps-track]")
+    data = client._request(
+        "POST", f"/v1/session_manager/field_data/{seeded.session_uid}", json={"session_fields": ["*"]}
+    )
+    fixes = sum(1 for v in data["geolocation"] if v is not None)
+    assert int(page.get_attribute("[data-testid=gps-track]", "data-fixes")) == fixes > 50
+    assert {"geolocation", "speed"} <= set(
+        page.eval_on_selector_all(".track[data-field]", "ts => ts.map(t => t.dataset.field)")
+    )
+    page.fill("input[name=cursor]", "0")
+    nearest = page.eval_on_selector_all("[data-testid=nearest-images] a", "as => as.map(a => a.dataset.id)")
+    assert nearest[0] == "frame_000" and len(nearest) == 4
+    page.click("button:has-text('Scenario search')")  # the default query: speed >= 20
+    page.wait_for_selector("[data-testid=scenario-matches]:not(:has-text('0 matching'))")
+    scenario = {"ranges": [{"field": "speed", "min": 20}],
+                "filters": [{"field": "session_uid", "values": [seeded.session_uid]}]}  # fmt: skip
+    found = client._request("POST", "/v1/session_manager/search/", json=scenario)
+    intervals = len(found[seeded.session_uid]["intervals"])
+    assert re.match(rf"{intervals} matching", page.inner_text("[data-testid=scenario-matches]"))
+    assert page.locator(".track[data-field=speed] .match").count() == intervals
+    page.screenshot(path=str(shots / "session.png"))
+
+
+def test_unknown_ids_are_a_clear_error_not_a_blank_page(loaded: Any, page: Any) -> None:
+    server, _ = loaded
+    for path, name in [("images?image=nope", "images"), ("videos?video=nope", "videos"),
+                       ("lidars?lidar=nope", "lidars"), ("sets?set=nope", "set"),
+                       ("sessions?session_uid=nope", "session")]:  # fmt: skip
+        _open(page, server, f"/app/{path}", "[data-testid=problem]")
+        text = page.inner_text("[data-testid=problem]")
+        assert "nope" in text and name.rstrip("s") in text, (path, text)
