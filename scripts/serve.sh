@@ -30,7 +30,7 @@ if [ ! -x .venv/bin/scenebase ] || [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$S
 fi
 # the web app (/app/): built with npm from webapp/package-lock.json when missing or older than its sources
 DIST=src/scenebase/webapp_dist/index.html
-if [ ! -f "$DIST" ] || [ -n "$(find webapp/src webapp/package-lock.json webapp/index.html -newer "$DIST" 2>/dev/null | head -1)" ]; then
+if [ -f webapp/package-lock.json ] && { [ ! -f "$DIST" ] || [ -n "$(find webapp/src webapp/package-lock.json webapp/index.html -newer "$DIST" 2>/dev/null | head -1)" ]; }; then
   if command -v npm >/dev/null 2>&1; then
     echo "--- building the web app (npm ci && npm run build in webapp/)" >&2
     npm --prefix webapp ci --no-audit --no-fund --loglevel=error >&2

@@ -91,8 +91,9 @@ const HIDDEN = /(^|\.)id$|^(annotations|sets|content_hash|user|owner|session_uid
 type Stat = { field: string; type: string; count: number; min?: any; max?: any; values?: { key: string; doc_count: number }[] };
 
 export function SetPage({ setId }: { setId: string }) {
-  const status = useLoad(() => api<Doc>("GET", `/v1/sets/${encodeURIComponent(setId)}/status/`), [setId]);
-  return <Show loaded={status}>{(set) => <SetBrowser set={{ ...set, id: setId }} />}</Show>;
+  // the set's document (name, type) is one read; its status would count the members first
+  const doc = useLoad(() => api<Doc>("GET", `/v1/sets/meta/${encodeURIComponent(setId)}`), [setId]);
+  return <Show loaded={doc}>{(set) => <SetBrowser set={set} key={set.id} />}</Show>;
 }
 
 function SetBrowser({ set }: { set: Doc }) {
@@ -101,7 +102,13 @@ function SetBrowser({ set }: { set: Doc }) {
   const key = location.search;
   const [queryText, setQueryText] = useState(filters.q);
   const [selected, setSelected] = useState<Set<string>>(new Set());
-  const stats = useLoad(() => api<Record<string, Stat>>("GET", `/v1/${type}/meta/searchable_field_statistics/`), [type]);
+  // the facets wait until the first thumbnails are in: on a large set their statistics take the server seconds,
+  // and the grid comes first
+  const [settled, setSettled] = useState(false);
+  const stats = useLoad(
+    () => (settled ? api<Record<string, Stat>>("GET", `/v1/${type}/meta/searchable_field_statistics/`) : Promise.resolve({} as Record<string, Stat>)),
+    [type, settled],
+  );
   let search: Search | null = null;
   let badQuery: string | null = null;
   try {
@@ -114,14 +121,14 @@ function SetBrowser({ set }: { set: Doc }) {
     [stats.data],
   );
   const counts = useLoad(async () => {
-    if (!search || !facetFields.length) return {} as Record<string, Record<string, number>>;
+    if (!search || !facetFields.length || !settled) return {} as Record<string, Record<string, number>>;
     const flat = facetFields.filter((s) => !s.field.startsWith("annotations_meta.")).map((s) => s.field);
     const nested = facetFields.filter((s) => s.field.startsWith("annotations_meta.")).map((s) => s.field);
     const r = await api<Doc>("POST", `/v1/${type}/meta/summary/`, { search, dimensions: flat, nested_dimensions: nested, max_size_for_agg: 30 });
     const out: Record<string, Record<string, number>> = {};
     for (const agg of r.aggregations ?? []) out[agg.dimension] = Object.fromEntries(agg.buckets.map((b: Doc) => [String(b.key), b.doc_count]));
     return out;
-  }, [key, facetFields.length]);
+  }, [key, facetFields.length, settled]);
 
   const toggle = (field: string, value: string) => {
     const values = filters.facets[field] ?? [];
@@ -135,7 +142,7 @@ function SetBrowser({ set }: { set: Doc }) {
       <aside class="facets" data-testid="facets">
         <h2>{set.name}</h2>
         <p class="muted">
-          {type} · {set.count} assets {set.locked ? "· locked" : ""}
+          {type} set {set.locked ? "· locked" : ""}
         </p>
         {facetFields.map((s) => {
           // values the current results have (or that are ticked); all of them until the counts arrive
@@ -179,7 +186,7 @@ function SetBrowser({ set }: { set: Doc }) {
           />
           <button type="submit">Search</button>
         </form>
-        {badQuery ? <Problem text={badQuery} /> : <Results type={type} search={search!} searchKey={key} selected={selected} setSelected={setSelected} />}
+        {badQuery ? <Problem text={badQuery} /> : <Results type={type} search={search!} searchKey={key} selected={selected} setSelected={setSelected} onSettled={() => setSettled(true)} />}
         <SelectionBar type={type} selected={selected} clear={() => setSelected(new Set())} />
       </section>
     </div>
@@ -208,8 +215,9 @@ function RangeFacet({ stat, value, onChange }: { stat: Stat; value?: [string, st
 }
 
 /** Ids in pages: the first 200 at once (the grid shows them), then every id, streamed by the scan search. */
-function Results(props: { type: string; search: Search; searchKey: string; selected: Set<string>; setSelected: (s: Set<string>) => void }) {
+function Results(props: { type: string; search: Search; searchKey: string; selected: Set<string>; setSelected: (s: Set<string>) => void; onSettled: () => void }) {
   const { type, search, searchKey } = props;
+  const [settled, setSettled] = useState(false);
   const [ids, setIds] = useState<string[] | null>(null);
   const [total, setTotal] = useState<number | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -218,8 +226,9 @@ function Results(props: { type: string; search: Search; searchKey: string; selec
     setIds(null);
     setError(null);
     const first = api<string[]>("POST", `/v1/${type}/?size=200`, search);
-    const count = api<{ count: number }>("POST", `/v1/${type}/count/`, search);
     first.then((page) => live && setIds(page), (err) => live && setError(describe(err)));
+    if (!settled) return; // the count and the other ids once the first thumbnails are in
+    const count = api<{ count: number }>("POST", `/v1/${type}/count/`, search);
     count.then(async (c) => {
       if (!live) return;
       setTotal(c.count);
@@ -231,7 +240,7 @@ function Results(props: { type: string; search: Search; searchKey: string; selec
     return () => {
       live = false;
     };
-  }, [searchKey]);
+  }, [searchKey, settled]);
   if (error) return <Problem text={error} />;
   if (!ids) return <p class="muted">Searching…</p>;
   return (
@@ -240,7 +249,10 @@ function Results(props: { type: string; search: Search; searchKey: string; selec
         {(total ?? ids.length).toLocaleString()} {type}
         {props.selected.size ? ` · ${props.selected.size} selected` : ""}
       </p>
-      <Grid type={type} ids={ids} selected={props.selected} onToggle={(id) => {
+      <Grid type={type} ids={ids} onSettled={() => {
+        setSettled(true);
+        props.onSettled();
+      }} selected={props.selected} onToggle={(id) => {
         const next = new Set(props.selected);
         if (next.has(id)) next.delete(id);
         else next.add(id);
