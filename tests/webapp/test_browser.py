@@ -211,3 +211,32 @@ def test_unknown_ids_are_a_clear_error_not_a_blank_page(loaded: Any, page: Any) 
         _open(page, server, f"/app/{path}", "[data-testid=problem]")
         text = page.inner_text("[data-testid=problem]")
         assert "nope" in text and name.rstrip("s") in text, (path, text)
+
+
+def test_drawn_shapes_sit_at_their_coordinates_and_the_threshold_hides_low_confidence(
+    loaded: Any, page: Any, shots: Path
+) -> None:
+    server, seeded = loaded
+    image_id = seeded.frame_ids[0]
+    docs = server.client().search_meta("annotations", {"filters": [{"field": "asset_id", "values": [image_id]}]})
+    entities = {doc["annotation_type"]: doc["annotation_entities"] for doc in docs}
+    _open(page, server, f"/app/images?image={image_id}", "[data-testid=overlays] polygon.shape")
+    (polygon,) = entities["polygon"]
+    points = page.get_attribute("[data-testid=overlays] polygon.shape", "points")
+    assert points == " ".join(f"{p['x']:g},{p['y']:g}" for p in polygon["coordinates"])
+    (line,) = entities["line"]
+    points = page.get_attribute("[data-testid=overlays] polyline.shape", "points")
+    assert points == " ".join(f"{p['x']:g},{p['y']:g}" for p in line["coordinates"])
+    drawn = page.eval_on_selector_all("[data-type=point] circle", "cs => cs.map(c => [+c.dataset.x, +c.dataset.y])")
+    stored = [[e.get("left", (e.get("coordinates") or [{}])[0].get("x")),
+               e.get("top", (e.get("coordinates") or [{}])[0].get("y"))] for e in entities["point"]]  # fmt: skip
+    assert sorted(drawn) == sorted(stored) == [[89.5, 96.0], [101.0, 96.5]]
+    page.screenshot(path=str(shots / "image_shapes.png"))
+    assert page.locator("rect.shape").count() == 2
+    page.fill("input[name=confidence]", "0.5")
+    page.dispatch_event("input[name=confidence]", "input")
+    labels = page.eval_on_selector_all("rect.shape", "rs => rs.map(r => r.dataset.label)")
+    assert labels == ["rabbit"]  # the 0.3 box is below the threshold; shapes without a confidence stay
+    assert page.locator("polygon.shape").count() == 1
+    page.uncheck("input[data-toggle='provider:detector']")
+    assert page.locator("[data-testid=overlays] .shape").count() == 0

@@ -68,7 +68,7 @@ function ImageView({ type, doc, annotations }: { type: string; doc: Doc; annotat
               ))}
             </defs>
             {visible.map((s) => (
-              <ShapeView key={s.key} s={s} />
+              <ShapeView key={s.key} s={s} r={Math.max(w, h) / 200} />
             ))}
           </svg>
         </div>
@@ -104,7 +104,7 @@ function ImageView({ type, doc, annotations }: { type: string; doc: Doc; annotat
 
 const slug = (s: string) => s.replace(/[^a-zA-Z0-9_-]/g, "_");
 
-function ShapeView({ s }: { s: Shape }) {
+function ShapeView({ s, r }: { s: Shape; r: number }) {
   const e = s.entity;
   const c = colour(s.label);
   const pts: Doc[] = e.coordinates ?? [];
@@ -140,14 +140,41 @@ function ShapeView({ s }: { s: Shape }) {
       </polyline>
     );
   }
-  const keypoints: Doc[] = e.keypoints ?? (s.type === "point" ? pts.map((p) => ({ left: p.x, top: p.y })) : []);
+  if (s.type === "ellipse" && e.ellipse) {
+    const el = e.ellipse;
+    return (
+      <ellipse {...common} cx={el.centre_x} cy={el.centre_y} rx={el.radius_x} ry={el.radius_y} transform={`rotate(${el.rotation ?? 0} ${el.centre_x} ${el.centre_y})`} stroke={c} fill="none" stroke-width={2} vector-effect="non-scaling-stroke">
+        {title}
+      </ellipse>
+    );
+  }
+  if (s.type === "two_d_cuboid" && pts.length >= 8) {
+    // front face, back face, and the edges between them
+    const face = (ps: Doc[]) => ps.map((p) => `${p.x},${p.y}`).join(" ");
+    return (
+      <g {...common} stroke={c} fill="none" stroke-width={2}>
+        {title}
+        <polygon points={face(pts.slice(0, 4))} vector-effect="non-scaling-stroke" />
+        <polygon points={face(pts.slice(4, 8))} vector-effect="non-scaling-stroke" />
+        {[0, 1, 2, 3].map((k) => (
+          <line key={k} x1={pts[k].x} y1={pts[k].y} x2={pts[k + 4].x} y2={pts[k + 4].y} vector-effect="non-scaling-stroke" />
+        ))}
+      </g>
+    );
+  }
+  // points, and poses: keypoints (those with visibility 0 are not labelled: not drawn) and their skeleton
+  const keypoints: Doc[] = e.keypoints ?? (s.type === "point" ? [{ left: e.left ?? pts[0]?.x, top: e.top ?? pts[0]?.y }] : []);
+  const shown = (k: Doc) => k && k.attributes?.visibility !== 0 && k.left !== undefined;
   if (keypoints.length) {
     return (
       <g {...common}>
         {title}
-        {keypoints.map((k, i) => (
-          <circle key={i} cx={k.left ?? k.x} cy={k.top ?? k.y} r={3} fill={c} />
-        ))}
+        {(e.connections ?? []).map((cn: Doc, i: number) => {
+          const a = keypoints[cn.start_index];
+          const b = keypoints[cn.end_index];
+          return shown(a) && shown(b) ? <line key={`c${i}`} x1={a.left} y1={a.top} x2={b.left} y2={b.top} stroke={c} stroke-width={2} vector-effect="non-scaling-stroke" /> : null;
+        })}
+        {keypoints.map((k, i) => (shown(k) ? <circle key={i} cx={k.left} cy={k.top} r={r} fill={c} data-x={k.left} data-y={k.top} /> : null))}
       </g>
     );
   }
