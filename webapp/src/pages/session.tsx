@@ -120,7 +120,7 @@ function SessionView({ doc, data, images }: { doc: Doc; data: FieldData; images:
         </section>
         <section>
           <h2>GPS track</h2>
-          {fields.filter((f) => Array.isArray(data[f].find((v) => v !== null))).map((f) => (
+          {fields.filter((f) => isGeo(data[f].find((v) => v !== null))).map((f) => (
             <GeoTrack key={f} points={data[f]} cursor={cursor} />
           ))}
         </section>
@@ -129,7 +129,9 @@ function SessionView({ doc, data, images }: { doc: Doc; data: FieldData; images:
   );
 }
 
-/** One lane: a line for numbers, coloured bands for states. */
+const isGeo = (v: any) => Array.isArray(v) && v.length === 2 && typeof v[0] === "number" && typeof v[1] === "number";
+
+/** One lane: a line for numbers, coloured bands for states (and state sets: comments). */
 function Track({ values }: { values: any[] }) {
   const n = values.length;
   const sample = values.find((v) => v !== null && v !== undefined);
@@ -146,10 +148,11 @@ function Track({ values }: { values: any[] }) {
       </svg>
     );
   }
-  if (Array.isArray(sample)) return <span class="muted">geo ({n} positions: see the map)</span>;
+  if (isGeo(sample)) return <span class="muted">geo ({n} positions: see the map)</span>;
+  const text = (v: any) => (Array.isArray(v) ? v.join(", ") : String(v)); // a state set is a list of states
   return (
     <svg viewBox={`0 0 ${n} 40`} preserveAspectRatio="none" class="plot">
-      {values.map((v, i) => (v === null || v === undefined ? null : <rect key={i} x={i} y={4} width={1} height={32} fill={colour(String(v))}><title>{String(v)}</title></rect>))}
+      {values.map((v, i) => (v === null || v === undefined || (Array.isArray(v) && !v.length) ? null : <rect key={i} x={i} y={4} width={1} height={32} fill={colour(text(v))} data-state={text(v)}><title>{text(v)}</title></rect>))}
     </svg>
   );
 }

@@ -24,9 +24,9 @@ function VideoView({ doc }: { doc: Doc }) {
         <h1>{doc.id}</h1>
         <video ref={player} src={src} controls preload="metadata" data-testid="video" onTimeUpdate={(e) => setTime(e.currentTarget.currentTime)} />
         <div class="seek">
-          <button onClick={() => seek(time - 1)}>−1 s</button>
+          <button onClick={() => seek((player.current?.currentTime ?? time) - 1)}>−1 s</button>
           <input type="range" min={0} max={duration || 1} step={0.04} value={time} name="seek" onInput={(e) => seek(Number(e.currentTarget.value))} />
-          <button onClick={() => seek(time + 1)}>+1 s</button>
+          <button onClick={() => seek((player.current?.currentTime ?? time) + 1)}>+1 s</button>
           <span data-testid="video-time">
             {time.toFixed(2)} / {duration.toFixed(2)} s
           </span>
