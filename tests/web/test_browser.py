@@ -18,8 +18,8 @@ import pytest
 
 from sample_data import require_shared_data
 from scenebase.testing import ADMIN_TOKEN
-from webapp.browser import browser_page, missing_prerequisite
-from webapp.live import LiveServer, Seeded, seed
+from web.browser import browser_page, missing_prerequisite
+from web.live import LiveServer, Seeded, seed
 
 
 @pytest.fixture(scope="module")

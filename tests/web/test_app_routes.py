@@ -1,4 +1,4 @@
-"""``/app/`` serving and the display_* methods (no browser: tests/webapp/test_browser.py drives the pages)."""
+"""``/app/`` serving and the display_* methods (no browser: tests/web/test_browser.py drives the pages)."""
 
 from __future__ import annotations
 
