@@ -75,6 +75,7 @@ class Seeded:
     lidar_id: str = ""
     session_uid: str = ""
     object_id: str = ""
+    failed_job_id: str = ""
     coco_provider: str = "panoptic"
 
 
@@ -183,4 +184,11 @@ def seed(client: SceneEngineClient, data: Path, frames: int = 24) -> Seeded:
     out.lidar_id = client.add_lidar(lidar_set, lidar_path=str(lidar), id="five_people", sensor="velodyne")
     for job_id in client.last_job_ids:  # the renditions the ingest started (skip_1, skip_10, skip_100)
         client._job(job_id).wait()
+    # a job that fails, as the jobs pages must show one (the diagnostic job fails on request)
+    out.failed_job_id = client.run_integration_test(duration=0.2, steps=2, fail=True)
+    deadline = time.monotonic() + 30
+    while client._request("GET", f"/v1/jobs/{out.failed_job_id}")["status"] != "aborted":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the failing diagnostic job {out.failed_job_id} did not abort within 30 s")
+        time.sleep(0.1)
     return out

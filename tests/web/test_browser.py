@@ -52,7 +52,7 @@ def _open(page: Any, server: LiveServer, path: str, ready: str) -> None:
 
 
 def test_dashboard_sets_and_jobs_pages_show_the_server_data(loaded: Any, page: Any, shots: Path) -> None:
-    server, _ = loaded
+    server, seeded = loaded
     client = server.client()
     _open(page, server, "/app/", "[data-testid=count-images]")
     for asset_type in ("images", "videos", "lidars", "sessions"):
@@ -60,6 +60,8 @@ def test_dashboard_sets_and_jobs_pages_show_the_server_data(loaded: Any, page: A
         assert int(shown.replace(",", "")) == len(client.search_assets(asset_type)), asset_type
     assert "bunny frames" in page.inner_text("[data-testid=recent-sets]")
     assert "comma2k19 drive" in page.inner_text("[data-testid=recent-sessions]")
+    failed = [row.get_attribute("class") for row in page.locator("[data-testid=job-row][data-status=aborted]").all()]
+    assert failed and all("failed" in c.split() for c in failed), page.inner_text("main")  # failed jobs stand out
     page.screenshot(path=str(shots / "dashboard.png"))
 
     _open(page, server, "/app/sets", "[data-testid=sets]")
@@ -70,9 +72,15 @@ def test_dashboard_sets_and_jobs_pages_show_the_server_data(loaded: Any, page: A
 
     _open(page, server, "/app/jobs", "[data-testid=job-row]")
     assert "lidar_compression" in page.inner_text("[data-testid=jobs]")
+    page.screenshot(path=str(shots / "jobs.png"))
     page.locator("[data-testid=job-row] a", has_text="lidar_compression").first.click()
     page.wait_for_selector("[data-testid=job-status]")
     assert page.inner_text("[data-testid=job-status]") == "finished"
+    _open(page, server, f"/app/jobs?job={seeded.failed_job_id}", "[data-testid=job-status]")
+    assert page.inner_text("[data-testid=job-status]") == "failed"
+    notes = page.inner_text("[data-testid=job-notes]")
+    job = server.client()._request("GET", f"/v1/jobs/{seeded.failed_job_id}")
+    assert job["status"] == "aborted" and all(str(n if isinstance(n, str) else "") in notes for n in job["notes"])
     page.screenshot(path=str(shots / "job.png"))
 
 

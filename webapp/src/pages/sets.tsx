@@ -88,6 +88,9 @@ export function buildSearch(setId: string, f: Filters): Search {
 
 const HIDDEN = /(^|\.)id$|^(annotations|sets|content_hash|user|owner|session_uid|media_type|format)$/;
 
+/** Sensors and tags first, then aux fields, then the annotations' fields. */
+const facetRank = (field: string) => (field === "sensor" ? 0 : field === "tags" ? 1 : field.startsWith("aux.") ? 2 : 3);
+
 type Stat = { field: string; type: string; count: number; min?: any; max?: any; values?: { key: string; doc_count: number }[] };
 
 export function SetPage({ setId }: { setId: string }) {
@@ -117,7 +120,10 @@ function SetBrowser({ set }: { set: Doc }) {
     badQuery = `The query is not JSON: ${(err as Error).message}`;
   }
   const facetFields = useMemo(
-    () => Object.values(stats.data ?? {}).filter((s) => s.type === "tag" && !HIDDEN.test(s.field)),
+    () =>
+      Object.values(stats.data ?? {})
+        .filter((s) => s.type === "tag" && !HIDDEN.test(s.field))
+        .sort((a, b) => facetRank(a.field) - facetRank(b.field) || a.field.localeCompare(b.field)),
     [stats.data],
   );
   const counts = useLoad(async () => {
