@@ -261,3 +261,23 @@ def test_object_page_shows_the_crop_and_links_its_image(loaded: Any, page: Any, 
     assert size == [doc["width"], doc["height"]]
     assert page.inner_text("[data-testid=parent-image]") == doc["asset_id"]
     page.screenshot(path=str(shots / "object.png"))
+
+
+def test_sign_in_refuses_a_bad_token_and_the_header_names_user_and_organization(loaded: Any, page: Any) -> None:
+    server, _ = loaded
+    admin = server.client()
+    org = admin.add_organization("Lab B")["id"]
+    user = admin.add_user("viewer@example.com", "viewer", "read_only_user", org)
+    page.click("header button:has-text('Sign out')")
+    page.wait_for_selector("input[name=token]")
+    page.fill("input[name=token]", "not-a-token")
+    page.click("button[type=submit]")
+    page.wait_for_selector("form.signin .error")
+    assert "Sign-in refused" in page.inner_text("form.signin .error")
+    page.fill("input[name=token]", user["token"])
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=me]:has-text('viewer')")
+    me = server.client(user["token"])._request("GET", "/auth")
+    assert page.inner_text("[data-testid=me]") == f"viewer · {me['organization']}" and me["organization_id"] == org
+    _open(page, server, "/app/", "[data-testid=count-images]")  # another organization: none of the data
+    assert page.inner_text("[data-testid=count-images] .big") == "0"
