@@ -89,7 +89,7 @@ class JobConstants:
         "annotation_process", "image_inference", "umap_creation", "add_images_with_uris",
         "image_properties_enrichment", "scripts", "webhook", "ingestion", "notification", "integration_test",
         "streamable_set_sharding", "entity_modification", "set_versioning_init_and_commit", "split_sets",
-        "set_deletion", "annotations_to_objects", "annotation_deletion",
+        "set_deletion", "annotations_to_objects", "annotation_deletion", "embedding_removal",
     )  # fmt: skip
 
 

@@ -15,6 +15,8 @@ from scenebase.services.annotation_jobs import AnnotationJobs
 from scenebase.services.annotations import AnnotationService
 from scenebase.services.assets import AssetService
 from scenebase.services.cache import OrgCache
+from scenebase.services.embedding_maps import EmbeddingMapService
+from scenebase.services.embeddings import EmbeddingService
 from scenebase.services.evaluation import EvaluationService
 from scenebase.services.identity import IdentityService
 from scenebase.services.images import ImageService
@@ -29,6 +31,7 @@ from scenebase.services.session_enrichments import GeoEnricher, OpenMeteoArchive
 from scenebase.services.session_timeline import TimelineService
 from scenebase.services.sessions import SessionService
 from scenebase.services.sets import SetService
+from scenebase.services.similarity import SimilarityService
 from scenebase.services.sources import SourceReader
 from scenebase.services.sweeper import Sweeper
 from scenebase.services.video_sessions import VideoSessionService
@@ -42,6 +45,7 @@ from scenebase.storage.identity_repo import IdentityRepo
 from scenebase.storage.job_repo import JobRepo
 from scenebase.storage.queue import HueyQueue
 from scenebase.storage.session_repo import SessionRepo
+from scenebase.storage.vectors import open_vector_index
 
 log = logging.getLogger("scenebase")
 
@@ -71,7 +75,11 @@ class Runtime:
         self.jobs.queue = self.queue
         self.sources = SourceReader(settings)
         # configuration bodies (e.g. an imported COCO file's category table) are stored, not searched
-        never_indexed = {**self.kinds.never_indexed(), "configs": frozenset({"config"})}
+        never_indexed = {
+            **self.kinds.never_indexed(),
+            "configs": frozenset({"config"}),
+            "embeddings": frozenset({"vector"}),
+        }
         repo = AssetRepo(self.catalog, never_indexed=never_indexed, nested=settings.nested_field_map())
         self.assets = AssetService(repo, self.cache)
         self.sets = SetService(self.assets, self.jobs)
@@ -98,6 +106,10 @@ class Runtime:
             self.catalog, self.blobs, settings.data_dir, settings.sweep_grace_seconds, settings.sweep_interval_seconds
         )
         self.video_sessions = VideoSessionService(self.assets, self.sessions, self.timeline, self.jobs)
+        self.embeddings = EmbeddingService(self.assets, open_vector_index(self.catalog, settings.data_dir), self.jobs)
+        self.similarity = SimilarityService(self.assets, self.embeddings, self.jobs)
+        self.embedding_maps = EmbeddingMapService(self.assets, self.embeddings, self.similarity, self.sets, self.media,
+                                                  self.blobs, self.jobs)  # fmt: skip
         registry = self.jobs.registry
         owners: list[JobOwner] = [
             self.sets,
@@ -111,6 +123,9 @@ class Runtime:
             self.annotation_jobs,
             self.objects,
             self.evaluation,
+            self.embeddings,
+            self.similarity,
+            self.embedding_maps,
         ]
         for owner in owners:
             owner.register_jobs(registry)

@@ -15,6 +15,8 @@ from scenebase.api.limits import RequestLimitMiddleware
 from scenebase.api.routes import annotations as annotation_routes
 from scenebase.api.routes import (
     assets,
+    embedding_maps,
+    embeddings,
     identity,
     images,
     indexing,
@@ -45,6 +47,8 @@ ROUTERS = [
     lidars.router,
     annotation_routes.router,
     sets.router,
+    embeddings.router,
+    embedding_maps.router,
     # the generic routes: metadata first, so that GET /v1/{type}/meta/file is the metadata of an asset named
     # "file" (the file of an asset named "meta" is the one path this costs)
     assets.router,

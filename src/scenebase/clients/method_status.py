@@ -153,6 +153,28 @@ BUILT: dict[str, tuple[str, str]] = {
     "display_set": ("works", "web app set page; an unknown id raises"),
     "display_projects": ("partial", "the web app has no projects: the page says so"),
     "display_dashboard": ("works", "web app dashboard (one dashboard: the name is kept in the URL)"),
+    "add_embeddings": (
+        "partial",
+        "bytes/numpy/list vectors; one call = one ndim and index_name; `add_to_cache` has no effect; with "
+        "`create_umap` the UMAP map follows when `create_umap` is built",
+    ),
+    "similarity_search_bulk_index": ("works", "FAISS HNSW in the data folder, or pgvector with a PostgreSQL catalog"),
+    "search_similar_assets": (
+        "works",
+        "cosine similarity; excludes the query asset and deleted assets; extras: `search` filter, raw `vector`",
+    ),
+    "create_umap": (
+        "works",
+        "umap-learn fit on a `train_size` sample (exact neighbours), the rest placed on the map; "
+        "`umap.<index_name>.coordinates` on every asset; `transform_only` reuses the saved map",
+    ),
+    "compare_sets": ("works", "sliced Wasserstein-1 (mean and std over seeds), one stored document per pair of sets"),
+    "get_comparison_matrix": ("works", "the stored pair documents matching `search` / `index_name`"),
+    "model_inference": (
+        "partial",
+        "`model='histogram'` with `obtain_embeddings=True` (256-d colour/intensity histogram, indexed for "
+        "similarity search); mask_rcnn and stardist raise NotImplementedError",
+    ),
 }
 
 

@@ -16,6 +16,8 @@ from scenebase.clients.annotations import AnnotationsMixin
 from scenebase.clients.asset_manager import AssetManagerClient
 from scenebase.clients.coco import CocoMixin
 from scenebase.clients.core import ClientCore
+from scenebase.clients.embedding_maps import EmbeddingMapsMixin
+from scenebase.clients.embeddings import EmbeddingsMixin
 from scenebase.clients.images import ImagesMixin
 from scenebase.clients.job import Job
 from scenebase.clients.lidars import LidarsMixin
@@ -42,6 +44,8 @@ class SceneEngineClient(
     AnnotationsMixin,
     VideosMixin,
     LidarsMixin,
+    EmbeddingsMixin,
+    EmbeddingMapsMixin,
     SearchMixin,
     ClientCore,
     SeedSurface,

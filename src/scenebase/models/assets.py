@@ -18,6 +18,7 @@ from typing import Any
 
 from scenebase.domain.ids import new_id, standardize_id
 from scenebase.errors import InvalidArgumentsError, InvalidTimeError
+from scenebase.models.embedding import Embedding  # the seed imports it from here
 
 _SOURCE_KEYS = ("path", "url", "uri", "bytes")
 LIDAR_FORMATS = ("pcd", "numpy", "binary", "kitti")
@@ -287,4 +288,4 @@ def _either(seed_value: Any, alias_value: Any, name: str) -> Any:
     return seed_value if seed_value is not None else alias_value
 
 
-__all__ = ["LIDAR_FORMATS", "Image", "Lidar", "MediaAsset", "Video"]
+__all__ = ["LIDAR_FORMATS", "Embedding", "Image", "Lidar", "MediaAsset", "Video"]

@@ -1,0 +1,260 @@
+"""The embedded vector index: one FAISS HNSW graph per (organization, index_name), persisted in the data folder.
+
+FAISS's HNSW cannot remove a vector, so rows are never reused: a deleted or replaced key's row becomes a tombstone
+that every search excludes (``IDSelectorNot``), and the graph is rebuilt from the live rows when tombstones
+outnumber them. Files per space (``<root>/<org>/<index_name>/``): ``index-<generation>.faiss`` and ``keys.json``
+(generation, dimension, the key of each row, null for tombstones). A write saves a new generation and replaces
+``keys.json`` last (atomic rename), so a reader sees the old space or the new one, never half of one. Writers in
+several server processes take an exclusive ``flock``; each process reloads a space when its generation changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from scenebase.domain.embeddings import normalized
+from scenebase.storage.vectors import EXACT_FILTER_LIMIT, Hit, check_matrix
+
+#: HNSW parameters (measured on clustered 512-d vectors: docs/architecture.md, "Vector search")
+HNSW_M = 16
+EF_CONSTRUCTION = 128
+EF_SEARCH = 128
+
+
+def _safe(name: str) -> str:
+    """A file name for an organization id or index name (both standardized ids; anything else is encoded)."""
+    if name and all(c.isalnum() or c in "_-.~@#!" for c in name) and name not in (".", ".."):
+        return name
+    return "%" + name.encode("utf-8").hex()
+
+
+class _Space:
+    """One loaded space: the graph, the key of each row (None: tombstone) and the row of each live key."""
+
+    def __init__(self, dim: int, index: Any, keys: list[str | None], generation: int) -> None:
+        self.dim = dim
+        self.index = index
+        self.keys = keys
+        self.rows = {k: i for i, k in enumerate(keys) if k is not None}
+        self.generation = generation
+        #: (inode, mtime, size) of the keys.json this state was read from or written to
+        self.signature: tuple[int, int, int] | None = None
+
+    @property
+    def dead(self) -> int:
+        return len(self.keys) - len(self.rows)
+
+
+def _new_graph(dim: int) -> Any:
+    index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = EF_CONSTRUCTION
+    return index
+
+
+class FaissVectorIndex:
+    kind = "faiss"
+
+    def __init__(self, root: Path, ef_search: int = EF_SEARCH) -> None:
+        self.root = root
+        self.ef_search = ef_search
+        self._spaces: dict[tuple[str, str], _Space] = {}
+        self._locks: dict[tuple[str, str], threading.RLock] = {}
+        self._guard = threading.Lock()
+
+    # ------------------------------------------------------------------ files and locks
+
+    def _dir(self, org: str, index_name: str) -> Path:
+        return self.root / _safe(org) / _safe(index_name)
+
+    @contextlib.contextmanager
+    def _locked(self, org: str, index_name: str, exclusive: bool) -> Iterator[Path]:
+        with self._guard:
+            lock = self._locks.setdefault((org, index_name), threading.RLock())
+        folder = self._dir(org, index_name)
+        with lock:
+            if not exclusive and not folder.exists():
+                yield folder
+                return
+            folder.mkdir(parents=True, exist_ok=True)
+            with (folder / "lock").open("a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                try:
+                    yield folder
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _load(self, org: str, index_name: str, folder: Path) -> _Space | None:
+        """The space as on disk (reloaded when another process saved a newer generation)."""
+        cached = self._spaces.get((org, index_name))
+        try:
+            stat = (folder / "keys.json").stat()
+        except FileNotFoundError:
+            self._spaces.pop((org, index_name), None)
+            return None
+        # every save replaces keys.json by a new file (a new inode): unchanged stat, unchanged space
+        signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if cached is not None and cached.signature == signature:
+            return cached
+        meta = json.loads((folder / "keys.json").read_text("utf-8"))
+        if cached is not None and cached.generation == meta["generation"]:
+            cached.signature = signature
+            return cached
+        index = faiss.read_index(str(folder / f"index-{meta['generation']}.faiss"))
+        space = _Space(int(meta["dim"]), index, list(meta["keys"]), int(meta["generation"]))
+        space.signature = signature
+        self._spaces[(org, index_name)] = space
+        return space
+
+    def _save(self, org: str, index_name: str, folder: Path, space: _Space) -> None:
+        space.generation += 1
+        path = folder / f"index-{space.generation}.faiss"
+        faiss.write_index(space.index, str(path) + ".tmp")
+        os.replace(str(path) + ".tmp", path)
+        meta = {"generation": space.generation, "dim": space.dim, "keys": space.keys}
+        (folder / "keys.json.tmp").write_text(json.dumps(meta), "utf-8")
+        os.replace(folder / "keys.json.tmp", folder / "keys.json")
+        stat = (folder / "keys.json").stat()
+        space.signature = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        for old in folder.glob("index-*.faiss"):
+            if old != path:
+                old.unlink(missing_ok=True)
+        self._spaces[(org, index_name)] = space
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert(self, org: str, index_name: str, keys: Sequence[str], vectors: np.ndarray) -> None:
+        if not len(keys):
+            return
+        with self._locked(org, index_name, exclusive=True) as folder:
+            space = self._load(org, index_name, folder)
+            arr = normalized(check_matrix(keys, vectors, space.dim if space else None))
+            if space is None:
+                space = _Space(arr.shape[1], _new_graph(arr.shape[1]), [], 0)
+            for key in keys:
+                row = space.rows.pop(key, None)
+                if row is not None:
+                    space.keys[row] = None
+            start = len(space.keys)
+            space.index.add(arr)
+            space.keys.extend(keys)
+            space.rows.update({k: start + i for i, k in enumerate(keys)})
+            self._compact_if_needed(space)
+            self._save(org, index_name, folder, space)
+
+    def delete(self, org: str, index_name: str, keys: Sequence[str]) -> int:
+        with self._locked(org, index_name, exclusive=True) as folder:
+            space = self._load(org, index_name, folder)
+            if space is None:
+                return 0
+            removed = 0
+            for key in keys:
+                row = space.rows.pop(key, None)
+                if row is not None:
+                    space.keys[row] = None
+                    removed += 1
+            if removed:
+                self._compact_if_needed(space)
+                self._save(org, index_name, folder, space)
+            return removed
+
+    def _compact_if_needed(self, space: _Space) -> None:
+        """Rebuild the graph from the live rows once tombstones outnumber them (searches skip tombstones, but
+        they still cost memory and walk time)."""
+        if space.dead <= max(1000, len(space.rows)):
+            return
+        live = np.fromiter(space.rows.values(), dtype=np.int64, count=len(space.rows))
+        live.sort()
+        graph = _new_graph(space.dim)
+        if len(live):
+            graph.add(space.index.reconstruct_batch(live))
+        space.keys = [space.keys[int(r)] for r in live]
+        space.rows = {k: i for i, k in enumerate(space.keys) if k is not None}
+        space.index = graph
+
+    def drop(self, org: str, index_name: str) -> bool:
+        with self._locked(org, index_name, exclusive=True) as folder:
+            existed = (folder / "keys.json").exists()
+            self._spaces.pop((org, index_name), None)
+            shutil.rmtree(folder, ignore_errors=True)
+            return existed
+
+    # ------------------------------------------------------------------ reads
+
+    def _space(self, org: str, index_name: str) -> _Space | None:
+        with self._locked(org, index_name, exclusive=False) as folder:
+            return self._load(org, index_name, folder)
+
+    def count(self, org: str, index_name: str) -> int:
+        space = self._space(org, index_name)
+        return len(space.rows) if space else 0
+
+    def dim(self, org: str, index_name: str) -> int | None:
+        space = self._space(org, index_name)
+        return space.dim if space else None
+
+    def contains(self, org: str, index_name: str, keys: Sequence[str]) -> set[str]:
+        space = self._space(org, index_name)
+        return {k for k in keys if k in space.rows} if space else set()
+
+    def search(
+        self,
+        org: str,
+        index_name: str,
+        query: np.ndarray,
+        k: int,
+        allowed: Collection[str] | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[Hit]:
+        # under the space's lock: FAISS does not support a search while another thread adds to the same graph
+        with self._locked(org, index_name, exclusive=False) as folder:
+            space = self._load(org, index_name, folder)
+            if space is None or k <= 0:
+                return []
+            return self._search(space, query, k, allowed, exclude)
+
+    def _search(
+        self, space: _Space, query: np.ndarray, k: int, allowed: Collection[str] | None, exclude: Collection[str]
+    ) -> list[Hit]:
+        q = normalized(check_matrix(["query"], np.asarray(query, dtype=np.float32).reshape(1, -1), space.dim))
+        excluded = {space.rows[key] for key in exclude if key in space.rows}
+        selector: Any
+        if allowed is not None:
+            rows = np.array(sorted({space.rows[a] for a in allowed if a in space.rows} - excluded), dtype=np.int64)
+            if len(rows) <= EXACT_FILTER_LIMIT:
+                return self._exact(space, q, k, rows)
+            selector = faiss.IDSelectorBatch(rows)
+        else:
+            dead = [i for i, key in enumerate(space.keys) if key is None] if space.dead else []
+            blocked = np.array(sorted(set(dead) | excluded), dtype=np.int64)
+            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(blocked)) if len(blocked) else None
+            rows = None
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = max(self.ef_search, k)
+        if selector is not None:
+            params.sel = selector
+        scores, found = space.index.search(q, k, params=params)
+        hits = [Hit(str(space.keys[int(r)]), float(s)) for r, s in zip(found[0], scores[0], strict=True) if r >= 0]
+        wanted = min(k, len(space.rows) - len(excluded) if rows is None else len(rows))
+        if len(hits) < wanted:  # a filtered walk that ran out of candidates: answer exactly instead
+            if rows is None:
+                rows = np.array(sorted(set(space.rows.values()) - excluded), dtype=np.int64)
+            return self._exact(space, q, k, rows)
+        return hits
+
+    def _exact(self, space: _Space, q: np.ndarray, k: int, rows: np.ndarray) -> list[Hit]:
+        if not len(rows):
+            return []
+        scores = space.index.reconstruct_batch(rows) @ q[0]
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [Hit(str(space.keys[int(rows[i])]), float(scores[i])) for i in top]

@@ -1,0 +1,203 @@
+"""Embeddings and similarity search through the client against an in-process server (issue 10): add, index,
+search (by asset, raw vector, with a filter), replacement, deletion, bad input, tenancy, get and delete."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from scenebase.clients import SceneEngineClient
+from scenebase.errors import EmbeddingError, SceneBaseError, SimilaritySearchError
+from scenebase.models.assets import Embedding, Image
+from scenebase.testing import InProcessServer
+from servers import PostgresServer
+
+from .conftest import World
+
+N = 40
+DIM = 16
+
+
+def _png(i: int) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (4, 4), (i * 5 % 256, 0, 0)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _vectors(n: int = N, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(4, DIM))
+    x = centers[np.arange(n) % 4] + 0.4 * rng.normal(size=(n, DIM))
+    return x.astype(np.float32)
+
+
+def _exact(x: np.ndarray, i: int, k: int, among: list[int] | None = None) -> list[str]:
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    candidates = [j for j in (among if among is not None else range(len(x))) if j != i]
+    scores = unit[candidates] @ unit[i]
+    return [f"img_{candidates[j]}" for j in np.argsort(-scores, kind="stable")[:k]]
+
+
+@pytest.fixture
+def images(admin: SceneEngineClient) -> list[str]:
+    items = [Image(id=f"img_{i}", bytes=_png(i), aux_metadata={"half": "a" if i < N // 2 else "b"}) for i in range(N)]
+    admin.add_images(items, admin.create_set("embedded", "images"))
+    return [i.id for i in items]
+
+
+def _add(client: SceneEngineClient, x: np.ndarray, **kw: object) -> list[str]:
+    embeddings = [Embedding(v, f"img_{i}", **kw) for i, v in enumerate(x)]  # type: ignore[arg-type]
+    return client.add_embeddings(embeddings, create_umap=False, wait_for_completion=True)
+
+
+def test_add_index_and_search_similar_assets(admin: SceneEngineClient, images: list[str]) -> None:
+    x = _vectors()
+    ids = _add(admin, x)
+    assert len(ids) == N and ids[0] == Embedding(x[0], "img_0").id
+    image = admin.get_metadata("img_3", "images")
+    assert image["embeddings"] == {"similarity_images_default_v1": ids[3]}
+    for i in (0, 7, 21):
+        found = admin.search_similar_assets(f"img_{i}", similar_asset_count=5)
+        assert found == _exact(x, i, 5) and f"img_{i}" not in found
+    half_a = {"filters": [{"field": "aux.half", "values": ["a"]}]}
+    found = admin.search_similar_assets("img_30", similar_asset_count=4, search=half_a)
+    assert found == _exact(x, 30, 4, among=list(range(N // 2)))
+    raw = admin.search_similar_assets(None, vector=x[9] * 3, embedding_space="similarity_images_default_v1",
+                                      similar_asset_count=3)  # fmt: skip
+    assert raw[0] == "img_9"
+    # vectors are stored, never searchable
+    doc = admin.get_metadata(ids[0], "embeddings")
+    assert doc["ndim"] == DIM and doc["asset_id"] == "img_0" and "vector" in doc
+    assert admin.search_assets("embeddings", {"filters": [{"field": "vector", "values": [doc["vector"]]}]}) == []
+    assert len(admin.search_assets("embeddings", {"filters": [{"field": "asset_id", "values": ["img_0"]}]})) == 1
+
+
+def test_readding_replaces_everywhere_and_deleted_assets_never_come_back(
+    admin: SceneEngineClient, images: list[str]
+) -> None:
+    x = _vectors()
+    _add(admin, x)
+    moved = x.copy()
+    moved[0] = x[25] * 2  # img_0 now sits on img_25
+    embeddings = [Embedding(moved[0], "img_0")]
+    # not re-indexed by a job: the add itself replaces the indexed vector
+    admin.add_embeddings(embeddings, similarity_ingest=False, create_umap=False)
+    assert admin.search_similar_assets("img_25", similar_asset_count=1) == ["img_0"]
+    assert len(admin.search_assets("embeddings", {"filters": [{"field": "asset_id", "values": ["img_0"]}]})) == 1
+    got = {e.asset_id: e.vector for e in admin.get_embeddings("similarity_images_default_v1", asset_ids=["img_0"])}
+    assert np.array_equal(got["img_0"], moved[0])
+    admin.get_asset_manager("images").delete_assets(["img_0", "img_26"])
+    found = admin.search_similar_assets("img_25", similar_asset_count=N)
+    assert "img_0" not in found and "img_26" not in found and len(found) == N - 3
+
+
+def test_get_embeddings_and_delete_embeddings(admin: SceneEngineClient, images: list[str]) -> None:
+    x = _vectors()
+    _add(admin, x, model="m", version="v2")
+    got = admin.get_embeddings("similarity_images_m_v2")
+    assert sorted(e.asset_id for e in got) == sorted(f"img_{i}" for i in range(N))
+    for e in got:
+        assert np.array_equal(e.vector, x[int(e.asset_id.split("_")[1])])
+    some = admin.get_embeddings("similarity_images_m_v2", search={"filters": [{"field": "aux.half", "values": ["b"]}]})
+    assert sorted(e.asset_id for e in some) == sorted(f"img_{i}" for i in range(N // 2, N))
+    assert len(admin.get_embeddings("similarity_images_m_v2", max_number_of_embeddings=5)) == 5
+    admin.delete_embeddings("similarity_images_m_v2")
+    assert admin.search_assets("embeddings", {}) == []
+    assert (
+        "embeddings" not in admin.get_metadata("img_1", "images")
+        or not admin.get_metadata("img_1", "images")["embeddings"]
+    )
+    with pytest.raises(SimilaritySearchError, match="no embeddings"):
+        admin.search_similar_assets("img_1")
+    with pytest.raises(EmbeddingError, match="no embedding space"):
+        admin.get_embeddings("similarity_images_m_v2")
+
+
+def test_embedding_space_rules(admin: SceneEngineClient, images: list[str]) -> None:
+    x = _vectors()
+    _add(admin, x)
+    with pytest.raises(SimilaritySearchError, match="no embedding in space 'other'"):
+        admin.search_similar_assets("img_1", embedding_space="other")
+    _add(admin, _vectors(seed=5)[:, :8], model="small")
+    with pytest.raises(SimilaritySearchError, match="several spaces"):
+        admin.search_similar_assets("img_1")
+    assert admin.search_similar_assets("img_1", embedding_space="similarity_images_small_v1", similar_asset_count=2)
+    with pytest.raises(SimilaritySearchError, match="no images with id 'nope'"):
+        admin.search_similar_assets("nope")
+
+
+def test_bad_input_is_refused_and_nothing_is_half_added(admin: SceneEngineClient, images: list[str]) -> None:
+    x = _vectors()
+    _add(admin, x[:10])
+    with pytest.raises(EmbeddingError, match="holds 16-dimensional vectors; these have 8"):
+        admin.add_embeddings([Embedding(np.ones(8), "img_11")], create_umap=False)
+    with pytest.raises(EmbeddingError, match=r"no images with ids \['ghost'\]"):
+        admin.add_embeddings([Embedding(x[11], "img_11"), Embedding(x[12], "ghost")], create_umap=False)
+    with pytest.raises(EmbeddingError, match="share ndim and index_name"):
+        admin.add_embeddings([Embedding(x[11], "img_11"), Embedding(np.ones(3), "img_12")], create_umap=False)
+    with pytest.raises(EmbeddingError, match="no embeddings"):
+        admin.add_embeddings([], create_umap=False)
+    assert "embeddings" not in admin.get_metadata("img_11", "images")
+    assert len(admin.search_assets("embeddings", {})) == 10
+    with pytest.raises(SimilaritySearchError, match="3 values, but ndim is 16"):
+        admin.search_similar_assets(None, vector=np.ones(3), embedding_space="similarity_images_default_v1")
+    with pytest.raises(SimilaritySearchError, match="similar_asset_count"):
+        admin.search_similar_assets("img_1", similar_asset_count=0)
+
+
+def test_server_refuses_nan_and_mismatched_vectors(server: InProcessServer, admin: SceneEngineClient,
+                                                   images: list[str]) -> None:  # fmt: skip
+    http = server.http()
+    headers = {"Authorization": f"Bearer {admin.auth_token}"}
+    bad = np.array([[1.0, np.nan]], dtype="<f4")
+    import base64
+
+    body = {"embeddings": [{"asset_id": "img_1"}], "ndim": 2, "vectors": base64.b64encode(bad.tobytes()).decode()}
+    resp = http.post("/v1/embeddings/add/", json=body, headers=headers)
+    assert resp.status_code == 400 and "NaN" in resp.json()["error"]["message"]
+    body["vectors"] = base64.b64encode(bad.tobytes()[:4]).decode()
+    resp = http.post("/v1/embeddings/add/", json=body, headers=headers)
+    assert resp.status_code == 400 and "vectors" in resp.json()["error"]["message"]
+    assert admin.search_assets("embeddings", {}) == []
+
+
+def test_organizations_do_not_see_each_others_spaces(world: World, admin: SceneEngineClient) -> None:
+    a = world.client(world.a.tokens["admin"])
+    b = world.client(world.b.tokens["admin"])
+    x = _vectors(10)
+    for client in (a, b):
+        client.add_images([Image(id=f"img_{i}", bytes=_png(i)) for i in range(10)], client.create_set("s", "images"))
+    _add(a, x)
+    with pytest.raises(SimilaritySearchError, match="no embeddings"):
+        b.search_similar_assets("img_1")
+    with pytest.raises(SceneBaseError):
+        b.search_similar_assets(None, vector=x[1], embedding_space="similarity_images_default_v1")
+    assert b.search_assets("embeddings", {}) == []
+    reader = world.client(world.a.tokens["data_user"])
+    assert reader.search_similar_assets("img_1", similar_asset_count=1)
+
+
+@pytest.mark.postgres
+def test_postgresql_catalog_searches_with_pgvector(tmp_path: Path, postgres_server: PostgresServer) -> None:
+    catalog = postgres_server.create_database(f"emb_{uuid.uuid4().hex[:12]}")
+    with InProcessServer(tmp_path / "data", catalog_url=catalog) as srv:
+        assert srv.runtime.embeddings.index.kind == "pgvector"
+        client = srv.client()
+        client.add_images([Image(id=f"img_{i}", bytes=_png(i)) for i in range(N)], client.create_set("s", "images"))
+        x = _vectors()
+        _add(client, x)
+        assert client.search_similar_assets("img_4", similar_asset_count=5) == _exact(x, 4, 5)
+        client.add_embeddings([Embedding(x[30] * 2, "img_4")], similarity_ingest=False, create_umap=False)
+        assert client.search_similar_assets("img_30", similar_asset_count=1) == ["img_4"]
+        client.get_asset_manager("images").delete_assets(["img_4"])
+        assert "img_4" not in client.search_similar_assets("img_30", similar_asset_count=N)
+        client.delete_embeddings("similarity_images_default_v1")
+        org = client.whoami()["organization_id"]
+        assert srv.runtime.embeddings.index.dim(org, "similarity_images_default_v1") is None
+        with pytest.raises(SimilaritySearchError, match="no embeddings"):
+            client.search_similar_assets("img_30")

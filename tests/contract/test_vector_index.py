@@ -1,0 +1,159 @@
+"""Contract tests for every :class:`VectorIndex`: the embedded FAISS index and pgvector (a PostgreSQL catalog).
+
+Data are clustered unit vectors (what embeddings look like; on uniform noise every HNSW graph answers badly), and
+every answer is checked against exact search in numpy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scenebase.storage.catalog import Catalog
+from scenebase.storage.vectors import VectorIndex, VectorIndexError
+from scenebase.storage.vectors.faiss_index import FaissVectorIndex
+from scenebase.storage.vectors.pgvector_index import PgVectorIndex
+from servers import PostgresServer
+
+DIM = 32
+
+
+def clustered(n: int, dim: int = DIM, seed: int = 0, clusters: int = 20) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(clusters, dim))
+    x = centers[rng.integers(0, clusters, n)] + 0.3 * rng.normal(size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def exact(vectors: np.ndarray, keys: list[str], q: np.ndarray, k: int) -> list[str]:
+    scores = vectors @ (q / np.linalg.norm(q))
+    return [keys[i] for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+@pytest.fixture(params=["faiss", "pgvector"])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
+    if request.param == "faiss":
+        yield FaissVectorIndex(tmp_path / "vectors")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"v_{uuid.uuid4().hex}"
+    catalog = Catalog(server.create_database(name))
+    try:
+        yield PgVectorIndex(catalog)
+    finally:
+        catalog.dispose()
+        server.drop_database(name)
+
+
+def test_search_finds_the_exact_neighbours(index: VectorIndex) -> None:
+    x = clustered(600)
+    keys = [f"a{i}" for i in range(len(x))]
+    index.upsert("org", "space", keys, x)
+    assert index.count("org", "space") == 600
+    assert index.dim("org", "space") == DIM
+    recalls = []
+    for i in range(0, 600, 60):
+        hits = index.search("org", "space", x[i], 10)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        assert hits[0].key == keys[i] and hits[0].score == pytest.approx(1.0, abs=1e-4)
+        recalls.append(len({h.key for h in hits} & set(exact(x, keys, x[i], 10))) / 10)
+    assert np.mean(recalls) >= 0.95
+
+
+def test_spaces_are_per_organization_and_name(index: VectorIndex) -> None:
+    x = clustered(50)
+    index.upsert("org", "one", [f"a{i}" for i in range(50)], x)
+    index.upsert("other", "one", ["b0"], x[:1])
+    assert {h.key for h in index.search("other", "one", x[0], 10)} == {"b0"}
+    assert index.search("org", "two", x[0], 10) == []
+    assert index.count("org", "two") == 0 and index.dim("org", "two") is None
+
+
+def test_upsert_replaces_and_deleted_keys_never_come_back(index: VectorIndex) -> None:
+    x = clustered(200)
+    keys = [f"a{i}" for i in range(200)]
+    index.upsert("org", "s", keys, x)
+    index.upsert("org", "s", ["a0"], x[150:151])  # a0 moves to a150's place
+    assert index.count("org", "s") == 200
+    assert {h.key for h in index.search("org", "s", x[150], 2)} == {"a0", "a150"}
+    assert "a0" not in {h.key for h in index.search("org", "s", x[0], 5) if h.score > 0.9999}
+    assert index.delete("org", "s", ["a150", "a0", "nope"]) == 2
+    assert index.contains("org", "s", ["a0", "a1", "a150"]) == {"a1"}
+    for q in (x[150], x[0]):
+        found = {h.key for h in index.search("org", "s", q, 198)}
+        assert "a0" not in found and "a150" not in found and len(found) == 198
+
+
+def test_many_deletions_rebuild_and_keep_answers_exact(index: VectorIndex) -> None:
+    x = clustered(3000, seed=3)
+    keys = [f"k{i}" for i in range(3000)]
+    index.upsert("org", "s", keys, x)
+    gone = keys[:2500]
+    index.delete("org", "s", gone)
+    live = np.arange(2500, 3000)
+    hits = index.search("org", "s", x[0], 10)
+    assert [h.key for h in hits][:5] == exact(x[live], [keys[i] for i in live], x[0], 5)
+    assert not {h.key for h in hits} & set(gone)
+
+
+def test_filters_and_exclusions(index: VectorIndex) -> None:
+    x = clustered(400, seed=1)
+    keys = [f"a{i}" for i in range(400)]
+    index.upsert("org", "s", keys, x)
+    allowed = keys[::7]
+    hits = index.search("org", "s", x[0], 5, allowed=allowed, exclude=["a0"])
+    sub = np.arange(0, 400, 7)[1:]
+    assert [h.key for h in hits] == exact(x[sub], [keys[i] for i in sub], x[0], 5)
+    assert index.search("org", "s", x[0], 5, allowed=[]) == []
+    unfiltered = index.search("org", "s", x[0], 3, exclude=["a0"])
+    assert "a0" not in {h.key for h in unfiltered} and len(unfiltered) == 3
+
+
+def test_raw_query_vectors_are_not_required_to_be_unit_length(index: VectorIndex) -> None:
+    x = clustered(100, seed=2)
+    keys = [f"a{i}" for i in range(100)]
+    index.upsert("org", "s", keys, x * 7.5)
+    hits = index.search("org", "s", x[3] * 0.01, 1)
+    assert hits[0].key == "a3" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_bad_input_is_refused_and_changes_nothing(index: VectorIndex) -> None:
+    x = clustered(10)
+    index.upsert("org", "s", [f"a{i}" for i in range(10)], x)
+    bad = x[:2].copy()
+    bad[1, 3] = np.nan
+    with pytest.raises(VectorIndexError, match="NaN"):
+        index.upsert("org", "s", ["a0", "new"], bad)
+    with pytest.raises(VectorIndexError, match="32-dimensional"):
+        index.upsert("org", "s", ["a0"], np.ones((1, 16), np.float32))
+    with pytest.raises(VectorIndexError, match="32-dimensional"):
+        index.search("org", "s", np.ones(8, np.float32), 3)
+    with pytest.raises(VectorIndexError, match="twice"):
+        index.upsert("org", "s", ["a1", "a1"], x[:2])
+    assert index.count("org", "s") == 10 and not index.contains("org", "s", ["new"])
+    assert index.search("org", "s", x[0], 1)[0].key == "a0"
+
+
+def test_drop_removes_the_space(index: VectorIndex) -> None:
+    x = clustered(20)
+    index.upsert("org", "s", [f"a{i}" for i in range(20)], x)
+    assert index.drop("org", "s") is True
+    assert index.drop("org", "s") is False
+    assert index.count("org", "s") == 0 and index.search("org", "s", x[0], 3) == []
+    index.upsert("org", "s", ["z"], np.ones((1, 8), np.float32))  # a new space may have another dimension
+    assert index.dim("org", "s") == 8
+
+
+def test_faiss_index_persists_and_sees_other_processes_writes(tmp_path: Path) -> None:
+    x = clustered(100)
+    first = FaissVectorIndex(tmp_path / "v")
+    first.upsert("org", "s", [f"a{i}" for i in range(100)], x)
+    second = FaissVectorIndex(tmp_path / "v")  # another server process on the same data folder
+    assert second.search("org", "s", x[5], 1)[0].key == "a5"
+    first.delete("org", "s", ["a5"])
+    assert second.search("org", "s", x[5], 1)[0].key != "a5"
+    assert sorted(p.name for p in (tmp_path / "v" / "org" / "s").iterdir() if p.suffix == ".faiss") == ["index-2.faiss"]
