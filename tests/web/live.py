@@ -76,6 +76,7 @@ class Seeded:
     session_uid: str = ""
     object_id: str = ""
     failed_job_id: str = ""
+    map_index: str = "similarity_images_histogram_intensities"
     coco_provider: str = "panoptic"
 
 
@@ -184,6 +185,9 @@ def seed(client: SceneEngineClient, data: Path, frames: int = 24) -> Seeded:
     out.lidar_id = client.add_lidar(lidar_set, lidar_path=str(lidar), id="five_people", sensor="velodyne")
     for job_id in client.last_job_ids:  # the renditions the ingest started (skip_1, skip_10, skip_100)
         client._job(job_id).wait()
+    # an embedding space of every image (the histogram model) and its UMAP map
+    client.model_inference("images", search={}, model="histogram", obtain_embeddings=True, wait_for_completion=True)
+    client.create_umap("images", out.map_index, n_neighbors=5, wait_for_completion=True)
     # a job that fails, as the jobs pages must show one (the diagnostic job fails on request)
     out.failed_job_id = client.run_integration_test(duration=0.2, steps=2, fail=True)
     deadline = time.monotonic() + 30

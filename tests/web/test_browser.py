@@ -7,6 +7,7 @@ One server, one seeding and one browser for the module: the browser tests stay l
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -263,6 +264,75 @@ def test_object_page_shows_the_crop_and_links_its_image(loaded: Any, page: Any, 
     page.screenshot(path=str(shots / "object.png"))
 
 
+def _lasso(page: Any, points: list[tuple[float, float]]) -> None:
+    box = page.locator("[data-testid=embedding-map]").bounding_box()
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in [*points[1:], points[0]]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+
+
+def _inside(px: float, py: float, path: list[tuple[float, float]]) -> bool:
+    hit, b = False, len(path) - 1
+    for a in range(len(path)):
+        (xa, ya), (xb, yb) = path[a], path[b]
+        if (ya > py) != (yb > py) and px < (xb - xa) * (py - ya) / (yb - ya) + xa:
+            hit = not hit
+        b = a
+    return hit
+
+
+def test_embedding_map_lasso_saves_exactly_the_points_inside(loaded: Any, page: Any, shots: Path) -> None:
+    import numpy as np
+
+    server, seeded = loaded
+    client = server.client()
+    field = f"umap.{seeded.map_index}.coordinates"
+    docs = client.search_meta("images", {"exists_filters": [{"field": field}]}, size=1000)
+    _open(page, server, f"/app/embeddings?index={seeded.map_index}&colour=sensor", "[data-testid=embedding-map]")
+    canvas = "[data-testid=embedding-map]"
+    assert int(page.get_attribute(canvas, "data-points")) == len(docs) == len(seeded.frame_ids) + 2
+    legend = page.eval_on_selector_all("[data-testid=legend] li", "ls => ls.map(l => l.dataset.value)")
+    assert set(legend) == {d["sensor"] for d in docs}
+    page.screenshot(path=str(shots / "embeddings.png"))
+    # the lasso: the left half of the canvas; the expected members come from the stored coordinates, placed on
+    # the screen the way the page says it draws them
+    box = page.locator(canvas).bounding_box()
+    w, h = box["width"], box["height"]
+    path = [(2.0, 2.0), (w / 2, 2.0), (w / 2, h - 2), (2.0, h - 2)]
+    _lasso(page, path)
+    view = json.loads(page.get_attribute(canvas, "data-view"))
+    size = min(1000, 700) * 0.92 * view["zoom"]
+    sx, sy = size / 1000, size / 700
+    expected = set()
+    for d in docs:
+        x, y = d["umap"][seeded.map_index]["coordinates"]
+        u = float(np.float32((float(np.float32(x)) - view["minx"]) / view["span"] * 2 - 1))
+        v = float(np.float32((float(np.float32(y)) - view["miny"]) / view["span"] * 2 - 1))
+        screen = ((((u - view["cx"]) * sx) + 1) / 2 * w, (1 - (v - view["cy"]) * sy) / 2 * h)
+        if _inside(*screen, path):
+            expected.add(d["id"])
+    assert 0 < len(expected) < len(docs)
+    page.wait_for_selector(f"[data-testid=map-count]:has-text('{len(expected)} selected')")
+    shown = set(page.eval_on_selector_all("[data-testid=lasso-thumbnails] a", "as => as.map(a => a.dataset.id)"))
+    assert shown == expected
+    page.fill("input[name=new-set]", "lassoed on the map")
+    page.click("[data-testid=selection-bar] button:has-text('New set')")
+    page.wait_for_selector("[data-testid=selection-message].ok")
+    (made,) = client.search_assets("sets", {"filters": [{"field": "name", "values": ["lassoed on the map"]}]})
+    assert set(client.assets_in_set(made)) == expected
+    # a plain drag pans the map
+    page.mouse.move(box["x"] + w / 2, box["y"] + h / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + w / 2 + 100, box["y"] + h / 2, steps=5)
+    page.mouse.up()
+    assert json.loads(page.get_attribute(canvas, "data-view"))["cx"] < 0
+
+
+# last: it signs the browser in as another user
 def test_sign_in_refuses_a_bad_token_and_the_header_names_user_and_organization(loaded: Any, page: Any) -> None:
     server, _ = loaded
     admin = server.client()

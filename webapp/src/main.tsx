@@ -8,6 +8,7 @@ import { VideoPage } from "./pages/video";
 import { LidarPage } from "./pages/lidar";
 import { SessionPage, SessionsList } from "./pages/session";
 import { JobPage, JobsList } from "./pages/jobs";
+import { EmbeddingsPage } from "./pages/embeddings";
 import { Problem } from "./ui";
 import "./style.css";
 
@@ -62,6 +63,8 @@ function route(path: string, q: URLSearchParams) {
       return q.get("session_uid") ? <SessionPage uid={q.get("session_uid")!} /> : <SessionsList />;
     case "jobs":
       return q.get("job") ? <JobPage id={q.get("job")!} /> : <JobsList />;
+    case "embeddings":
+      return <EmbeddingsPage />;
     case "projects":
       return <Problem text="Projects are not part of scenebase: there is no project page to show." />;
     default:
@@ -91,6 +94,7 @@ function App() {
           <a href="/app/dashboard">Dashboard</a>
           <a href="/app/sets">Sets</a>
           <a href="/app/sessions">Sessions</a>
+          <a href="/app/embeddings">Embeddings</a>
           <a href="/app/jobs">Jobs</a>
         </nav>
         <span class="me" data-testid="me">

@@ -268,7 +268,7 @@ function Results(props: { type: string; search: Search; searchKey: string; selec
   );
 }
 
-function SelectionBar({ type, selected, clear }: { type: string; selected: Set<string>; clear: () => void }) {
+export function SelectionBar({ type, selected, clear }: { type: string; selected: Set<string>; clear: () => void }) {
   const [name, setName] = useState("");
   const [target, setTarget] = useState("");
   const [message, setMessage] = useState<{ text: string; setId?: string; error?: boolean } | null>(null);
