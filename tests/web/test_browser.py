@@ -329,7 +329,7 @@ def test_embedding_map_lasso_saves_exactly_the_points_inside(loaded: Any, page: 
     page.mouse.down()
     page.mouse.move(box["x"] + w / 2 + 100, box["y"] + h / 2, steps=5)
     page.mouse.up()
-    assert json.loads(page.get_attribute(canvas, "data-view"))["cx"] < 0
+    page.wait_for_function(f"JSON.parse(document.querySelector('{canvas}').dataset.view).cx < 0")
 
 
 # last: it signs the browser in as another user

@@ -40,10 +40,10 @@ export function EmbeddingsPage() {
   return (
     <Show loaded={spaces}>
       {(all) => {
-        const names = Object.keys(all);
-        const index = q.get("index") ?? names[0];
-        if (!names.length) return <Problem text={`No embedding space has ${type} yet: add embeddings (add_embeddings or model_inference) first.`} />;
-        if (!all[index]) return <Problem text={`No embedding space "${index}" for ${type}; there are: ${names.join(", ")}.`} />;
+        // a map named in the URL is shown even when its space holds no vectors any more (the points keep it)
+        const index = q.get("index") ?? Object.keys(all)[0];
+        if (!index) return <Problem text={`No embedding space has ${type} yet: add embeddings (add_embeddings or model_inference) first.`} />;
+        const names = [...new Set([index, ...Object.keys(all)])];
         return <MapView type={type} index={index} names={names} colourBy={q.get("colour") ?? "sensor"} key={`${type}/${index}/${q.get("colour")}`} />;
       }}
     </Show>
@@ -51,9 +51,9 @@ export function EmbeddingsPage() {
 }
 
 const VERTEX = `attribute vec2 p; attribute vec3 c; uniform vec2 centre; uniform vec2 scale; varying vec3 v;
-void main() { gl_Position = vec4((p - centre) * scale, 0.0, 1.0); gl_PointSize = 5.0; v = c; }`;
-const FRAGMENT = `precision mediump float; varying vec3 v;
-void main() { vec2 d = gl_PointCoord - 0.5; if (dot(d, d) > 0.25) discard; gl_FragColor = vec4(v, 0.85); }`;
+void main() { gl_Position = vec4((p - centre) * scale, 0.0, 1.0); gl_PointSize = 4.0; v = c; }`;
+// square opaque points: no discard and no blending, which cost most where WebGL is software-rendered
+const FRAGMENT = `precision mediump float; varying vec3 v; void main() { gl_FragColor = vec4(v, 1.0); }`;
 
 function rgb(css: string): [number, number, number] {
   const m = /hsl\((\d+) (\d+)% (\d+)%\)/.exec(css);
@@ -100,7 +100,13 @@ function MapView({ type, index, names, colourBy }: { type: string; index: string
 function Scatter({ type, data }: { type: string; data: MapData }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const overlay = useRef<HTMLCanvasElement>(null);
-  const [view, setView] = useState({ cx: 0, cy: 0, zoom: 1 });
+  // the view lives in a ref and is drawn once per animation frame: a drag does not re-render the page
+  const viewRef = useRef({ cx: 0, cy: 0, zoom: 1 });
+  const pending = useRef(0);
+  const setView = (update: (v: { cx: number; cy: number; zoom: number }) => { cx: number; cy: number; zoom: number }) => {
+    viewRef.current = update(viewRef.current);
+    if (!pending.current) pending.current = requestAnimationFrame(() => ((pending.current = 0), draw()));
+  };
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const gl = useRef<{ ctx: WebGLRenderingContext; prog: WebGLProgram } | null>(null);
   const legend = useMemo(() => {
@@ -118,9 +124,9 @@ function Scatter({ type, data }: { type: string; data: MapData }) {
     }
     return out;
   }, [data]);
-  const scale = (el: HTMLCanvasElement) => [(0.92 * view.zoom * Math.min(el.width, el.height)) / el.width, (0.92 * view.zoom * Math.min(el.width, el.height)) / el.height];
+  const scale = (el: HTMLCanvasElement) => [(0.92 * viewRef.current.zoom * Math.min(el.width, el.height)) / el.width, (0.92 * viewRef.current.zoom * Math.min(el.width, el.height)) / el.height];
   useEffect(() => {
-    const ctx = canvas.current!.getContext("webgl", { antialias: false, preserveDrawingBuffer: true })!;
+    const ctx = canvas.current!.getContext("webgl", { antialias: false })!;
     const shader = (kind: number, src: string) => {
       const s = ctx.createShader(kind)!;
       ctx.shaderSource(s, src);
@@ -144,14 +150,15 @@ function Scatter({ type, data }: { type: string; data: MapData }) {
     const colours = new Float32Array(data.ids.length * 3);
     data.values.forEach((v, i) => colours.set(palette.get(v)!, 3 * i));
     attribute("c", colours, 3);
-    ctx.enable(ctx.BLEND);
-    ctx.blendFunc(ctx.SRC_ALPHA, ctx.ONE_MINUS_SRC_ALPHA);
     gl.current = { ctx, prog };
+    draw();
   }, [data]);
-  useEffect(() => {
+  function draw() {
     const g = gl.current;
     if (!g) return;
     const el = canvas.current!;
+    const view = viewRef.current;
+    el.dataset.view = JSON.stringify({ ...data.bounds, ...view }); // the transform, for tests and tools
     const { ctx, prog } = g;
     ctx.viewport(0, 0, el.width, el.height);
     ctx.clearColor(0.07, 0.08, 0.1, 1);
@@ -160,13 +167,13 @@ function Scatter({ type, data }: { type: string; data: MapData }) {
     const [sx, sy] = scale(el);
     ctx.uniform2f(ctx.getUniformLocation(prog, "scale"), sx, sy);
     ctx.drawArrays(ctx.POINTS, 0, data.ids.length);
-  }, [data, view]);
+  }
 
   // screen (CSS px inside the canvas) of map point i, for the lasso
   const toScreen = (i: number, el: HTMLCanvasElement, rect: DOMRect) => {
     const [sx, sy] = scale(el);
-    const x = (unit[2 * i] - view.cx) * sx;
-    const y = (unit[2 * i + 1] - view.cy) * sy;
+    const x = (unit[2 * i] - viewRef.current.cx) * sx;
+    const y = (unit[2 * i + 1] - viewRef.current.cy) * sy;
     return [((x + 1) / 2) * rect.width, ((1 - y) / 2) * rect.height];
   };
   const drag = useRef<{ x: number; y: number; lasso: [number, number][] | null } | null>(null);
@@ -217,7 +224,6 @@ function Scatter({ type, data }: { type: string; data: MapData }) {
           class="map"
           data-testid="embedding-map"
           data-points={data.ids.length}
-          data-view={JSON.stringify({ ...data.bounds, ...view })}
           onMouseDown={(e) => {
             drag.current = { x: e.clientX, y: e.clientY, lasso: e.shiftKey ? [local(e)] : null };
           }}
