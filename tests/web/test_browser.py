@@ -242,6 +242,12 @@ def test_drawn_shapes_sit_at_their_coordinates_and_the_threshold_hides_low_confi
     stored = [[e.get("left", (e.get("coordinates") or [{}])[0].get("x")),
                e.get("top", (e.get("coordinates") or [{}])[0].get("y"))] for e in entities["point"]]  # fmt: skip
     assert sorted(drawn) == sorted(stored) == [[89.5, 96.0], [101.0, 96.5]]
+    # the strip of similar images: the server's answer, in its order
+    (similar,) = server.client()._request("POST", "/v1/similarity_search/similarity_search/", json={
+        "ids": [image_id], "similar_asset_count": 12, "index_name": seeded.map_index})  # fmt: skip
+    page.wait_for_selector("[data-testid=similar] a")
+    assert page.eval_on_selector_all("[data-testid=similar] a", "as => as.map(a => a.dataset.id)") == similar
+    assert len(similar) == 12 and image_id not in similar
     page.screenshot(path=str(shots / "image_shapes.png"))
     assert page.locator("rect.shape").count() == 2
     page.fill("input[name=confidence]", "0.5")

@@ -224,6 +224,7 @@ function Scatter({ type, data }: { type: string; data: MapData }) {
           class="map"
           data-testid="embedding-map"
           data-points={data.ids.length}
+          onMouseLeave={(e) => drag.current && !drag.current.lasso && (e.currentTarget as any).dispatchEvent(new MouseEvent("mouseup", e))}
           onMouseDown={(e) => {
             drag.current = { x: e.clientX, y: e.clientY, lasso: e.shiftKey ? [local(e)] : null };
           }}
@@ -235,18 +236,24 @@ function Scatter({ type, data }: { type: string; data: MapData }) {
               drawLasso(d.lasso);
               return;
             }
-            const r = canvas.current!.getBoundingClientRect();
-            const [sx, sy] = scale(canvas.current!);
-            const dx = ((e.clientX - d.x) / r.width) * 2;
-            const dy = ((e.clientY - d.y) / r.height) * 2;
-            drag.current = { ...d, x: e.clientX, y: e.clientY };
-            setView((v) => ({ ...v, cx: v.cx - dx / sx, cy: v.cy + dy / sy }));
+            // while dragging, the drawn map just moves (a compositor transform, whatever the number of points);
+            // it is drawn again from the new view when the drag ends
+            canvas.current!.style.transform = `translate(${e.clientX - d.x}px, ${e.clientY - d.y}px)`;
           }}
-          onMouseUp={() => {
+          onMouseUp={(e) => {
             const d = drag.current;
             drag.current = null;
             if (d?.lasso && d.lasso.length > 2) finishLasso(d.lasso);
             drawLasso(null);
+            if (d && !d.lasso) {
+              const el = canvas.current!;
+              const r = el.getBoundingClientRect();
+              const [sx, sy] = scale(el);
+              const dx = ((e.clientX - d.x) / r.width) * 2;
+              const dy = ((e.clientY - d.y) / r.height) * 2;
+              el.style.transform = "";
+              setView((v) => ({ ...v, cx: v.cx - dx / sx, cy: v.cy + dy / sy }));
+            }
           }}
           onWheel={(e) => {
             e.preventDefault();

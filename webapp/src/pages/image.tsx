@@ -78,6 +78,7 @@ function ImageView({ type, doc, annotations }: { type: string; doc: Doc; annotat
             ))}
           </svg>
         </div>
+        <Similar type={type} doc={doc} />
       </div>
       <aside>
         {shapes.length > 0 && (
@@ -105,6 +106,41 @@ function ImageView({ type, doc, annotations }: { type: string; doc: Doc; annotat
         <Meta doc={doc} />
       </aside>
     </div>
+  );
+}
+
+/** The most similar images in each embedding space the image has a vector in (doc.embeddings: space -> id). */
+function Similar({ type, doc }: { type: string; doc: Doc }) {
+  const spaces = Object.keys(doc.embeddings ?? {});
+  const [space, setSpace] = useState(spaces[0]);
+  const similar = useLoad(
+    () =>
+      space ? api<string[][]>("POST", "/v1/similarity_search/similarity_search/", { ids: [doc.id], similar_asset_count: 12, index_name: space, asset_type: type }) : Promise.resolve([[]]),
+    [doc.id, space],
+  );
+  if (!spaces.length) return null;
+  return (
+    <section class="similar">
+      <h2>
+        Similar in{" "}
+        <select name="similar-space" value={space} onChange={(e) => setSpace(e.currentTarget.value)}>
+          {spaces.map((sp) => (
+            <option key={sp}>{sp}</option>
+          ))}
+        </select>
+      </h2>
+      <Show loaded={similar}>
+        {([ids]) => (
+          <div class="strip" data-testid="similar">
+            {(ids ?? []).map((id) => (
+              <a key={id} href={`/app/${type}?${type === "images" ? "image" : "object"}=${encodeURIComponent(id)}`} data-id={id}>
+                <img src={thumb(type, id, "tiny")} alt={id} />
+              </a>
+            ))}
+          </div>
+        )}
+      </Show>
+    </section>
   );
 }
 
