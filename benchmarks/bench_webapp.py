@@ -65,7 +65,7 @@ PAN = """async (frames) => {
     };
     requestAnimationFrame(tick);
   });
-  map.dispatchEvent(new MouseEvent('mouseup', {clientX: x, clientY: y, bubbles: true}));
+  map.dispatchEvent(new MouseEvent('mouseup', {clientX: x + 40, clientY: y, bubbles: true}));  // ends 40 px off
   return times.slice(1).map((t, i) => t - times[i]);
 }"""
 FIRST_50 = """() => {
