@@ -9,6 +9,7 @@
     python benchmarks/run.py limits [...]   # = python benchmarks/bench_limits.py [...] (checks, decode memory, sweep)
     python benchmarks/run.py lidar [...]    # = python benchmarks/bench_lidars.py [...] (add_lidars, a 2 GB upload)
     python benchmarks/run.py properties [...]  # = python benchmarks/bench_properties.py [...] (image properties)
+    python benchmarks/run.py webapp [...]   # = python benchmarks/bench_webapp.py [...] (set page in Chromium)
     python benchmarks/run.py embeddings [...]  # = python benchmarks/bench_embeddings.py [...] (vector index, HTTP)
     python benchmarks/run.py embedding_maps [...]  # = python benchmarks/bench_embedding_maps.py [...] (UMAP, sets)
 
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     scripts = {"images": "bench_images", "search": "bench_search", "lidar": "bench_lidars", "video": "bench_videos",
                "sessions": "bench_sessions", "jobs": "bench_jobs", "limits": "bench_limits",
                "properties": "bench_properties", "embeddings": "bench_embeddings",
-               "embedding_maps": "bench_embedding_maps"}  # fmt: skip
+               "embedding_maps": "bench_embedding_maps", "webapp": "bench_webapp"}  # fmt: skip
     if given and given[0] in scripts:  # the issue benchmarks live in their own scripts
         import importlib
 

@@ -28,4 +28,15 @@ if [ ! -x .venv/bin/scenebase ] || [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$S
   .venv/bin/python -m pip install -q -e .
   touch "$STAMP"
 fi
+# the web app (/app/): built with npm from webapp/package-lock.json when missing or older than its sources
+DIST=src/scenebase/webapp_dist/index.html
+if [ -f webapp/package-lock.json ] && { [ ! -f "$DIST" ] || [ -n "$(find webapp/src webapp/package-lock.json webapp/index.html -newer "$DIST" 2>/dev/null | head -1)" ]; }; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "--- building the web app (npm ci && npm run build in webapp/)" >&2
+    npm --prefix webapp ci --no-audit --no-fund --loglevel=error >&2
+    npm --prefix webapp run build --silent >&2
+  else
+    echo "--- npm not found: the web app (/app/) is not built; install Node.js 20+ and rerun (the API works)" >&2
+  fi
+fi
 exec .venv/bin/scenebase serve "$@"

@@ -32,6 +32,7 @@ from scenebase.api.routes import (
 )
 from scenebase.api.schemas.common import ERROR_RESPONSES
 from scenebase.api.warning_headers import WarningHeaderMiddleware
+from scenebase.api.webapp import install_webapp
 from scenebase.runtime import Runtime
 
 # specific routers first: the generic /v1/{asset_type}/... routes come last
@@ -100,6 +101,7 @@ def create_app(runtime: Runtime, manage_runtime: bool = False, freeze_heap: bool
     app.state.runtime = runtime
     install_error_handlers(app)
     install_offline_docs(app)
+    install_webapp(app)  # /app/: the web app's bundle (api/webapp.py)
     app.add_middleware(WarningHeaderMiddleware)  # search warnings as X-Scenebase-Warning headers
     settings = runtime.settings
     app.add_middleware(RequestLimitMiddleware, max_request_bytes=settings.max_request_bytes,

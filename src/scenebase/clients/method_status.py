@@ -138,10 +138,10 @@ BUILT: dict[str, tuple[str, str]] = {
     "search_meta": ("works", "`compress` is implicit (gzip on the wire)"),
     "summary_meta": ("works", "search, dimensions, nested_dimensions, max_size_for_agg (v0.2.81's custom buckets: no)"),
     "get_searchable_field_statistics": ("works", "type, count, min/max or top values per field"),
-    "display_image": ("partial", "returns the web-app URL; the web app itself is not built yet"),
-    "display_video": ("partial", "returns the web-app URL; the web app itself is not built yet"),
-    "display_object": ("partial", "returns the web-app URL; the web app itself is not built yet"),
-    "display_lidar": ("partial", "returns the web-app URL; the web app itself is not built yet"),
+    "display_image": ("works", "web app image page with overlays; an unknown id raises"),
+    "display_video": ("works", "web app video page; an unknown id raises"),
+    "display_object": ("works", "web app object page; an unknown id raises"),
+    "display_lidar": ("works", "web app LIDAR point-cloud page; an unknown id raises"),
     "add_lidar": (
         "partial",
         "pcd (ascii/binary/binary_compressed, legacy headers), numpy, binary and kitti by path/bytes/url/uri; "
@@ -149,10 +149,10 @@ BUILT: dict[str, tuple[str, str]] = {
     ),
     "add_lidars": ("partial", "as add_lidar; bad files are skipped, logged and listed in `client.last_errors`"),
     "compress_lidars": ("works", "renditions `thumbnails.skip_<s>` (SBPC layout, gzip); returns the job document"),
-    "display_session": ("partial", "returns the web-app URL; the web app itself is not built yet"),
-    "display_set": ("partial", "returns the web-app URL; the web app itself is not built yet"),
-    "display_projects": ("partial", "returns the web-app URL; the web app itself is not built yet"),
-    "display_dashboard": ("partial", "returns the web-app URL; the web app itself is not built yet"),
+    "display_session": ("works", "web app session page; an unknown id raises"),
+    "display_set": ("works", "web app set page; an unknown id raises"),
+    "display_projects": ("partial", "the web app has no projects: the page says so"),
+    "display_dashboard": ("works", "web app dashboard (one dashboard: the name is kept in the URL)"),
     "add_embeddings": (
         "partial",
         "bytes/numpy/list vectors; one call = one ndim and index_name; `create_umap=True` maps the space after "

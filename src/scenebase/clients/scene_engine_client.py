@@ -25,7 +25,15 @@ from scenebase.clients.search import SearchMixin
 from scenebase.clients.sessions import SessionsMixin
 from scenebase.clients.sets import SetsMixin
 from scenebase.clients.videos import VideosMixin
-from scenebase.errors import IdentityError, InvalidAuthorization, JobError, ResponseError
+from scenebase.errors import (
+    AssetError,
+    IdentityError,
+    InvalidAuthorization,
+    JobError,
+    ResponseError,
+    SessionError,
+    SetsError,
+)
 
 
 class SceneEngineClient(
@@ -175,25 +183,32 @@ class SceneEngineClient(
 
     # ---- web app links ----
 
+    def _display_asset(self, asset_type: str, asset_id: str, page: str) -> str:
+        """The page of an asset that exists: an unknown id raises (404 names it) instead of opening a blank page."""
+        error = {"sets": SetsError, "sessions": SessionError}.get(asset_type, AssetError)
+        self._request("GET", f"/v1/{asset_type}/exists/{quote(str(asset_id), safe='')}", error=error)
+        return self._display(page)
+
     def display_image(self, image_id: str) -> str:
-        return self._display(f"images?image={image_id}")
+        return self._display_asset("images", image_id, f"images?image={image_id}")
 
     def display_video(self, video_id: str) -> str:
-        return self._display(f"videos?video={video_id}")
+        return self._display_asset("videos", video_id, f"videos?video={video_id}")
 
     def display_object(self, object_id: str) -> str:
-        return self._display(f"objects?object={object_id}")
+        return self._display_asset("objects", object_id, f"objects?object={object_id}")
 
     def display_lidar(self, lidar_id: str) -> str:
-        return self._display(f"lidars?lidar={lidar_id}")
+        return self._display_asset("lidars", lidar_id, f"lidars?lidar={lidar_id}")
 
     def display_session(self, session_uid: str) -> str:
-        return self._display(f"sessions?session_uid={session_uid}")
+        return self._display_asset("sessions", session_uid, f"sessions?session_uid={session_uid}")
 
     def display_set(self, set_id: str) -> str:
-        return self._display(f"sets?set={set_id}")
+        return self._display_asset("sets", set_id, f"sets?set={set_id}")
 
     def display_projects(self, project_id: str) -> str:
+        # projects are not part of scenebase: the page says so (there is no id to check)
         return self._display(f"projects?project={project_id}")
 
     def display_dashboard(self, dashboard_name: str) -> str:
