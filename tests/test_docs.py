@@ -235,13 +235,15 @@ def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 def _untyped_json(spec: dict[str, Any], schema: dict[str, Any]) -> str | None:
     """Why a JSON answer's schema does not type it, or None: it must be a model (a component schema with
-    properties), a list or a map of models, or a list of plain values (ids, labels)."""
+    properties), a list or a map of models, or a list (or list of lists) of plain values (ids, labels)."""
     if "$ref" in schema:
         return None if _resolve(spec, schema).get("properties") else f"{schema['$ref']} has no properties"
     if schema.get("type") == "array":
         items = schema.get("items", {})
         if items.get("type") in ("string", "integer", "number", "boolean"):
             return None
+        if items.get("type") == "array":
+            return _untyped_json(spec, items)  # a list of lists: the neighbour ids of each query
         return _untyped_json(spec, items) if "$ref" in items else f"a list of untyped items {items}"
     additional = schema.get("additionalProperties")
     if schema.get("type") == "object" and isinstance(additional, dict) and not schema.get("properties"):

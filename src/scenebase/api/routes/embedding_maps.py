@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.common import JobStarted
+from scenebase.api.schemas.embeddings import SetComparison
 from scenebase.domain.roles import Permission
 from scenebase.domain.umap_maps import UmapParams
 from scenebase.runtime import Runtime
@@ -28,7 +30,9 @@ class UmapBody(BaseModel):
     transform_only: bool = False
 
 
-@router.post("/v1/embeddings/create_umap_from_assets/", dependencies=[requires(Permission.INGEST)])
+@router.post(
+    "/v1/embeddings/create_umap_from_assets/", response_model=JobStarted, dependencies=[requires(Permission.INGEST)]
+)
 def create_umap(body: UmapBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Any:
     """Start a ``umap_creation`` job: a 2-D map of the space, stored as ``umap.<index_name>.coordinates`` on every
     asset matching ``search`` (all with an embedding in the space when empty)."""
@@ -45,7 +49,9 @@ class CompareBody(BaseModel):
     metric_params: dict[str, Any] | None = None
 
 
-@router.post("/v1/sets_comparisons/compare_sets/", dependencies=[requires(Permission.INGEST)])
+@router.post(
+    "/v1/sets_comparisons/compare_sets/", response_model=JobStarted, dependencies=[requires(Permission.INGEST)]
+)
 def compare_sets(body: CompareBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Any:
     """Start a ``compare_sets`` job: the sliced Wasserstein distance between every pair of ``sets`` in the space."""
     job_id = rt.embedding_maps.compare_sets(p.scope, body.sets, body.index_name, body.metric_type,
@@ -58,7 +64,11 @@ class MatrixBody(BaseModel):
     index_name: str | None = None
 
 
-@router.post("/v1/sets_comparisons/comparison_matrix/", dependencies=[requires(Permission.READ)])
+@router.post(
+    "/v1/sets_comparisons/comparison_matrix/",
+    responses={200: {"model": list[SetComparison]}},
+    dependencies=[requires(Permission.READ)],
+)
 def comparison_matrix(
     body: MatrixBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Any:
@@ -81,7 +91,7 @@ class InferenceBody(BaseModel):
     classes_of_interest: list[str] | None = None
 
 
-@router.post("/v1/models/model_inference/", dependencies=[requires(Permission.INGEST)])
+@router.post("/v1/models/model_inference/", response_model=JobStarted, dependencies=[requires(Permission.INGEST)])
 def model_inference(
     body: InferenceBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Any:

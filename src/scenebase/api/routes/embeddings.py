@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
+from scenebase.api.schemas.common import JobStarted
+from scenebase.api.schemas.embeddings import EmbeddingsAdded, EmbeddingSpace, EmbeddingVectors
 from scenebase.domain.embeddings import MAX_NDIM, InvalidVector, decode_vectors
 from scenebase.domain.roles import Permission
 from scenebase.runtime import Runtime
@@ -29,7 +31,7 @@ class AddBody(BaseModel):
     vectors: str = Field(description="base64 of len(embeddings) * ndim little-endian float32 values")
 
 
-@router.post("/v1/embeddings/add/", dependencies=[requires(Permission.INGEST)])
+@router.post("/v1/embeddings/add/", response_model=EmbeddingsAdded, dependencies=[requires(Permission.INGEST)])
 def add_embeddings(body: AddBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Any:
     """Store embeddings and link them to their assets; an indexed asset's vector is replaced in its index too."""
     try:
@@ -47,7 +49,7 @@ class VectorsBody(BaseModel):
     max_number_of_embeddings: int = Field(MAX_EMBEDDINGS_READ, ge=1, le=1_000_000)
 
 
-@router.post("/v1/embeddings/vectors/", dependencies=[requires(Permission.READ)])
+@router.post("/v1/embeddings/vectors/", response_model=EmbeddingVectors, dependencies=[requires(Permission.READ)])
 def get_vectors(body: VectorsBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Any:
     """The vectors of a space (of ``ids`` and/or assets matching ``search``; every one when neither):
     ``{"asset_ids", "ndim", "vectors": base64 float32}``."""
@@ -57,7 +59,11 @@ def get_vectors(body: VectorsBody, p: Principal = Depends(get_principal), rt: Ru
     return {"asset_ids": ids, "ndim": int(matrix.shape[1]), "vectors": data}
 
 
-@router.get("/v1/embeddings/spaces/", dependencies=[requires(Permission.READ)])
+@router.get(
+    "/v1/embeddings/spaces/",
+    responses={200: {"model": dict[str, EmbeddingSpace]}},
+    dependencies=[requires(Permission.READ)],
+)
 def list_spaces(
     asset_type: str | None = None, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Any:
@@ -70,7 +76,9 @@ class RemoveBody(BaseModel):
     asset_type: str | None = None
 
 
-@router.post("/v1/embeddings/remove_embedding_space/", dependencies=[requires(Permission.DELETE)])
+@router.post(
+    "/v1/embeddings/remove_embedding_space/", response_model=JobStarted, dependencies=[requires(Permission.DELETE)]
+)
 def remove_space(body: RemoveBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Any:
     """Start an ``embedding_removal`` job: the space's embeddings, their links on assets, and its index."""
     return {"job_id": rt.embeddings.remove_space(p.scope, body.index_name, body.asset_type)}
@@ -81,7 +89,7 @@ class BulkIndexBody(BaseModel):
     search_dic: dict[str, Any] | None = None
 
 
-@router.post("/v1/similarity_search/bulk_index/", dependencies=[requires(Permission.INGEST)])
+@router.post("/v1/similarity_search/bulk_index/", response_model=JobStarted, dependencies=[requires(Permission.INGEST)])
 def bulk_index(body: BulkIndexBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)) -> Any:
     """Start a ``similarity_bulk_index`` job over embeddings (by id and/or a search over embeddings)."""
     return {"job_id": rt.similarity.bulk_index(p.scope, body.embedding_ids, body.search_dic)}
@@ -96,7 +104,11 @@ class SimilarBody(BaseModel):
     vector: list[float] | None = Field(None, description="a raw query vector instead of ids (needs index_name)")
 
 
-@router.post("/v1/similarity_search/similarity_search/", dependencies=[requires(Permission.READ)])
+@router.post(
+    "/v1/similarity_search/similarity_search/",
+    responses={200: {"model": list[list[str]], "description": "for each query, the ids of the most similar assets"}},
+    dependencies=[requires(Permission.READ)],
+)
 def similarity_search(
     body: SimilarBody, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> Any:
