@@ -442,6 +442,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/embeddings/add/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add Embeddings
+         * @description Store embeddings and link them to their assets; an indexed asset's vector is replaced in its index too.
+         */
+        post: operations["add_embeddings_v1_embeddings_add__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/embeddings/create_umap_from_assets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Umap
+         * @description Start a ``umap_creation`` job: a 2-D map of the space, stored as ``umap.<index_name>.coordinates`` on every
+         *     asset matching ``search`` (all with an embedding in the space when empty).
+         */
+        post: operations["create_umap_v1_embeddings_create_umap_from_assets__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/embeddings/remove_embedding_space/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Remove Space
+         * @description Start an ``embedding_removal`` job: the space's embeddings, their links on assets, and its index.
+         */
+        post: operations["remove_space_v1_embeddings_remove_embedding_space__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/embeddings/spaces/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Spaces
+         * @description The organization's embedding spaces: ``{index_name: {"count", "asset_types", "indexed"}}``.
+         */
+        get: operations["list_spaces_v1_embeddings_spaces__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/embeddings/vectors/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Get Vectors
+         * @description The vectors of a space (of ``ids`` and/or assets matching ``search``; every one when neither):
+         *     ``{"asset_ids", "ndim", "vectors": base64 float32}``.
+         */
+        post: operations["get_vectors_v1_embeddings_vectors__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/images/compress_images/": {
         parameters: {
             query?: never;
@@ -782,6 +884,26 @@ export interface paths {
          * @description Queue an ``integration_test`` job that sleeps and reports progress: checks the queue end to end.
          */
         post: operations["integration_test_v1_maintenance_integration_test__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/model_inference/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Model Inference
+         * @description Start an ``image_inference`` job. Built: ``model="histogram"`` with ``obtain_embeddings`` (FACTS 12).
+         */
+        post: operations["model_inference_v1_models_model_inference__post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1381,6 +1503,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sets_comparisons/compare_sets/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Compare Sets
+         * @description Start a ``compare_sets`` job: the sliced Wasserstein distance between every pair of ``sets`` in the space.
+         */
+        post: operations["compare_sets_v1_sets_comparisons_compare_sets__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sets_comparisons/comparison_matrix/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Comparison Matrix
+         * @description The stored comparison documents (one per pair of sets) matching ``search`` and ``index_name``.
+         */
+        post: operations["comparison_matrix_v1_sets_comparisons_comparison_matrix__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/similarity_search/bulk_index/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk Index
+         * @description Start a ``similarity_bulk_index`` job over embeddings (by id and/or a search over embeddings).
+         */
+        post: operations["bulk_index_v1_similarity_search_bulk_index__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/similarity_search/similarity_search/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Similarity Search
+         * @description For each query id (or the vector): the most similar assets' ids, most similar first, itself left out.
+         */
+        post: operations["similarity_search_v1_similarity_search_similarity_search__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/videos/compress_videos/": {
         parameters: {
             query?: never;
@@ -1758,6 +1960,23 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** AddBody */
+        AddBody: {
+            /**
+             * Embeddings
+             * @description metadata of each embedding (FACTS 2.6)
+             */
+            embeddings: {
+                [key: string]: unknown;
+            }[];
+            /** Ndim */
+            ndim: number;
+            /**
+             * Vectors
+             * @description base64 of len(embeddings) * ndim little-endian float32 values
+             */
+            vectors: string;
+        };
         /** Aggregation */
         Aggregation: {
             /**
@@ -1767,6 +1986,108 @@ export interface components {
             buckets: components["schemas"]["Bucket"][];
             /** Dimension */
             dimension: string;
+        };
+        /** AnnotationMetaCleaned */
+        AnnotationMetaCleaned: {
+            /**
+             * Cleaned
+             * @description Assets whose annotation lists changed.
+             */
+            cleaned: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** AnnotationSource */
+        AnnotationSource: {
+            /** Annotation Group */
+            annotation_group: string | null;
+            /** Annotation Type */
+            annotation_type: string | null;
+            /** Provider */
+            provider: string | null;
+            /** Version */
+            version: string | number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** AnnotationSourceSelector */
+        AnnotationSourceSelector: {
+            /** Annotation Group */
+            annotation_group?: string | null;
+            /** Annotation Type */
+            annotation_type?: string | null;
+            /** Provider */
+            provider?: string | null;
+            /** Version */
+            version?: string | null;
+        };
+        /**
+         * AnnotationsAdded
+         * @description 200 when every annotation was stored, 207 when some were not.
+         */
+        AnnotationsAdded: {
+            /**
+             * Errors
+             * @description The entries that failed (empty with 200).
+             */
+            errors: components["schemas"]["ItemError"][];
+            /**
+             * Ids
+             * @description Per entry, in request order: the annotation's id, or null.
+             */
+            ids: (string | null)[];
+            /**
+             * Job Ids
+             * @description Jobs started by the request (e.g. annotations_to_objects).
+             */
+            job_ids: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        /** AnnotationsToObjectsRequest */
+        AnnotationsToObjectsRequest: {
+            /**
+             * Add To Session
+             * @default true
+             */
+            add_to_session: boolean;
+            /**
+             * Create Objects
+             * @default false
+             */
+            create_objects: boolean;
+            /**
+             * Ids
+             * @description Annotations to cut objects from (or `search`).
+             */
+            ids?: string[] | null;
+            /** Margin Pixels */
+            margin_pixels?: number | null;
+            /**
+             * Margin Ratio
+             * @default 0.1
+             */
+            margin_ratio: number;
+            /** Output Set Id */
+            output_set_id?: string | null;
+            /** @description A search over annotations. */
+            search?: components["schemas"]["SearchQuery"] | null;
+            /** Session Uid */
+            session_uid?: string | null;
+            /** Source Annotation Type */
+            source_annotation_type?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** AssetCount */
+        AssetCount: {
+            /**
+             * Count
+             * @description How many assets match the search.
+             */
+            count: number;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * AssetDocument
@@ -1779,10 +2100,35 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** AssetExists */
+        AssetExists: {
+            /**
+             * Exists
+             * @description Always true: an asset the caller cannot see is a 404.
+             */
+            exists: boolean;
+        } & {
+            [key: string]: unknown;
+        };
         /** AssetList */
         AssetList: {
             /** Asset List */
             asset_list: string[];
+        };
+        /** AssetsDeleted */
+        AssetsDeleted: {
+            /**
+             * Deleted
+             * @description How many assets were deleted (with their files).
+             */
+            deleted: number;
+            /**
+             * Missing
+             * @description Requested ids that did not exist.
+             */
+            missing: string[];
+        } & {
+            [key: string]: unknown;
         };
         /** AuxiliaryData */
         AuxiliaryData: {
@@ -1804,6 +2150,15 @@ export interface components {
             doc_count: number;
             /** Key */
             key: string | number;
+        };
+        /** BulkIndexBody */
+        BulkIndexBody: {
+            /** Embedding Ids */
+            embedding_ids?: string[] | null;
+            /** Search Dic */
+            search_dic?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** CacheCleared */
         CacheCleared: {
@@ -1835,12 +2190,124 @@ export interface components {
              */
             partitions?: string[] | null;
         };
+        /**
+         * CocoDatasetRequest
+         * @description What a COCO file holds besides its images' entries.
+         */
+        CocoDatasetRequest: {
+            /** Categories */
+            categories: {
+                [key: string]: unknown;
+            }[];
+            /** Id */
+            id?: string | null;
+            /** Info */
+            info?: {
+                [key: string]: unknown;
+            } | null;
+            /** Licenses */
+            licenses?: {
+                [key: string]: unknown;
+            }[] | null;
+            /** Name */
+            name?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** CocoDatasetStored */
+        CocoDatasetStored: {
+            /**
+             * Id
+             * @description Id of the stored `configs` document.
+             */
+            id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * CocoFile
+         * @description A COCO dictionary (instances, keypoints, captions; masks as RLE).
+         */
+        CocoFile: {
+            /** Annotations */
+            annotations: {
+                [key: string]: unknown;
+            }[];
+            /** Categories */
+            categories: {
+                [key: string]: unknown;
+            }[];
+            /** Images */
+            images: {
+                [key: string]: unknown;
+            }[];
+            /** Info */
+            info?: {
+                [key: string]: unknown;
+            } | null;
+            /** Licenses */
+            licenses?: {
+                [key: string]: unknown;
+            }[] | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** Comments */
         Comments: {
             /** Intervals */
             intervals?: unknown[] | null;
             /** Texts */
             texts?: unknown[] | null;
+        };
+        /** CompareBody */
+        CompareBody: {
+            /** Index Name */
+            index_name?: string | null;
+            /** Metric Params */
+            metric_params?: {
+                [key: string]: unknown;
+            } | null;
+            /** Metric Type */
+            metric_type?: string | null;
+            /** Sets */
+            sets: string[];
+        };
+        /** ComparePairRequest */
+        ComparePairRequest: {
+            /**
+             * Asset Id
+             * @description The image both annotations are on.
+             */
+            asset_id: string;
+            /**
+             * Asset Type
+             * @default images
+             */
+            asset_type: string;
+            /** Base Annotation Id */
+            base_annotation_id?: string | null;
+            /** Base Mapping */
+            base_mapping?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Iou Threshold
+             * @description Default 0.5.
+             */
+            iou_threshold?: number | null;
+            /**
+             * Match Labels
+             * @default true
+             */
+            match_labels: boolean;
+            /** Other Annotation Id */
+            other_annotation_id?: string | null;
+            /** Other Mapping */
+            other_mapping?: {
+                [key: string]: unknown;
+            } | null;
+        } & {
+            [key: string]: unknown;
         };
         /** CompressLidarsBody */
         CompressLidarsBody: {
@@ -1892,6 +2359,56 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** EmbeddingSpace */
+        EmbeddingSpace: {
+            /**
+             * Asset Types
+             * @description Asset types the embeddings belong to.
+             */
+            asset_types: string[];
+            /**
+             * Count
+             * @description Embeddings stored in the space.
+             */
+            count: number;
+            /**
+             * Indexed
+             * @description Vectors in the space's similarity index.
+             */
+            indexed: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** EmbeddingVectors */
+        EmbeddingVectors: {
+            /**
+             * Asset Ids
+             * @description The asset of each vector, in the order of `vectors`.
+             */
+            asset_ids: string[];
+            /**
+             * Ndim
+             * @description Values per vector.
+             */
+            ndim: number;
+            /**
+             * Vectors
+             * @description base64 of len(asset_ids) * ndim little-endian float32 values.
+             */
+            vectors: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** EmbeddingsAdded */
+        EmbeddingsAdded: {
+            /**
+             * Ids
+             * @description Ids of the stored embeddings, in request order.
+             */
+            ids: string[];
+        } & {
+            [key: string]: unknown;
+        };
         /** EnrichmentsConfigs */
         EnrichmentsConfigs: {
             /** Enrichments Configs */
@@ -1906,10 +2423,80 @@ export interface components {
             /** Session Uid */
             session_uid: string;
         };
+        /** EntitiesAdded */
+        EntitiesAdded: {
+            /**
+             * Accepted
+             * @description Entities stored.
+             */
+            accepted: number;
+            /** Acknowledged */
+            acknowledged: boolean;
+            /**
+             * Rejected
+             * @description Entities refused, in request order.
+             */
+            rejected: components["schemas"]["RejectedEntity"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * EntityInput
+         * @description An entity dict (the seed's ``add_entities``); a bad one is rejected by itself, naming the problem.
+         */
+        EntityInput: {
+            /** Duration */
+            duration?: number | null;
+            /** End Time */
+            end_time?: string | number | null;
+            /** Enrichments */
+            enrichments?: unknown[] | null;
+            /** Entity Id */
+            entity_id?: string | null;
+            /** Entity Name */
+            entity_name: string;
+            /**
+             * Entity Type
+             * @description geo, scalar, vector, state, state_set or state_vector.
+             */
+            entity_type: string;
+            /** Entity Value */
+            entity_value?: unknown;
+            /**
+             * Extend Session
+             * @default false
+             */
+            extend_session: boolean;
+            /** Geolocation */
+            geolocation?: unknown;
+            /**
+             * Influence
+             * @description point (default), linear_interpolation, interval, ...
+             */
+            influence?: string | null;
+            /** Influence Radius In Seconds */
+            influence_radius_in_seconds?: number | null;
+            /** Media Asset Id */
+            media_asset_id?: string | null;
+            /**
+             * Session
+             * @description The session uid (or `session_uid`).
+             */
+            session?: string | null;
+            /** Session Uid */
+            session_uid?: string | null;
+            /** Start Time */
+            start_time?: string | number | null;
+            /**
+             * Timestamp
+             * @description ISO 8601 with an offset, or epoch seconds.
+             */
+            timestamp?: string | number | null;
+        };
         /** EntityList */
         EntityList: {
             /** Entity Dicts */
-            entity_dicts: unknown[];
+            entity_dicts: components["schemas"]["EntityInput"][];
         };
         /** ErrorBody */
         ErrorBody: {
@@ -1940,6 +2527,77 @@ export interface components {
          */
         ErrorEnvelope: {
             error: components["schemas"]["ErrorBody"];
+        };
+        /** EvaluateRequest */
+        EvaluateRequest: {
+            ground_truth: components["schemas"]["AnnotationSourceSelector"];
+            /**
+             * Iou Threshold
+             * @default 0.5
+             */
+            iou_threshold: number;
+            /**
+             * Label Mapping
+             * @description Label -> label it counts as.
+             */
+            label_mapping?: {
+                [key: string]: string;
+            } | null;
+            predictions: components["schemas"]["AnnotationSourceSelector"];
+            /** @description A search over images. */
+            search?: components["schemas"]["SearchQuery"] | null;
+            /**
+             * Set Id
+             * @description Evaluate on the set's images (or give `search`).
+             */
+            set_id?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * Evaluation
+         * @description Predictions against ground truth; the totals over every label are at the top level.
+         */
+        Evaluation: {
+            /** Ap50 */
+            AP50: number;
+            /** F1 */
+            f1: number | string;
+            /** False Negative */
+            false_negative: number;
+            /** False Positive */
+            false_positive: number;
+            /**
+             * Ground Truth
+             * @description Ground-truth shapes.
+             */
+            ground_truth: number;
+            /** Images */
+            images: number;
+            /** Iou Threshold */
+            iou_threshold: number;
+            /**
+             * Map
+             * @description COCO mAP@[.5:.95] (pycocotools' COCOeval).
+             */
+            mAP: number;
+            /** Per Label */
+            per_label: {
+                [key: string]: components["schemas"]["LabelScores"];
+            };
+            /** Precision */
+            precision: number | string;
+            /**
+             * Predictions
+             * @description Predicted shapes.
+             */
+            predictions: number;
+            /** Recall */
+            recall: number | string;
+            /** True Positive */
+            true_positive: number;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * ExistsFilter
@@ -1979,9 +2637,7 @@ export interface components {
         /** FieldData */
         FieldData: {
             /** Search Dic */
-            search_dic?: {
-                [key: string]: unknown;
-            } | null;
+            search_dic?: components["schemas"]["ScenarioSearch"] | null;
             /** Session Fields */
             session_fields?: string[] | null;
         };
@@ -2013,6 +2669,18 @@ export interface components {
             values?: components["schemas"]["Bucket"][] | null;
         };
         /**
+         * FieldValues
+         * @description ``time_index`` and ``timestamp`` of each bucket, and one list of values (aligned with them) per field.
+         */
+        FieldValues: {
+            /** Time Index */
+            time_index: number[];
+            /** Timestamp */
+            timestamp: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * Filter
          * @description Assets whose ``field`` has any of ``values`` (for a list field: any element does).
          * @example {
@@ -2041,6 +2709,109 @@ export interface components {
              */
             values: (string | number | boolean)[] | string | number | boolean;
         };
+        /**
+         * GeoFilter
+         * @description Buckets where the geo entity ``field`` lies in the box.
+         */
+        GeoFilter: {
+            /** Field */
+            field: string;
+            /**
+             * Filter Out
+             * @default false
+             */
+            filter_out: boolean;
+            /** Max Lat */
+            max_lat?: number | null;
+            /** Max Lon */
+            max_lon?: number | null;
+            /** Min Lat */
+            min_lat?: number | null;
+            /** Min Lon */
+            min_lon?: number | null;
+        };
+        /** InferenceBody */
+        InferenceBody: {
+            /**
+             * Asset Type
+             * @default images
+             */
+            asset_type: string;
+            /** Classes Of Interest */
+            classes_of_interest?: string[] | null;
+            /** Ids */
+            ids?: string[] | null;
+            /**
+             * Model
+             * @default mask_rcnn
+             */
+            model: string;
+            /**
+             * Obtain Bbox
+             * @default false
+             */
+            obtain_bbox: boolean;
+            /**
+             * Obtain Embeddings
+             * @default false
+             */
+            obtain_embeddings: boolean;
+            /**
+             * Obtain Mask
+             * @default false
+             */
+            obtain_mask: boolean;
+            /**
+             * Obtain Object Entities
+             * @default false
+             */
+            obtain_object_entities: boolean;
+            /** Search */
+            search?: {
+                [key: string]: unknown;
+            } | null;
+            /** Threshold */
+            threshold?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * IngestWarning
+         * @description An ingested item with a remark.
+         */
+        IngestWarning: {
+            /**
+             * Code
+             * @description `duplicate_content`: the organization already has an asset with these bytes.
+             */
+            code: string;
+            /** Content Hash */
+            content_hash?: string | null;
+            /**
+             * Duplicate Of
+             * @description Ids of assets with the same bytes (a few).
+             */
+            duplicate_of?: string[];
+            /**
+             * Duplicates
+             * @description How many such assets in all.
+             * @default 0
+             */
+            duplicates: number;
+            /**
+             * Id
+             * @description Id of the ingested asset.
+             */
+            id: string;
+            /** Index */
+            index: number;
+            /** Name */
+            name: string;
+            /** Warning */
+            warning: string;
+        } & {
+            [key: string]: unknown;
+        };
         /** IntegrationTest */
         IntegrationTest: {
             /**
@@ -2066,6 +2837,39 @@ export interface components {
              * @default 10
              */
             steps: number;
+        };
+        /**
+         * ItemError
+         * @description Why one item of a batch was not ingested.
+         */
+        ItemError: {
+            /**
+             * Code
+             * @description Machine-readable: invalid_argument, not_found, payload_too_large, ...
+             */
+            code: string;
+            /**
+             * Error
+             * @description What went wrong with this item.
+             */
+            error: string;
+            /**
+             * Index
+             * @description Position of the item in the request's list.
+             */
+            index: number;
+            /**
+             * Name
+             * @description The item's name, URL (without credentials) or id.
+             */
+            name: string;
+            /**
+             * Status
+             * @description The HTTP status this error would have alone.
+             */
+            status: number;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * JobDocument
@@ -2174,6 +2978,215 @@ export interface components {
         JobStatus: {
             /** Status */
             status: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** LabelScores */
+        LabelScores: {
+            /**
+             * Ap
+             * @description COCO AP of the label, or "N/A".
+             */
+            AP: number | string;
+            /** F1 */
+            f1: number | string;
+            /** False Negative */
+            false_negative: number;
+            /** False Positive */
+            false_positive: number;
+            /**
+             * Precision
+             * @description A number, or "N/A" where undefined.
+             */
+            precision: number | string;
+            /** Recall */
+            recall: number | string;
+            /** True Positive */
+            true_positive: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * LidarCompressionStarted
+         * @description The ``lidar_compression`` job's document (FACTS 8.1) plus ``job_id``.
+         */
+        LidarCompressionStarted: {
+            /**
+             * Asset Id
+             * @description The asset the job works on, or `undefined`.
+             */
+            asset_id: string;
+            /** Asset Type */
+            asset_type?: string | null;
+            /**
+             * Attempts
+             * @description Runs so far (a run whose worker died is retried).
+             */
+            attempts: number;
+            /** Created At */
+            created_at?: string | null;
+            /** Description */
+            description?: string | null;
+            /**
+             * Failed Count
+             * @description Items of a finished job that failed.
+             * @default 0
+             */
+            failed_count: number;
+            /** Finished At */
+            finished_at?: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Job Id
+             * @description The job's id (also `id`); follow it with `GET /v1/jobs/{job_id}`.
+             */
+            job_id: string;
+            /** Job Type */
+            job_type?: string | null;
+            /**
+             * Notes
+             * @description Timestamped notes, oldest first.
+             */
+            notes?: string[];
+            /**
+             * Owner
+             * @description Organization id the job belongs to.
+             */
+            owner?: string | null;
+            /**
+             * Partial
+             * @description True when the job finished but some of its items failed (see `result.failed`); the status stays `finished`, so that scripts waiting for `finished` keep working.
+             * @default false
+             */
+            partial: boolean;
+            /**
+             * Progress
+             * @description 0 to 100.
+             */
+            progress: number;
+            /**
+             * Result
+             * @description What a finished job produced (job type specific). Jobs over many items list the items that failed in `failed` (ids, at most 1000; `failed_count` when more), with a sample of reasons in `failures`.
+             */
+            result?: unknown;
+            /**
+             * Stage
+             * @description What the job is doing now (free text).
+             */
+            stage?: string | null;
+            /** Started At */
+            started_at?: string | null;
+            /**
+             * Status
+             * @description queued, running, finished or aborted (a cancelled job is aborted).
+             */
+            status: string;
+            /** Tags */
+            tags?: string[];
+            /** Updated At */
+            updated_at?: string | null;
+            /**
+             * User
+             * @description Username that started the job.
+             */
+            user?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** MatrixBody */
+        MatrixBody: {
+            /** Index Name */
+            index_name?: string | null;
+            /** Search */
+            search?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** MeasurementColumn */
+        MeasurementColumn: {
+            /**
+             * Entity Type
+             * @description scalar, state or geo.
+             */
+            entity_type: string;
+            /**
+             * Lat
+             * @description Geo columns: latitudes, one per timestamp.
+             */
+            lat?: (number | null)[] | null;
+            /** Lon */
+            lon?: (number | null)[] | null;
+            /**
+             * Values
+             * @description One per timestamp (null: missing); not for geo.
+             */
+            values?: unknown[] | null;
+        };
+        /**
+         * Measurements
+         * @description A table of measurements (``add_df``), column by column.
+         */
+        Measurements: {
+            /** Columns */
+            columns: {
+                [key: string]: components["schemas"]["MeasurementColumn"];
+            };
+            /**
+             * Timestamps
+             * @description ISO 8601 times with an offset, or epoch seconds.
+             */
+            timestamps: (string | number)[];
+        };
+        /** MeasurementsAdded */
+        MeasurementsAdded: {
+            /**
+             * Accepted
+             * @description Entities stored (one per column and row with a value).
+             */
+            accepted: number;
+            /** Acknowledged */
+            acknowledged: boolean;
+            /**
+             * Skipped Missing
+             * @description Per column, rows skipped for a missing value.
+             */
+            skipped_missing: {
+                [key: string]: number;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * MediaAdded
+         * @description The answer of a batch upload: 200 when every item was ingested, 207 when some were not.
+         */
+        MediaAdded: {
+            /**
+             * Errors
+             * @description The items that failed (empty with 200).
+             */
+            errors: components["schemas"]["ItemError"][];
+            /**
+             * Ids
+             * @description Per item, in request order: the asset's id, or null if it failed.
+             */
+            ids: (string | null)[];
+            /**
+             * Job Id
+             * @description The first of `job_ids`, or null.
+             */
+            job_id: string | null;
+            /**
+             * Job Ids
+             * @description Jobs started by the upload (e.g. thumbnails, probing), if any.
+             */
+            job_ids: string[];
+            /**
+             * Warnings
+             * @description Ingested items with a remark.
+             */
+            warnings: components["schemas"]["IngestWarning"][];
         } & {
             [key: string]: unknown;
         };
@@ -2322,7 +3335,7 @@ export interface components {
         /** OneEntity */
         OneEntity: {
             /** Entity Dict */
-            entity_dict: unknown;
+            entity_dict: components["schemas"]["EntityInput"];
         };
         /** Organization */
         Organization: {
@@ -2383,9 +3396,7 @@ export interface components {
             /** Properties */
             properties?: string[] | null;
             /** Search */
-            search?: {
-                [key: string]: unknown;
-            } | null;
+            search?: components["schemas"]["SearchQuery"] | null;
         };
         /**
          * Range
@@ -2412,18 +3423,76 @@ export interface components {
              */
             min?: string | number | null;
         };
+        /** RejectedEntity */
+        RejectedEntity: {
+            /** Entity Id */
+            entity_id?: unknown;
+            /** Entity Name */
+            entity_name?: unknown;
+            /**
+             * Error
+             * @description Why it was not stored.
+             */
+            error: string;
+            /**
+             * Index
+             * @description Position of the entity in the request's list.
+             */
+            index: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /** RemoveBody */
+        RemoveBody: {
+            /** Asset Type */
+            asset_type?: string | null;
+            /** Index Name */
+            index_name: string;
+        };
         /** RemoveSourcesBody */
         RemoveSourcesBody: {
             /** Annotation Sources */
             annotation_sources: {
                 [key: string]: unknown;
             }[];
-            /** Asset Filters */
-            asset_filters?: {
-                [key: string]: unknown;
-            } | null;
+            /**
+             * Asset Filters
+             * @description A search over the assets; none: all.
+             */
+            asset_filters?: components["schemas"]["SearchQuery"] | null;
             /** Asset Type */
             asset_type: string;
+        };
+        /** ResolutionStatus */
+        ResolutionStatus: {
+            /**
+             * Status
+             * @description `ready`, the pending resolution job's status, or `unresolved`.
+             */
+            status: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ScenarioSearch
+         * @description A scenario search over resolved session timelines: every condition holds at once. Fields name timeline
+         *     entities; `session_uid`, `session_name`, `session_type`, `status`, `sets` and `tags` filter sessions.
+         */
+        ScenarioSearch: {
+            /** Exists Filters */
+            exists_filters?: components["schemas"]["ExistsFilter"][] | null;
+            /** Filters */
+            filters?: components["schemas"]["Filter"][] | null;
+            /** Geo Filters */
+            geo_filters?: components["schemas"]["GeoFilter"][] | null;
+            /**
+             * Min Duration
+             * @description Seconds an interval lasts at least.
+             */
+            min_duration?: number | null;
+            /** Ranges */
+            ranges?: components["schemas"]["Range"][] | null;
+            time_range?: components["schemas"]["TimeRange"] | null;
         };
         /** SearchBody */
         SearchBody: {
@@ -2431,9 +3500,7 @@ export interface components {
              * Search
              * @description A search over images (docs/search.md); none: all.
              */
-            search?: {
-                [key: string]: unknown;
-            } | null;
+            search?: components["schemas"]["SearchQuery"] | null;
         };
         /**
          * SearchQuery
@@ -2510,6 +3577,185 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** SessionCreated */
+        SessionCreated: {
+            /**
+             * Created
+             * @description False when a session of that name existed: `session_uid` is the existing one.
+             */
+            created: boolean;
+            /** Session Uid */
+            session_uid: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SessionDocument
+         * @description A session's metadata document (also readable as ``GET /v1/sessions/meta/{id}``).
+         */
+        SessionDocument: {
+            /** Auxiliary Data */
+            auxiliary_data?: {
+                [key: string]: unknown;
+            }[];
+            /** End Time */
+            end_time?: string | null;
+            /** Enrichments Configs */
+            enrichments_configs?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Id
+             * @description The session uid.
+             */
+            id: string;
+            /**
+             * Resolution
+             * @description Seconds per bucket of the session's timeline.
+             */
+            resolution: number;
+            /** Sensors */
+            sensors?: {
+                [key: string]: unknown;
+            }[];
+            /** Session Aux */
+            session_aux?: {
+                [key: string]: unknown;
+            };
+            /** Session Name */
+            session_name: string;
+            /**
+             * Session Type
+             * @description generic, videos, rosbag, ...
+             */
+            session_type: string;
+            /** Sets */
+            sets?: string[];
+            /** Source Data */
+            source_data?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Start Time
+             * @description ISO 8601; set by update_time_span or by entities.
+             */
+            start_time?: string | null;
+            /** Status */
+            status: string;
+            /** Timestamp */
+            timestamp: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SessionEntity
+         * @description A raw entity as the seed's entity dicts.
+         */
+        SessionEntity: {
+            /** End Time */
+            end_time?: string | null;
+            /** Entity Id */
+            entity_id: string;
+            /** Entity Name */
+            entity_name: string;
+            /**
+             * Entity Type
+             * @description scalar, state, geo, ...
+             */
+            entity_type: string;
+            /** Entity Value */
+            entity_value: unknown;
+            /** Influence */
+            influence: string;
+            /** Session */
+            session: string;
+            /** Start Time */
+            start_time?: string | null;
+            /** Timestamp */
+            timestamp: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** SessionIndexingStarted */
+        SessionIndexingStarted: {
+            /**
+             * Job Id
+             * @description Id of the job doing the work; follow it with `GET /v1/jobs/{job_id}`.
+             */
+            job_id: string;
+            /**
+             * Session Uid
+             * @description The session the videos are put on (created when none was named).
+             */
+            session_uid: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** SessionIntervals */
+        SessionIntervals: {
+            /**
+             * Intervals
+             * @description `[start, end]` ISO 8601 times where every condition holds.
+             */
+            intervals: string[][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** SessionName */
+        SessionName: {
+            /**
+             * Session Name
+             * @description Special characters replaced by `_`, lower case.
+             */
+            session_name: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** SetComparison */
+        SetComparison: {
+            /**
+             * Counts
+             * @description Vectors read from each set.
+             */
+            counts: number[];
+            /** Id */
+            id: string;
+            /**
+             * Index Name
+             * @description The embedding space.
+             */
+            index_name: string;
+            /**
+             * Job Id
+             * @description The compare_sets job that computed it.
+             */
+            job_id?: string | null;
+            /** Metric Params */
+            metric_params?: {
+                [key: string]: unknown;
+            } | null;
+            /** Metric Type */
+            metric_type?: string | null;
+            /**
+             * Sets
+             * @description The two sets compared.
+             */
+            sets: string[];
+            /**
+             * Std
+             * @description Spread of the distance over the seeds.
+             */
+            std: number;
+            /** Timestamp */
+            timestamp?: unknown;
+            /**
+             * Value
+             * @description Sliced Wasserstein distance, mean over the seeds.
+             */
+            value: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** SetCreated */
         SetCreated: {
             /**
@@ -2580,6 +3826,32 @@ export interface components {
             status: string;
         } & {
             [key: string]: unknown;
+        };
+        /** SimilarBody */
+        SimilarBody: {
+            /**
+             * Asset Type
+             * @default images
+             */
+            asset_type: string;
+            /** Ids */
+            ids?: string[] | null;
+            /** Index Name */
+            index_name?: string | null;
+            /** Search */
+            search?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Similar Asset Count
+             * @default 10
+             */
+            similar_asset_count: number;
+            /**
+             * Vector
+             * @description a raw query vector instead of ids (needs index_name)
+             */
+            vector?: number[] | null;
         };
         /** SourceData */
         SourceData: {
@@ -2698,9 +3970,21 @@ export interface components {
             /** Fields */
             fields?: string[] | null;
             /** Search */
-            search?: {
-                [key: string]: unknown;
-            } | null;
+            search?: components["schemas"]["ScenarioSearch"] | null;
+        };
+        /**
+         * TimeseriesInterval
+         * @description One matching interval: its bounds, ``timestamp`` of each bucket, and one list of values per field.
+         */
+        TimeseriesInterval: {
+            /** End Time */
+            end_time: string;
+            /** Start Time */
+            start_time: string;
+            /** Timestamp */
+            timestamp: string[];
+        } & {
+            [key: string]: unknown;
         };
         /** TokenIdentity */
         TokenIdentity: {
@@ -2736,6 +4020,40 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** UmapBody */
+        UmapBody: {
+            /**
+             * Asset Type
+             * @default images
+             */
+            asset_type: string;
+            /** Index Name */
+            index_name: string;
+            /**
+             * Min Dist
+             * @default 0.3
+             */
+            min_dist: number;
+            /**
+             * N Neighbors
+             * @default 20
+             */
+            n_neighbors: number;
+            /** Search */
+            search?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Train Size
+             * @default 10000
+             */
+            train_size: number;
+            /**
+             * Transform Only
+             * @default false
+             */
+            transform_only: boolean;
+        };
         /** UserChanges */
         UserChanges: {
             /** Email */
@@ -2765,6 +4083,42 @@ export interface components {
             token: string;
             /** Username */
             username: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** VectorsBody */
+        VectorsBody: {
+            /**
+             * Asset Type
+             * @default images
+             */
+            asset_type: string;
+            /** Ids */
+            ids?: string[] | null;
+            /** Index Name */
+            index_name: string;
+            /**
+             * Max Number Of Embeddings
+             * @default 200000
+             */
+            max_number_of_embeddings: number;
+            /** Search */
+            search?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** VideoFromImagesStarted */
+        VideoFromImagesStarted: {
+            /**
+             * Job Id
+             * @description Id of the job doing the work; follow it with `GET /v1/jobs/{job_id}`.
+             */
+            job_id: string;
+            /**
+             * Video Id
+             * @description Id the new video will have.
+             */
+            video_id: string;
         } & {
             [key: string]: unknown;
         };
@@ -2840,9 +4194,7 @@ export interface components {
              * Search
              * @description A search over annotations.
              */
-            search?: {
-                [key: string]: unknown;
-            } | null;
+            search?: components["schemas"]["SearchQuery"] | null;
         };
         /** DeleteBody */
         scenebase__api__routes__assets__DeleteBody: {
@@ -3463,15 +4815,121 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Add Provider To Labels */
+                    add_provider_to_labels?: boolean | null;
+                    /**
+                     * Annotations
+                     * @description 1 to 1000 annotations.
+                     */
+                    annotations: ({
+                        /**
+                         * Mask Files
+                         * @description Multipart only: mask id -> file part (PNG).
+                         */
+                        mask_files?: {
+                            [key: string]: string;
+                        } | null;
+                        /**
+                         * Raw Annotation Text
+                         * @description The raw annotation itself (e.g. a COCO entry).
+                         */
+                        raw_annotation_text?: string | null;
+                        /** Raw Annotation Uri */
+                        raw_annotation_uri?: string | null;
+                        /** Raw Annotation Url */
+                        raw_annotation_url?: string | null;
+                        /**
+                         * Raw File
+                         * @description Multipart only: the file part holding the raw annotation.
+                         */
+                        raw_file?: string | null;
+                    } & {
+                        [key: string]: unknown;
+                    })[];
+                    /** Annotations To Objects */
+                    annotations_to_objects?: boolean | null;
+                    /** Remove Asset Repeated Annotations */
+                    remove_asset_repeated_annotations?: boolean | null;
+                    /** Replace Sets */
+                    replace_sets?: boolean | null;
+                    /** Session Uid */
+                    session_uid?: string | null;
+                    /** Update Asset */
+                    update_asset?: boolean | null;
+                };
+                "multipart/form-data": {
+                    /**
+                     * AddAnnotationsRequest
+                     * @description The JSON body, or the ``manifest`` part of a multipart request.
+                     */
+                    manifest: {
+                        /** Add Provider To Labels */
+                        add_provider_to_labels?: boolean | null;
+                        /**
+                         * Annotations
+                         * @description 1 to 1000 annotations.
+                         */
+                        annotations: ({
+                            /**
+                             * Mask Files
+                             * @description Multipart only: mask id -> file part (PNG).
+                             */
+                            mask_files?: {
+                                [key: string]: string;
+                            } | null;
+                            /**
+                             * Raw Annotation Text
+                             * @description The raw annotation itself (e.g. a COCO entry).
+                             */
+                            raw_annotation_text?: string | null;
+                            /** Raw Annotation Uri */
+                            raw_annotation_uri?: string | null;
+                            /** Raw Annotation Url */
+                            raw_annotation_url?: string | null;
+                            /**
+                             * Raw File
+                             * @description Multipart only: the file part holding the raw annotation.
+                             */
+                            raw_file?: string | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        /** Annotations To Objects */
+                        annotations_to_objects?: boolean | null;
+                        /** Remove Asset Repeated Annotations */
+                        remove_asset_repeated_annotations?: boolean | null;
+                        /** Replace Sets */
+                        replace_sets?: boolean | null;
+                        /** Session Uid */
+                        session_uid?: string | null;
+                        /** Update Asset */
+                        update_asset?: boolean | null;
+                    };
+                } & {
+                    [key: string]: string;
+                };
+            };
+        };
         responses: {
-            /** @description Successful Response */
+            /** @description Every annotation was stored. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["AnnotationsAdded"];
+                };
+            };
+            /** @description Some were not: see `errors` (their `ids` are null). */
+            207: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnnotationsAdded"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -3549,15 +5007,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description Distinct sources, sorted. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    }[];
+                    "application/json": components["schemas"]["AnnotationSource"][];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -3589,9 +5045,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                };
+                "application/json": components["schemas"]["AnnotationsToObjectsRequest"];
             };
         };
         responses: {
@@ -3601,9 +5055,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["JobStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -3645,9 +5097,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnnotationMetaCleaned"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -3679,9 +5129,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                };
+                "application/json": components["schemas"]["CocoDatasetRequest"];
             };
         };
         responses: {
@@ -3691,9 +5139,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["CocoDatasetStored"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -3725,9 +5171,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                };
+                "application/json": components["schemas"]["ComparePairRequest"];
             };
         };
         responses: {
@@ -3737,9 +5181,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["JobStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -3781,9 +5223,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["JobStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -3815,9 +5255,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                };
+                "application/json": components["schemas"]["EvaluateRequest"];
             };
         };
         responses: {
@@ -3827,9 +5265,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Evaluation"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -3865,15 +5301,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The COCO dictionary. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["CocoFile"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -3915,9 +5349,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["JobStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -3952,13 +5384,223 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The mask. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    add_embeddings_v1_embeddings_add__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddBody"];
+            };
+        };
+        responses: {
             /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EmbeddingsAdded"];
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    create_umap_v1_embeddings_create_umap_from_assets__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UmapBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    remove_space_v1_embeddings_remove_embedding_space__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RemoveBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list_spaces_v1_embeddings_spaces__get: {
+        parameters: {
+            query?: {
+                asset_type?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: components["schemas"]["EmbeddingSpace"];
+                    };
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_vectors_v1_embeddings_vectors__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VectorsBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingVectors"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -4000,9 +5642,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["JobStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -4044,9 +5684,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["JobStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -4088,9 +5726,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: string;
-                    };
+                    "application/json": components["schemas"]["SessionIndexingStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -4663,9 +6299,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["LidarCompressionStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -4730,6 +6364,48 @@ export interface operations {
             };
         };
     };
+    model_inference_v1_models_model_inference__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InferenceBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     add_entities_v1_session_manager_add_entities__post: {
         parameters: {
             query?: {
@@ -4751,7 +6427,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EntitiesAdded"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -4795,7 +6471,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EntitiesAdded"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -4831,9 +6507,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                };
+                "application/json": components["schemas"]["Measurements"];
             };
         };
         responses: {
@@ -4843,7 +6517,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["MeasurementsAdded"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -4921,13 +6595,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description Entities in write order. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["SessionEntity"][];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -4965,13 +6639,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description Values per field, aligned with `timestamp`. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["FieldValues"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -5011,7 +6685,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ResolutionStatus"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -5085,9 +6759,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                } | null;
+                "application/json": components["schemas"]["ScenarioSearch"] | null;
             };
         };
         responses: {
@@ -5097,7 +6769,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        [key: string]: components["schemas"]["SessionIntervals"];
+                    };
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -5133,13 +6807,15 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description Per session uid, its matching intervals. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        [key: string]: components["schemas"]["TimeseriesInterval"][];
+                    };
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -5181,7 +6857,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["SessionCreated"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -5217,13 +6893,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The session document as stored. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["SessionDocument"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -5259,13 +6935,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The session document as stored. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["SessionDocument"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -5301,13 +6977,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The session document as stored. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["SessionDocument"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -5349,7 +7025,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["SessionName"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -5385,13 +7061,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The session document as stored. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["SessionDocument"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -5639,9 +7315,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                } | null;
+                "application/json": components["schemas"]["SearchQuery"] | null;
             };
         };
         responses: {
@@ -5685,9 +7359,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                } | null;
+                "application/json": components["schemas"]["SearchQuery"] | null;
             };
         };
         responses: {
@@ -5731,9 +7403,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                } | null;
+                "application/json": components["schemas"]["SearchQuery"] | null;
             };
         };
         responses: {
@@ -5941,9 +7611,7 @@ export interface operations {
         };
         requestBody?: {
             content: {
-                "application/json": {
-                    [key: string]: unknown;
-                } | null;
+                "application/json": components["schemas"]["SearchQuery"] | null;
             };
         };
         responses: {
@@ -6056,6 +7724,174 @@ export interface operations {
             };
         };
     };
+    compare_sets_v1_sets_comparisons_compare_sets__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompareBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    comparison_matrix_v1_sets_comparisons_comparison_matrix__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MatrixBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetComparison"][];
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    bulk_index_v1_similarity_search_bulk_index__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkIndexBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    similarity_search_v1_similarity_search_similarity_search__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SimilarBody"];
+            };
+        };
+        responses: {
+            /** @description for each query, the ids of the most similar assets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string[][];
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     compress_videos_v1_videos_compress_videos__post: {
         parameters: {
             query?: never;
@@ -6075,9 +7911,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["JobStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6119,9 +7953,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["JobStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6163,9 +7995,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["JobStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6195,7 +8025,41 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description Rows `timestamp,image_uri`.
+                     */
+                    csv: string;
+                    /** FromImagesParams */
+                    params: {
+                        /** Height */
+                        height: number;
+                        /** Image Format */
+                        image_format: string;
+                        /**
+                         * Image Skip Factor
+                         * @default 1
+                         */
+                        image_skip_factor?: number;
+                        /** Sensor */
+                        sensor?: string | null;
+                        /** Session Uid */
+                        session_uid?: string | null;
+                        /** Set Id */
+                        set_id?: string | string[] | null;
+                        /** Tags */
+                        tags?: string[] | null;
+                        /** Video Id */
+                        video_id?: string | null;
+                        /** Width */
+                        width: number;
+                    };
+                };
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -6203,9 +8067,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["VideoFromImagesStarted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6240,13 +8102,34 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The rendition, with its stored content type. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "image/jpeg": string;
+                    "image/png": string;
+                    "video/mp4": string;
+                    "video/quicktime": string;
+                    "video/webm": string;
+                    "video/x-matroska": string;
+                    "video/x-msvideo": string;
+                };
+            };
+            /** @description The bytes a `Range: bytes=a-b` request asked for, with `Content-Range`. */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                    "image/png": string;
+                    "video/mp4": string;
+                    "video/quicktime": string;
+                    "video/webm": string;
+                    "video/x-matroska": string;
+                    "video/x-msvideo": string;
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6370,15 +8253,92 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description A `manifest` JSON part and one file part per uploaded item (named by `items[].file`). */
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * UploadManifest
+                     * @description The ``manifest`` part of a batch upload. Other keys are options of the media type (images:
+                     *     ``thumbnailize_at_ingest``, ``thumbnail_presets``).
+                     */
+                    manifest: {
+                        /**
+                         * Items
+                         * @description The assets, in order (at most the type's batch size).
+                         */
+                        items: ({
+                            /**
+                             * File
+                             * @description Name of the multipart file part holding the item's bytes.
+                             */
+                            file?: string | null;
+                            /**
+                             * Metadata
+                             * @description The asset's metadata (`id`, `sensor`, `tags`, ...).
+                             */
+                            metadata?: {
+                                [key: string]: unknown;
+                            } | null;
+                            /**
+                             * Name
+                             * @description Name used in errors and as the file name (default: the part's).
+                             */
+                            name?: string | null;
+                            /**
+                             * Relative Path
+                             * @description Path of the file inside an uploaded folder (a/b.jpg).
+                             */
+                            relative_path?: string | null;
+                            /**
+                             * Uri
+                             * @description A storage URI (s3://, gs://, ...) to read the file from.
+                             */
+                            uri?: string | null;
+                            /**
+                             * Url
+                             * @description An http(s) URL to fetch the file from (instead of `file`).
+                             */
+                            url?: string | null;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        /**
+                         * Overwrite
+                         * @description Replace assets that have the same id.
+                         * @default true
+                         */
+                        overwrite?: boolean;
+                        /**
+                         * Set Ids
+                         * @description Sets to add every ingested asset to.
+                         */
+                        set_ids?: string[] | string | null;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                } & {
+                    [key: string]: string;
+                };
+            };
+        };
         responses: {
-            /** @description Successful Response */
+            /** @description Every item was ingested. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["MediaAdded"];
+                };
+            };
+            /** @description Some items were not: see `errors` (their `ids` are null). */
+            207: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MediaAdded"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6422,9 +8382,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: number;
-                    };
+                    "application/json": components["schemas"]["AssetCount"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6468,9 +8426,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AssetsDeleted"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6511,9 +8467,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: boolean;
-                    };
+                    "application/json": components["schemas"]["AssetExists"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6694,9 +8648,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AssetDocument"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6746,9 +8698,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AssetDocument"];
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6783,13 +8733,44 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The original file, with its stored content type. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": string;
+                    "application/octet-stream": string;
+                    "application/x-npy": string;
+                    "application/x-pcd": string;
+                    "image/jpeg": string;
+                    "image/png": string;
+                    "image/tiff": string;
+                    "video/mp4": string;
+                    "video/quicktime": string;
+                    "video/webm": string;
+                    "video/x-matroska": string;
+                    "video/x-msvideo": string;
+                };
+            };
+            /** @description The bytes a `Range: bytes=a-b` request asked for, with `Content-Range`. */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                    "application/octet-stream": string;
+                    "application/x-npy": string;
+                    "application/x-pcd": string;
+                    "image/jpeg": string;
+                    "image/png": string;
+                    "image/tiff": string;
+                    "video/mp4": string;
+                    "video/quicktime": string;
+                    "video/webm": string;
+                    "video/x-matroska": string;
+                    "video/x-msvideo": string;
                 };
             };
             /** @description The request was refused; `error.message` says why. */
@@ -6825,13 +8806,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description A thumbnail, or a LIDAR rendition (`Content-Encoding: gzip`). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/octet-stream": string;
+                    "image/jpeg": string;
+                    "image/png": string;
+                    "video/mp4": string;
                 };
             };
             /** @description The request was refused; `error.message` says why. */
