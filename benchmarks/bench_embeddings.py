@@ -152,7 +152,7 @@ def _usearch(x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     index = Index(ndim=x.shape[1], metric="ip", dtype="f32", connectivity=faiss_index.HNSW_M,
-                  expansion_add=faiss_index.EF_CONSTRUCTION, expansion_search=faiss_index.EF_SEARCH)  # fmt: skip
+                  expansion_add=faiss_index.EF_CONSTRUCTION, expansion_search=faiss_index.ef_for(len(x)))  # fmt: skip
     index.add(np.arange(len(x)), x)
     out = {"build_s": round(time.perf_counter() - wall0, 1), "build_cpu_s": round(time.process_time() - cpu0, 1)}
     out.update(_query_loop(lambda v: index.search(v, K, threads=1).keys.tolist(), q, truth))
