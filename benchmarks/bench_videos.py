@@ -27,9 +27,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.util
+import json
+import logging
 import os
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -44,6 +48,7 @@ if importlib.util.find_spec("scenebase") is None:
     sys.path.insert(0, str(ROOT / "src"))
 
 import av  # noqa: E402
+import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench_video_media import make_segment, spread  # noqa: E402
@@ -167,6 +172,83 @@ def ingest_figures(client: SceneEngineClient, files: list[Path], repeat: int, tm
             "rest_s": round(max(0.0, ingest_s - probe_s - copy_s), 3)}  # fmt: skip
 
 
+SINK_APP = """
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def sink(request):
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+    return JSONResponse({"received": received})
+
+
+app = Starlette(routes=[Route("/sink", sink, methods=["POST"])])
+"""
+
+
+def upload_files(path: Path) -> list[Any]:
+    """The multipart parts the client sends for one video (manifest + file part), for raw requests."""
+    manifest = {"items": [{"name": path.name, "file": "f0", "metadata": {}}], "set_ids": [], "compress_videos": False}
+    return [("manifest", (None, json.dumps(manifest).encode(), "application/json")),
+            ("f0", (path.name, path.open("rb"), "application/octet-stream"))]  # fmt: skip
+
+
+def server_stages(url: str, path: Path, repeat: int) -> dict[str, float]:
+    """The server's own account of an upload of ``path`` (its ``Server-Timing`` header: receive, probe, store,
+    catalog), medians of ``repeat`` uploads, in seconds."""
+    stages: dict[str, list[float]] = {}
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120) as http:
+        for _ in range(repeat):
+            files = upload_files(path)
+            try:
+                resp = http.post("/v1/videos/add/", files=files)
+            finally:
+                files[1][1][1].close()
+            resp.raise_for_status()
+            for part in resp.headers["server-timing"].split(","):
+                name, _, dur = part.strip().partition(";dur=")
+                stages.setdefault(name, []).append(float(dur) / 1000)
+    return {name: round(statistics.median(v), 4) for name, v in stages.items()}
+
+
+def transport_floor(path: Path, repeat: int, tmp: Path) -> float:
+    """Seconds to POST the same multipart upload to a bare Starlette app under the same uvicorn (loopback) that only
+    reads the body: what moving the bytes over HTTP costs before any ingest work (median of ``repeat``)."""
+    (tmp / "sink_app.py").write_text(SINK_APP)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-m", "uvicorn", "sink_app:app", "--app-dir", str(tmp), "--port", str(port),
+           "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    http.post("/sink", content=b"")
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the sink server did not start") from None
+                    time.sleep(0.1)
+
+            def post(_run: int) -> None:
+                files = upload_files(path)
+                try:
+                    http.post("/sink", files=files).raise_for_status()
+                finally:
+                    files[1][1][1].close()
+
+            return median_time(repeat, post)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def show_ingest(label: str, r: dict[str, Any]) -> None:
     print(f"  {label}: {r['files']} files, {r['mb']:.1f} MB: add_videos {r['ingest_s']:.3f} s = "
           f"{r['ingest_mb_per_s']:.0f} MB/s; probe alone {r['probe_s']:.3f} s = {r['probe_mb_per_s']:.0f} MB/s; "
@@ -251,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "work").mkdir()
         with serve_process(tmp / "data", {"SCENEBASE_WORKERS": "2"}) as (url, proc):
             client = SceneEngineClient(auth_token=TOKEN, scene_engine_url=url)
+            logging.getLogger("scenebase.client").setLevel(logging.ERROR)  # each run re-adds the same bytes
             print("\ningest (add_videos through the server) vs probe alone vs plain file copy:")
             real = sorted(VIDEO_DATA.iterdir()) if VIDEO_DATA.is_dir() else []
             if real:
@@ -260,6 +343,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  real sample videos: skipped, {VIDEO_DATA} not found")
             report["ingest_h264_1080p"] = ingest_figures(client, [h264], args.repeat, tmp / "work")
             show_ingest("generated 1080p H.264", report["ingest_h264_1080p"])
+            stages = server_stages(url, h264, args.repeat)
+            floor = transport_floor(h264, args.repeat, tmp)
+            report["ingest_h264_1080p"].update(server_stages_s=stages, http_transport_floor_s=round(floor, 3))
+            print("  the same upload as the server timed it (Server-Timing, median): "
+                  + ", ".join(f"{k} {v:.3f} s" for k, v in stages.items())
+                  + f"; the same bytes POSTed to a bare Starlette app that only reads them: {floor:.3f} s",
+                  flush=True)  # fmt: skip
 
             print("\nframe thumbnails through the API job:")
             smpte = VIDEO_DATA / "moviepy_smpte-2997.mp4"

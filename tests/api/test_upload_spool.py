@@ -66,3 +66,17 @@ def test_spooled_uploads_that_fail_leave_nothing_behind(
     blobs = [p for p in (server.settings.data_dir / "blobs").rglob("*") if p.is_file()]
     assert sorted(p.stat().st_size for p in blobs if "lidars" in p.parts) == [good.stat().st_size]
     assert good.stat().st_size > MIB
+
+
+def test_an_upload_answers_with_the_server_timing_of_its_stages(server: InProcessServer, tmp_path: Path) -> None:
+    """The ``Server-Timing`` header says where an upload's time went (benchmarks/bench_videos.py reads it)."""
+    http = server.http()
+    manifest = '{"items": [{"name": "a.bin", "file": "f0", "metadata": {"format": "kitti"}}], "set_ids": []}'
+    files = [("manifest", (None, manifest.encode(), "application/json")),
+             ("f0", ("a.bin", kitti(10_000, 4), "application/octet-stream"))]  # fmt: skip
+    resp = http.post("/v1/lidars/add/", files=files, headers={"Authorization": "Bearer default-admin-testtoken"})
+    assert resp.status_code == 200, resp.text
+    stages = dict(part.strip().split(";dur=") for part in resp.headers["server-timing"].split(","))
+    assert list(stages) == ["receive", "probe", "store", "catalog"]
+    assert all(float(ms) >= 0 for ms in stages.values())
+    assert float(stages["probe"]) > 0  # the point cloud was read

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import posixpath
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,9 @@ class IngestResult:
     #: items ingested with a remark, e.g. ``{"index", "name", "id", "code": "duplicate_content", "warning",
     #: "content_hash", "duplicate_of"}`` (see :meth:`IngestService._report_duplicates`)
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: seconds the batch spent per stage ("probe", "store": blob writes, "catalog": the transaction), for the
+    #: route's ``Server-Timing`` header
+    timings: dict[str, float] = field(default_factory=lambda: {"probe": 0.0, "store": 0.0, "catalog": 0.0})
 
 
 @dataclass
@@ -164,7 +168,7 @@ class IngestService:
         for pos, item, meta in checked:
             try:
                 _check_references(kind, meta, unknown)
-                prepared.append(self._prepare(scope, kind, pos, item, meta, set_ids, seen))
+                prepared.append(self._prepare(scope, kind, pos, item, meta, set_ids, seen, result.timings))
             except ServiceError as e:
                 result.errors.append(item_error(item.index, item.name, e))
         result.errors.sort(key=lambda e: int(e["index"]))
@@ -212,6 +216,7 @@ class IngestService:
         meta: dict[str, Any],
         set_ids: list[str],
         seen: set[str],
+        timings: dict[str, float],
     ) -> _Prepared:
         uploaded = item.media is not None and not item.prefetched
         if sum(x is not None for x in (None if item.prefetched else item.media, item.url, item.uri)) != 1:
@@ -221,10 +226,13 @@ class IngestService:
         with self._local_media(scope, item) as media:
             if media.size == 0:
                 raise UnsupportedMedia("empty file")
+            started = time.perf_counter()
             try:
                 probed = kind.probe(media, meta)
             except MediaError as e:
                 raise UnsupportedMedia(e.problem) from None
+            finally:
+                timings["probe"] += time.perf_counter() - started
             if not uploaded:  # a reference has no blob to hash while writing: hash the bytes read now
                 content_hash = _hash_of(media)
         meta.setdefault("id", new_id())
@@ -284,7 +292,9 @@ class IngestService:
                     continue
                 if p.media is not None:
                     key = f"{asset_type}/{new_id()}.{doc['object_access']['extension']}"
+                    started = time.perf_counter()
                     doc["content_hash"] = self._store_upload(key, p.media, p.content_type)
+                    result.timings["store"] += time.perf_counter() - started
                     new_blobs.append(key)
                     doc["object_access"]["key"] = key
                 if old is not None:
@@ -298,7 +308,9 @@ class IngestService:
                 stored = self.assets.put_in(conn, scope, asset_type, writes, "replace", keep_lists=("sets",))
                 return stored + self.assets.put_in(conn, scope, asset_type, merge_only, "merge")
 
+            started = time.perf_counter()
             stored = self.assets.repo.catalog.write_retrying(write)  # one transaction: all of the batch or nothing
+            result.timings["catalog"] = time.perf_counter() - started
             self.assets.written(scope, asset_type)
         except BaseException:
             for key in new_blobs:
