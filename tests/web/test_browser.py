@@ -64,6 +64,8 @@ def test_dashboard_sets_and_jobs_pages_show_the_server_data(loaded: Any, page: A
     failed = [row.get_attribute("class") for row in page.locator("[data-testid=job-row][data-status=aborted]").all()]
     assert failed and all("failed" in c.split() for c in failed), page.inner_text("main")  # failed jobs stand out
     page.screenshot(path=str(shots / "dashboard.png"))
+    _open(page, server, "/app/dashboard?dashboard=fleet%20review", "[data-testid=count-images]")
+    assert page.inner_text("[data-testid=dashboard-title]") == "Dashboard: fleet review"  # display_dashboard(name)
 
     _open(page, server, "/app/sets", "[data-testid=sets]")
     assert {"bunny frames", "panoptic examples", "media", "scans"} <= set(

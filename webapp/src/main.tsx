@@ -48,7 +48,7 @@ function route(path: string, q: URLSearchParams) {
   switch (page) {
     case "":
     case "dashboard":
-      return <Dashboard />;
+      return <Dashboard name={q.get("dashboard")} />;
     case "sets":
       return q.get("set") ? <SetPage setId={q.get("set")!} /> : <SetsList />;
     case "images":

@@ -20,13 +20,15 @@ async function loadDashboard() {
   return { counts, sets, sessions, running, failed: failed.flat() };
 }
 
-export function Dashboard() {
+/** The organization's overview. scenebase has one dashboard: a named one (`display_dashboard(name)`) shows the same
+ * overview under its name. */
+export function Dashboard({ name }: { name?: string | null }) {
   const loaded = useLoad(loadDashboard, []);
   return (
     <Show loaded={loaded}>
       {(d) => (
         <div class="dashboard">
-          <h1>Dashboard</h1>
+          <h1 data-testid="dashboard-title">{name ? `Dashboard: ${name}` : "Dashboard"}</h1>
           <div class="cards">
             {d.counts.map(([t, n]) => (
               <div class="card" key={t} data-testid={`count-${t}`}>
