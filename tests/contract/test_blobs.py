@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -553,3 +554,23 @@ def test_s3_layout_and_content_type(seaweedfs_server: SeaweedServer, tmp_path: P
         _close(store)
         _drop_bucket(seaweedfs_server, bucket)
         client.close()
+
+
+def test_a_folder_removed_behind_the_store_is_made_again(tmp_path: Path) -> None:
+    """The folder store remembers which folders exist (no mkdir per write); one removed meanwhile is recreated."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    store.put("images/a.jpg", b"a")
+    spooled = tmp_path / "upload.bin"
+    for n, write in enumerate(
+        [
+            lambda: store.put("images/b.jpg", b"b"),
+            lambda: store.put_stream("images/b.jpg", io.BytesIO(b"b")),
+            lambda: (spooled.write_bytes(b"b"), store.put_file("images/b.jpg", spooled, move=True)),
+            lambda: (spooled.write_bytes(b"b"), store.put_file("images/b.jpg", spooled)),
+        ]
+    ):
+        shutil.rmtree(tmp_path / "blobs" / "images")
+        write()
+        assert store.get("images/b.jpg") == b"b", n
+    with pytest.raises(FileNotFoundError):  # a missing source is still an error, not a folder to make
+        store.put_file("images/c.jpg", tmp_path / "nothing.bin", move=True)

@@ -62,8 +62,8 @@ class NamedSpool(tempfile.SpooledTemporaryFile):
     left at ``path`` is removed by :meth:`discard`."""
 
     def __init__(self, max_size: int, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         super().__init__(max_size=max_size, dir=str(folder), prefix="scenebase-upload-")
+        self.folder = folder
         self.path: Path | None = None
 
     def rollover(self) -> None:
@@ -72,6 +72,7 @@ class NamedSpool(tempfile.SpooledTemporaryFile):
         if state._rolled:
             return
         memory = state._file
+        self.folder.mkdir(parents=True, exist_ok=True)  # here, not per part: most parts never roll over
         named = tempfile.NamedTemporaryFile(**state._TemporaryFileArgs, delete=False)  # noqa: SIM115
         self.path = Path(named.name)
         del state._TemporaryFileArgs

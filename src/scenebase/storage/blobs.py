@@ -85,14 +85,28 @@ class LocalBlobStore:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.url = self.root.as_uri()
+        #: folders known to exist: a mkdir per write is a failing system call each time (blobs are never removed
+        #: with their folder; one removed behind our back is made again, see ``_temporary``)
+        self._folders: set[Path] = set()
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
+    def _temporary(self, target: Path) -> tuple[int, str]:
+        """A new temporary file beside ``target`` (made atomic by a rename), its folder created when needed."""
+        folder = target.parent
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+        try:
+            return tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True)
+            return tempfile.mkstemp(dir=folder, prefix=".tmp-")
+
     def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, tmp = self._temporary(path)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -105,15 +119,20 @@ class LocalBlobStore:
         """Copy a file in (constant memory: zips of large sets are gigabytes); with ``move``, rename it into place
         when it is on the store's filesystem (an upload spooled to the data folder: written once, never copied)."""
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         if move:
             try:
+                os.replace(path, target)
+                return
+            except FileNotFoundError:
+                if not path.exists():
+                    raise
+                target.parent.mkdir(parents=True, exist_ok=True)  # the target's folder: made, then renamed into
                 os.replace(path, target)
                 return
             except OSError as e:
                 if e.errno != errno.EXDEV:  # another filesystem: copy, then remove the source below
                     raise
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        fd, tmp = self._temporary(target)
         os.close(fd)
         try:
             shutil.copyfile(path, tmp)
@@ -126,8 +145,7 @@ class LocalBlobStore:
 
     def put_stream(self, key: str, stream: BinaryIO, content_type: str | None = None) -> int:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        fd, tmp = self._temporary(target)
         written = 0
         try:
             with os.fdopen(fd, "wb") as fh:
