@@ -10,8 +10,8 @@
   for every received piece (a 2 GB video arrives in ~30,000 pieces of 64 KiB; a write into the page cache costs
   microseconds, the thread hand-off more than that). The temporary file is a named file in the server's own
   temporary folder (``<data dir>/tmp``), so the ingest service can *move* it into a folder blob store instead of
-  copying it, and every part is hashed (SHA-256) as it arrives, so the content hash costs no second read: a large
-  upload is written to disk once.
+  copying it, and a part that rolled over is hashed (SHA-256) as it arrives, so the content hash costs no second
+  read: a large upload is written to disk once. A part kept in memory is hashed by the ingest, in one call.
 * **Size**: a file part stops being stored once it passes ``max_file_bytes`` (it is still counted): its
   ``UploadFile.size`` is its full size, so the route reports that item as too large and goes on with the batch.
 """
@@ -22,7 +22,7 @@ import hashlib
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -65,6 +65,21 @@ class NamedSpool(tempfile.SpooledTemporaryFile):
         super().__init__(max_size=max_size, dir=str(folder), prefix="scenebase-upload-")
         self.folder = folder
         self.path: Path | None = None
+        #: the SHA-256 of what was written, kept from the rollover on: a part small enough to stay in memory is
+        #: hashed by the ingest when it writes the blob (hashing each arriving piece on the event loop releases and
+        #: retakes the GIL per piece, which the request threads then wait for)
+        self.sha256: Any = None
+
+    def write(self, data: Any) -> int:
+        rolled = cast(Any, self)._rolled
+        written = super().write(data)
+        if rolled:
+            self.sha256.update(data)
+        return written
+
+    def content_hash(self) -> str | None:
+        """``sha256:<hex>`` of the whole part once it rolled over to its file (None while it is in memory)."""
+        return None if self.sha256 is None else f"sha256:{self.sha256.hexdigest()}"
 
     def rollover(self) -> None:
         # mirrors SpooledTemporaryFile.rollover, with a named file (it owns the file until ``discard``)
@@ -77,6 +92,7 @@ class NamedSpool(tempfile.SpooledTemporaryFile):
         self.path = Path(named.name)
         del state._TemporaryFileArgs
         position = memory.tell()
+        self.sha256 = hashlib.sha256(memory.getbuffer())
         named.write(memory.getvalue())
         named.seek(position, 0)
         state._file = named
@@ -89,18 +105,12 @@ class NamedSpool(tempfile.SpooledTemporaryFile):
 
 
 class _DirectUploadFile(UploadFile):
-    """An ``UploadFile`` whose writes go straight to its file and are hashed as they arrive (module docstring)."""
-
-    sha256: Any
+    """An ``UploadFile`` whose writes go straight to its spool (no thread hop; module docstring)."""
 
     async def write(self, data: bytes) -> None:
         if self.size is not None:
             self.size += len(data)
-        self.sha256.update(data)
         self.file.write(data)
-
-    def content_hash(self) -> str:
-        return f"sha256:{self.sha256.hexdigest()}"
 
 
 class UploadParser(MultiPartParser):
@@ -129,7 +139,6 @@ class UploadParser(MultiPartParser):
             upload.file.close()
             upload.file = spool  # type: ignore[assignment]
             upload.__class__ = _DirectUploadFile
-            upload.sha256 = hashlib.sha256()  # type: ignore[attr-defined]
         if self._current_part.file is None:  # a plain field (the manifest): no file, no memory taken
             UPLOAD_MEMORY.give(self._granted)
             self._granted = 0
@@ -201,6 +210,6 @@ async def parse_upload(
 def spooled(upload: UploadFile) -> tuple[Path | None, str | None]:
     """The named file an upload part rolled over to (None while it is in memory) and its content hash."""
     spool = upload.file
-    path = spool.path if isinstance(spool, NamedSpool) else None
-    digest = upload.content_hash() if isinstance(upload, _DirectUploadFile) else None
-    return path, digest
+    if not isinstance(spool, NamedSpool):
+        return None, None
+    return spool.path, spool.content_hash()
