@@ -314,7 +314,10 @@ class FaissVectorIndex:
         params: Any
         if space.layout:
             params = faiss.SearchParametersIVF()
-            params.nprobe = min(self.nprobe, space.layout)
+            # a filter keeping a fraction f of the rows: 1/f times the lists hold as many allowed candidates (the
+            # scan skips the others by id before computing a distance, so the extra lists cost little)
+            widen = 1 if rows is None else -(-len(space.rows) // max(len(rows), 1))
+            params.nprobe = min(self.nprobe * widen, space.layout)
         else:
             params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
             params.efSearch = max(self.ef_search, k)
