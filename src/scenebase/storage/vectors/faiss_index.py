@@ -44,7 +44,7 @@ IVF_MIN_SIZE = 50_000
 #: k-means sample per list (FAISS warns below 39; more costs training time for no measurable recall)
 TRAIN_POINTS_PER_LIST = 40
 #: lists scanned per query; the scan touches nprobe * size / nlist vectors (docs/benchmarks.md: nprobe sweep)
-NPROBE = 32
+NPROBE = 16
 
 
 def nlist_for(size: int) -> int:
