@@ -220,6 +220,12 @@ def test_faiss_space_changes_layout_as_it_grows_and_shrinks(tmp_path: Path, monk
         filtered.append(len(hits & set(exact(x[::3], allowed, x[i], 10))) / 10)
     assert np.mean(filtered) >= 0.95
     index.nprobe = 8
+    with monkeypatch.context() as patched:  # a large k scans more lists instead of falling back to exact search
+        patched.setattr(FaissVectorIndex, "_exact", lambda *args: pytest.fail("exact fallback for a large k"))
+        many = index.search("org", "s", x[0], 3000)
+    assert len({h.key for h in many}) == 3000 and [h.score for h in many] == sorted(
+        (h.score for h in many), reverse=True
+    )
     index.upsert("org", "s", ["a1"], x[7999:8000])  # a replaced key is a tombstone in an IVF space too
     assert {h.key for h in index.search("org", "s", x[1], 3)}.isdisjoint({"a1"})
     assert {"a1", "a7999"} <= {h.key for h in index.search("org", "s", x[7999], 2)}
@@ -227,3 +233,25 @@ def test_faiss_space_changes_layout_as_it_grows_and_shrinks(tmp_path: Path, monk
     assert _layout_on_disk(folder) == 0 and index.count("org", "s") == 500
     hits = index.search("org", "s", x[7600], 5)
     assert [h.key for h in hits] == exact(x[7500:], keys[7500:], x[7600], 5)
+
+
+@pytest.mark.parametrize("ivf_min_size", [1_000_000, 1])
+def test_faiss_write_that_fails_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ivf_min_size: int
+) -> None:
+    monkeypatch.setattr(faiss_index, "IVF_MIN_SIZE", ivf_min_size)
+    x = clustered(300, seed=5)
+    index = FaissVectorIndex(tmp_path / "v")
+    index.upsert("org", "s", [f"a{i}" for i in range(200)], x[:200])
+
+    def full_disk(*args: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(faiss, "write_index", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        index.upsert("org", "s", ["a0", *(f"a{i}" for i in range(200, 300))], x[100:201])
+    assert index.count("org", "s") == 200 and not index.contains("org", "s", ["a250"])
+    assert index.search("org", "s", x[0], 1)[0].key == "a0"  # a0 was not replaced
+    with pytest.raises(OSError, match="No space"):
+        index.delete("org", "s", ["a1"])
+    assert index.contains("org", "s", ["a1"]) == {"a1"}

@@ -200,20 +200,21 @@ class FaissVectorIndex:
             arr = normalized(check_matrix(keys, vectors, space.dim if space else None))
             if space is None:
                 space = _Space(arr.shape[1], None, [], 0)
-            for key in keys:
-                row = space.rows.pop(key, None)
-                if row is not None:
-                    space.keys[row] = None
-            if space.index is None or layout_for(len(space.rows) + len(keys)) > space.layout:
-                # a new space, or one grown out of its layout: rebuilt from its live rows and the new vectors
-                self._rebuild(space, arr, list(keys))
-            else:
-                start = len(space.keys)
-                space.index.add(arr)
-                space.keys.extend(keys)
-                space.rows.update({k: start + i for i, k in enumerate(keys)})
-                self._compact_if_needed(space)
-            self._save(org, index_name, folder, space)
+            with self._reloaded_on_error(org, index_name):
+                for key in keys:
+                    row = space.rows.pop(key, None)
+                    if row is not None:
+                        space.keys[row] = None
+                if space.index is None or layout_for(len(space.rows) + len(keys)) > space.layout:
+                    # a new space, or one grown out of its layout: rebuilt from its live rows and the new vectors
+                    self._rebuild(space, arr, list(keys))
+                else:
+                    start = len(space.keys)
+                    space.index.add(arr)
+                    space.keys.extend(keys)
+                    space.rows.update({k: start + i for i, k in enumerate(keys)})
+                    self._compact_if_needed(space)
+                self._save(org, index_name, folder, space)
 
     def delete(self, org: str, index_name: str, keys: Sequence[str]) -> int:
         with self._locked(org, index_name, exclusive=True) as folder:
@@ -221,15 +222,26 @@ class FaissVectorIndex:
             if space is None:
                 return 0
             removed = 0
-            for key in keys:
-                row = space.rows.pop(key, None)
-                if row is not None:
-                    space.keys[row] = None
-                    removed += 1
-            if removed:
-                self._compact_if_needed(space)
-                self._save(org, index_name, folder, space)
+            with self._reloaded_on_error(org, index_name):
+                for key in keys:
+                    row = space.rows.pop(key, None)
+                    if row is not None:
+                        space.keys[row] = None
+                        removed += 1
+                if removed:
+                    self._compact_if_needed(space)
+                    self._save(org, index_name, folder, space)
             return removed
+
+    @contextlib.contextmanager
+    def _reloaded_on_error(self, org: str, index_name: str) -> Iterator[None]:
+        """A write that fails half-way (a full disk, no memory for a rebuild) leaves the loaded space half-changed:
+        forget it, so that the next use reads the files, which still hold the space as it was."""
+        try:
+            yield
+        except BaseException:
+            self._spaces.pop((org, index_name), None)
+            raise
 
     def _compact_if_needed(self, space: _Space) -> None:
         """Rebuild the index from the live rows once tombstones outnumber them (searches skip tombstones, but
@@ -314,10 +326,12 @@ class FaissVectorIndex:
         params: Any
         if space.layout:
             params = faiss.SearchParametersIVF()
-            # a filter keeping a fraction f of the rows: 1/f times the lists hold as many allowed candidates (the
-            # scan skips the others by id before computing a distance, so the extra lists cost little)
-            widen = 1 if rows is None else -(-len(space.rows) // max(len(rows), 1))
-            params.nprobe = min(self.nprobe * widen, space.layout)
+            # enough lists to hold ~2k candidates (a large k would otherwise end in the exact fallback over every
+            # row), and for a filter keeping a fraction f of the rows 1/f times as many: the scan skips the other
+            # rows by id before computing a distance, so the extra lists cost little
+            live = max(len(space.rows), 1)
+            widen = 1 if rows is None else -(-live // max(len(rows), 1))
+            params.nprobe = min(max(self.nprobe, -(-2 * k * space.layout // live)) * widen, space.layout)
         else:
             params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
             params.efSearch = max(self.ef_search, k)
