@@ -1,16 +1,18 @@
 """Embeddings and similarity search (issue 10): the vector index itself, and the client over HTTP.
 
     python benchmarks/bench_embeddings.py [--vectors 100000] [--dim 512] [--queries 200] [--http-vectors 100000]
-                                          [--compare-usearch] [--skip-http]
+                                          [--nprobe-sweep 8,16,64] [--cache /tmp] [--compare-usearch] [--skip-http]
 
 Data: clustered unit vectors, like embeddings (``vectors / 100`` Gaussian clusters with noise; on uniform noise
 every HNSW graph has poor recall and the figure would mean nothing). Queries are dataset points with a little
 noise; the ground truth is exact search (numpy, all vectors).
 
 * **index** (in this process, ``FaissVectorIndex`` in a temporary folder, as the bulk index job fills it: chunks of
-  100,000): build wall and CPU seconds, memory (this process's RSS growth) and files on disk; then one query at a
-  time in one thread: recall@10 against exact search, median and p95 milliseconds. ``--compare-usearch`` also
-  builds usearch's HNSW with the same M / ef parameters (the measurement behind choosing FAISS).
+  100,000): build wall and CPU seconds, memory (this process's RSS growth) and files on disk, the layout the space
+  ended in (HNSW graph or IVF lists); then one query at a time in one thread: recall@10 against exact search,
+  median and p95 milliseconds (wall, and median CPU). ``--nprobe-sweep`` / ``--ef-sweep`` query the same index
+  at other widths. ``--cache DIR`` keeps the generated vectors as ``.npy`` there (1,000,000 x 512 takes a while to
+  make). ``--compare-usearch`` also builds usearch's HNSW with the HNSW parameters (the measurement behind FAISS).
 * **http** (``scenebase serve``, SQLite catalog, one job worker): ``--http-vectors`` image records are written
   first (metadata only: similarity search needs no pixels); then ``add_embeddings`` without indexing (vectors/s
   through the client, and the CPU seconds of the server and of the client), the ``similarity_search_bulk_index``
@@ -95,6 +97,18 @@ def exact_top(x: np.ndarray, q: np.ndarray, k: int, exclude: np.ndarray | None =
     return best_i
 
 
+def cached_clustered(n: int, dim: int, cache: Path | None) -> np.ndarray:
+    """:func:`clustered`, read from / saved to ``cache`` as ``.npy`` when given."""
+    if cache is None:
+        return clustered(n, dim)
+    path = cache / f"scenebase-bench-clustered-{n}x{dim}-seed{SEED}.npy"
+    if path.exists():
+        return np.load(path)
+    x = clustered(n, dim)
+    np.save(path, x)
+    return x
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -103,7 +117,12 @@ def rss_mb() -> float:
 
 
 def bench_index(
-    x: np.ndarray, queries: int, compare_usearch: bool, chunk: int = CHUNK, ef_sweep: tuple[int, ...] = ()
+    x: np.ndarray,
+    queries: int,
+    compare_usearch: bool,
+    chunk: int = CHUNK,
+    ef_sweep: tuple[int, ...] = (),
+    nprobe_sweep: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     keys = [f"a{i}" for i in range(len(x))]
     _picks, q = queries_for(x, queries)
@@ -120,14 +139,24 @@ def bench_index(
         out["build_cpu_s"] = round(time.process_time() - cpu0, 1)
         out["rss_growth_mb"] = round(rss_mb() - rss0)
         out["disk_mb"] = round(sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file()) / 2**20)
+        out["load_after_build"] = [round(v, 2) for v in os.getloadavg()]
+        nlist = faiss_index.layout_for(index.count("org", "space"))
+        out["layout"] = (
+            f"IVF-Flat, {nlist} lists, nprobe {index.nprobe}" if nlist else f"HNSW, efSearch {index.ef_search}"
+        )
         faiss.omp_set_num_threads(1)  # the issue's figure is for one thread
         out.update(_query_loop(lambda v: [int(h.key[1:]) for h in index.search("org", "space", v, K)], q, truth))
-        sweep = {}
-        for ef in ef_sweep:  # recall against time for other efSearch values on the same graph
-            index.ef_search = ef
-            sweep[ef] = _query_loop(lambda v: [int(h.key[1:]) for h in index.search("org", "space", v, K)], q, truth)
-            print(f"  efSearch {ef}: {sweep[ef]}", flush=True)
-        out["ef_sweep"] = sweep
+        for name, values in (("ef_search", ef_sweep), ("nprobe", nprobe_sweep)):
+            sweep = {}
+            for value in values:  # recall against time for other widths on the same index
+                setattr(index, name, value)
+                sweep[value] = _query_loop(
+                    lambda v: [int(h.key[1:]) for h in index.search("org", "space", v, K)], q, truth
+                )
+                print(f"  {name} {value}: {sweep[value]}", flush=True)
+            if values:
+                out[f"{name}_sweep"] = sweep
+        out["load_after_queries"] = [round(v, 2) for v in os.getloadavg()]
         if compare_usearch:
             out["usearch"] = _usearch(x, q, truth)
     finally:
@@ -136,15 +165,17 @@ def bench_index(
 
 
 def _query_loop(search: Any, q: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
-    times, recalls = [], []
+    times, cpu, recalls = [], [], []
     for v, t in zip(q, truth, strict=True):
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         found = search(v)
         times.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - cpu0) * 1000)
         recalls.append(len(set(found) & set(t.tolist())) / K)
     times.sort()
     return {"recall_at_10": round(float(np.mean(recalls)), 4), "median_ms": round(statistics.median(times), 3),
-            "p95_ms": round(times[int(0.95 * (len(times) - 1))], 3)}  # fmt: skip
+            "p95_ms": round(times[int(0.95 * (len(times) - 1))], 3),
+            "median_cpu_ms": round(statistics.median(cpu), 3)}  # fmt: skip
 
 
 def _usearch(x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
@@ -152,7 +183,7 @@ def _usearch(x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     index = Index(ndim=x.shape[1], metric="ip", dtype="f32", connectivity=faiss_index.HNSW_M,
-                  expansion_add=faiss_index.EF_CONSTRUCTION, expansion_search=faiss_index.ef_for(len(x)))  # fmt: skip
+                  expansion_add=faiss_index.EF_CONSTRUCTION, expansion_search=faiss_index.EF_SEARCH)  # fmt: skip
     index.add(np.arange(len(x)), x)
     out = {"build_s": round(time.perf_counter() - wall0, 1), "build_cpu_s": round(time.process_time() - cpu0, 1)}
     out.update(_query_loop(lambda v: index.search(v, K, threads=1).keys.tolist(), q, truth))
@@ -216,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         default=CHUNK,
         help="vectors per index write (the bulk index job's: 100,000; each write saves the index)",
     )
-    parser.add_argument("--ef-sweep", default="", help="also query at these efSearch values, e.g. 256,512,1024")
+    parser.add_argument("--ef-sweep", default="", help="also query at these efSearch values (an HNSW space)")
+    parser.add_argument("--nprobe-sweep", default="", help="also query at these nprobe values (an IVF space)")
+    parser.add_argument("--cache", type=Path, help="keep the generated index vectors as .npy in this folder")
     parser.add_argument("--compare-usearch", action="store_true", help="also build usearch's HNSW (needs usearch)")
     parser.add_argument("--skip-index", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
@@ -225,12 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     report: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
                               "load_at_start": [round(v, 2) for v in os.getloadavg()], "targets": TARGETS,
-                              "parameters": vars(args) | {"output": str(args.output)}}  # fmt: skip
+                              "parameters": vars(args) | {"output": str(args.output),
+                                                          "cache": str(args.cache)}}  # fmt: skip
     if not args.skip_index:
         print(f"index: {args.vectors:,} x {args.dim} clustered vectors", flush=True)
-        x = clustered(args.vectors, args.dim)
-        sweep = tuple(int(v) for v in args.ef_sweep.split(",") if v)
-        report["index"] = bench_index(x, args.queries, args.compare_usearch, args.chunk, sweep)
+        x = cached_clustered(args.vectors, args.dim, args.cache)
+        ef_sweep = tuple(int(v) for v in args.ef_sweep.split(",") if v)
+        nprobe_sweep = tuple(int(v) for v in args.nprobe_sweep.split(",") if v)
+        report["index"] = bench_index(x, args.queries, args.compare_usearch, args.chunk, ef_sweep, nprobe_sweep)
         del x
         print(f"  {report['index']}", flush=True)
     if not args.skip_http:

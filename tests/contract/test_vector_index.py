@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -34,9 +35,15 @@ def exact(vectors: np.ndarray, keys: list[str], q: np.ndarray, k: int) -> list[s
     return [keys[i] for i in np.argsort(-scores, kind="stable")[:k]]
 
 
-@pytest.fixture(params=["faiss", "pgvector"])
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
+@pytest.fixture(params=["faiss", "faiss-ivf", "pgvector"])
+def index(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VectorIndex]:
     if request.param == "faiss":
+        yield FaissVectorIndex(tmp_path / "vectors")
+        return
+    if request.param == "faiss-ivf":
+        # the layout of large spaces at the tests' sizes, where nprobe covers every list: these tests check what
+        # is answered (filters, tombstones, exclusions); recall with fewer lists is the growth test's business
+        monkeypatch.setattr(faiss_index, "IVF_MIN_SIZE", 1)
         yield FaissVectorIndex(tmp_path / "vectors")
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
@@ -169,3 +176,82 @@ def test_faiss_index_persists_and_sees_other_processes_writes(tmp_path: Path) ->
     first.delete("org", "s", ["a5"])
     assert second.search("org", "s", x[5], 1)[0].key != "a5"
     assert sorted(p.name for p in (tmp_path / "v" / "org" / "s").iterdir() if p.suffix == ".faiss") == ["index-2.faiss"]
+
+
+def test_nlist_follows_the_square_root_of_the_size_within_training_limits() -> None:
+    assert [faiss_index.nlist_for(n) for n in (1, 10, 600, 50_000, 100_000, 1_000_000)] == [1, 1, 8, 1024, 1024, 4096]
+    nlists = [faiss_index.nlist_for(n) for n in range(1, 3_000_000, 7919)]
+    assert nlists == sorted(nlists)
+
+
+def _layout_on_disk(folder: Path) -> int:
+    (path,) = folder.glob("index-*.faiss")
+    index = faiss.read_index(str(path))
+    return int(index.nlist) if isinstance(index, faiss.IndexIVF) else 0
+
+
+def test_faiss_space_changes_layout_as_it_grows_and_shrinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faiss_index, "IVF_MIN_SIZE", 1000)
+    x = clustered(8000, seed=4, clusters=60)
+    keys = [f"a{i}" for i in range(8000)]
+    index = FaissVectorIndex(tmp_path / "v", nprobe=8)
+    folder = tmp_path / "v" / "org" / "s"
+
+    def recall(n: int, reader: FaissVectorIndex) -> float:
+        found = {i: {h.key for h in reader.search("org", "s", x[i], 10)} for i in range(0, n, n // 40)}
+        return float(np.mean([len(f & set(exact(x[:n], keys[:n], x[i], 10))) / 10 for i, f in found.items()]))
+
+    index.upsert("org", "s", keys[:600], x[:600])
+    assert _layout_on_disk(folder) == 0  # a small space is a graph
+    index.upsert("org", "s", keys[600:2000], x[600:2000])
+    assert _layout_on_disk(folder) == faiss_index.nlist_for(2000) == 32  # crossed IVF_MIN_SIZE: rebuilt as IVF
+    assert recall(2000, index) >= 0.95 and recall(2000, FaissVectorIndex(tmp_path / "v", nprobe=8)) >= 0.95
+    index.upsert("org", "s", keys[2000:2500], x[2000:2500])
+    assert _layout_on_disk(folder) == 32  # added to the trained lists
+    index.upsert("org", "s", keys[2500:], x[2500:])
+    assert _layout_on_disk(folder) == faiss_index.nlist_for(8000) == 128  # grown past its lists' range: retrained
+    assert index.count("org", "s") == 8000 and recall(8000, index) >= 0.95
+    # a filter keeping a third of the rows scans three times the lists (with one list: recall 0.83 instead of 0.99)
+    monkeypatch.setattr(faiss_index, "EXACT_FILTER_LIMIT", 0)  # the filtered scan, not exact search
+    index.nprobe, allowed, filtered = 1, keys[::3], []
+    for i in range(5, 8000, 100):
+        hits = {h.key for h in index.search("org", "s", x[i], 10, allowed=allowed)}
+        assert hits <= set(allowed)
+        filtered.append(len(hits & set(exact(x[::3], allowed, x[i], 10))) / 10)
+    assert np.mean(filtered) >= 0.95
+    index.nprobe = 8
+    with monkeypatch.context() as patched:  # a large k scans more lists instead of falling back to exact search
+        patched.setattr(FaissVectorIndex, "_exact", lambda *args: pytest.fail("exact fallback for a large k"))
+        many = index.search("org", "s", x[0], 3000)
+    assert len({h.key for h in many}) == 3000 and [h.score for h in many] == sorted(
+        (h.score for h in many), reverse=True
+    )
+    index.upsert("org", "s", ["a1"], x[7999:8000])  # a replaced key is a tombstone in an IVF space too
+    assert {h.key for h in index.search("org", "s", x[1], 3)}.isdisjoint({"a1"})
+    assert {"a1", "a7999"} <= {h.key for h in index.search("org", "s", x[7999], 2)}
+    index.delete("org", "s", keys[:7500])  # tombstones outnumber the live rows: rebuilt for 500, a graph again
+    assert _layout_on_disk(folder) == 0 and index.count("org", "s") == 500
+    hits = index.search("org", "s", x[7600], 5)
+    assert [h.key for h in hits] == exact(x[7500:], keys[7500:], x[7600], 5)
+
+
+@pytest.mark.parametrize("ivf_min_size", [1_000_000, 1])
+def test_faiss_write_that_fails_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ivf_min_size: int
+) -> None:
+    monkeypatch.setattr(faiss_index, "IVF_MIN_SIZE", ivf_min_size)
+    x = clustered(300, seed=5)
+    index = FaissVectorIndex(tmp_path / "v")
+    index.upsert("org", "s", [f"a{i}" for i in range(200)], x[:200])
+
+    def full_disk(*args: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(faiss, "write_index", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        index.upsert("org", "s", ["a0", *(f"a{i}" for i in range(200, 300))], x[100:201])
+    assert index.count("org", "s") == 200 and not index.contains("org", "s", ["a250"])
+    assert index.search("org", "s", x[0], 1)[0].key == "a0"  # a0 was not replaced
+    with pytest.raises(OSError, match="No space"):
+        index.delete("org", "s", ["a1"])
+    assert index.contains("org", "s", ["a1"]) == {"a1"}

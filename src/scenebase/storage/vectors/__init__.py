@@ -2,8 +2,9 @@
 
 One protocol, two implementations run against the same contract tests (``tests/contract/test_vector_index.py``):
 
-- :class:`~scenebase.storage.vectors.faiss_index.FaissVectorIndex` — the embedded default: a FAISS HNSW index per
-  space, persisted in the data folder (chosen over usearch by measurement: docs/architecture.md);
+- :class:`~scenebase.storage.vectors.faiss_index.FaissVectorIndex` — the embedded default: a FAISS index per space
+  (an HNSW graph, an IVF from 50,000 vectors), persisted in the data folder (chosen by measurement:
+  docs/architecture.md);
 - :class:`~scenebase.storage.vectors.pgvector_index.PgVectorIndex` — when the catalog is PostgreSQL: one table
   with a partial HNSW index per space (pgvector).
 
