@@ -158,7 +158,10 @@ BUILT: dict[str, tuple[str, str]] = {
         "bytes/numpy/list vectors; one call = one ndim and index_name; `create_umap=True` maps the space after "
         "indexing; `add_to_cache` is accepted and has no effect (there is no client cache)",
     ),
-    "similarity_search_bulk_index": ("works", "FAISS HNSW in the data folder, or pgvector with a PostgreSQL catalog"),
+    "similarity_search_bulk_index": (
+        "works",
+        "FAISS in the data folder (HNSW below 50,000 vectors, IVF-Flat above), or pgvector with a PostgreSQL catalog",
+    ),
     "search_similar_assets": (
         "works",
         "cosine similarity; excludes the query asset and deleted assets; extras: `search` filter, raw `vector`",
