@@ -4,6 +4,7 @@ the set differences of the two documents' full ``indexed_terms``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 from unittest import mock
@@ -22,6 +23,7 @@ from scenebase.domain.metadata import (
     indexed_terms,
     merge,
 )
+from scenebase.domain.timeutil import to_epoch
 
 NESTED = frozenset({"annotations_meta", "aux.boxes"})
 SKIP = frozenset({"aux.skipped"})
@@ -149,3 +151,20 @@ def test_a_term_a_kept_field_also_gives_is_neither_added_nor_removed() -> None:
     assert diff.added == set()  # ("aux.a", "x") was there already, from the kept key
     gone = changed_terms(new, {"aux.a": new["aux.a"], "aux": {"b": 1}})
     assert gone.gone == set()  # and it stays, from the kept key
+
+
+@settings(max_examples=200, deadline=None)
+@given(moment=st.datetimes(timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=-5))]) | st.none()))
+def test_remembered_times_equal_parsed_times(moment: dt.datetime) -> None:
+    # to_epoch remembers strings it parsed: the second answer must be the first, and equal a fresh parse
+    text = moment.isoformat()
+    expected = (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+    assert to_epoch(text) == expected
+    assert to_epoch(text) == expected
+    assert to_epoch(text.replace("+00:00", "Z")) == expected
+
+
+def test_a_bad_time_string_fails_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError, match="not an ISO-8601 time: 'soon'"):
+            to_epoch("soon")

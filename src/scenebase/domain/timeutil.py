@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -29,21 +30,28 @@ def to_epoch(value: object) -> float:
         if not math.isfinite(number):
             raise ValueError(f"not a finite number: {value!r}")
         return number
+    if isinstance(value, str):
+        return _text_epoch(value)
     if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            dt = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"not an ISO-8601 time: {value!r}") from None
-    else:
-        raise ValueError(f"not a time: {value!r}")
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+        return _aware(value).timestamp()
+    raise ValueError(f"not a time: {value!r}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_epoch(value: str) -> float:
+    """``to_epoch`` of a string, remembered: a write reads the same few times again and again (an annotation's
+    timestamp is parsed by its check, its terms and its row; a rewritten image's times by every difference)."""
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        return _aware(datetime.fromisoformat(text)).timestamp()
+    except ValueError:
+        raise ValueError(f"not an ISO-8601 time: {value!r}") from None
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
 def to_iso(epoch: float) -> str:

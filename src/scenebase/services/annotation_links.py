@@ -72,7 +72,7 @@ class ParentLinks:
                 for asset_id, (_pk, parent) in locked.items()
             ]
             if patches:
-                self.assets.put_in(conn, scope, media_type, patches, "merge_replace_lists")
+                self.assets.put_in(conn, scope, media_type, patches, "merge_replace_lists", locked=locked)
 
     @staticmethod
     def _linked(

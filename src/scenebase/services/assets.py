@@ -114,12 +114,14 @@ class AssetService:
         docs: list[dict[str, Any]],
         mode: WriteMode,
         keep_lists: tuple[str, ...] = (),
+        locked: dict[str, tuple[int, dict[str, Any]]] | None = None,
     ) -> list[dict[str, Any]]:
-        """``put`` inside the caller's transaction; the caller calls ``written`` after it commits."""
+        """``put`` inside the caller's transaction; the caller calls ``written`` after it commits. ``locked``: the
+        stored documents the caller read with ``repo.get_for_update`` in this transaction (see ``upsert_in``)."""
         check_asset_type(asset_type)
         prepared = [self.prepare(d, scope.username) for d in docs]
         try:
-            return self.repo.upsert_in(conn, scope, asset_type, prepared, mode, keep_lists)
+            return self.repo.upsert_in(conn, scope, asset_type, prepared, mode, keep_lists, locked)
         except DocumentTooLarge as e:
             raise InvalidArgument(str(e), resource=asset_type) from None
 

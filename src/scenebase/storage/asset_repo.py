@@ -121,13 +121,16 @@ class AssetRepo:
         docs: list[dict[str, Any]],
         mode: WriteMode,
         keep_lists: tuple[str, ...] = (),
+        locked: dict[str, tuple[int, dict[str, Any]]] | None = None,
     ) -> list[dict[str, Any]]:
+        """``upsert`` inside the caller's transaction. ``locked``: what ``get_for_update`` gave the caller in this
+        transaction for these ids (every one of them that exists), so that it is not read twice."""
         if not docs:
             return []
         ids = [d["id"] for d in docs]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate ids in one write")
-        existing = self.get_for_update(conn, scope, asset_type, ids)
+        existing = self.get_for_update(conn, scope, asset_type, ids) if locked is None else locked
         skip = self.never_indexed.get(asset_type, frozenset())
         now = time.time()
         final: list[dict[str, Any]] = []

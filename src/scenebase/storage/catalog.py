@@ -70,6 +70,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         url,
         connect_args={"check_same_thread": False, "timeout": 60},
         json_deserializer=fastjson.loads,
+        json_serializer=fastjson.dumps,
         pool_size=8,
         max_overflow=16,
     )
@@ -110,7 +111,12 @@ class Catalog:
             self._read_engine = _sqlite_engine(str(sa_url), immediate=False)
         elif self.dialect == "postgresql":
             engine = create_engine(
-                sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_deserializer=fastjson.loads
+                sa_url,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+                json_deserializer=fastjson.loads,
+                json_serializer=fastjson.dumps,
             )
             self._write_engine = self._read_engine = engine
         else:
