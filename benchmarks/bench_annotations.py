@@ -99,10 +99,14 @@ def add_images(client: SceneEngineClient, set_name: str, n: int, size: tuple[int
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (and its reaped children), from /proc: what the server spent, whatever
-    else ran on the machine meanwhile."""
+    """User + system CPU time of a process, its live worker processes (``serve --processes N``) and its reaped
+    children, from /proc: what the server spent, whatever else ran on the machine meanwhile."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        with contextlib.suppress(OSError):  # a worker that just exited
+            ticks += cpu_seconds(int(child)) * os.sysconf("SC_CLK_TCK")
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
