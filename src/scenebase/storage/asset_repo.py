@@ -11,12 +11,12 @@ returns the same rows; only their speed differs.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -28,7 +28,6 @@ from sqlalchemy import (
     insert,
     not_,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -276,60 +275,66 @@ class AssetRepo:
         """Set (or, for a None value, remove) one nested field ``path`` on many of the organization's own
         documents (``id -> JSON value``: a string or a list of numbers), without reading them: the catalog edits
         the JSON in place, and only that field's index rows are replaced (``indexed``: as ``indexed_terms`` would
-        make them). Links to embeddings and UMAP points are set this way on 100,000 assets at once."""
+        make them). Links to embeddings and UMAP points are set this way on 100,000 assets at once. Statements go
+        to the driver's executemany: SQLAlchemy's per-row parameter handling would cost more than the writes."""
         if not values:
             return
         if not path or any(not p or '"' in p for p in path):
             raise ValueError(f"invalid field path {list(path)!r}")
-        field = ".".join(path)
         postgres = conn.dialect.name == "postgresql"
+        mark = "%s" if postgres else "?"
+        own = f"owner = {mark} AND asset_type = {mark} AND id = {mark}"
+        key = (scope.org_id, asset_type)
         now = time.time()
-        own = "owner = :o AND asset_type = :t AND id = :i"
-        base: dict[str, Any] = {"o": scope.org_id, "t": asset_type}
-        setting = [
-            {**base, "i": i, "v": json.dumps(v, separators=(",", ":"))} for i, v in values.items() if v is not None
-        ]
-        removing = [{**base, "i": i} for i, v in values.items() if v is None]
+        texts = all(isinstance(v, str) for v in values.values() if v is not None)
         if postgres:
-            expr = "doc"
-            for n in range(1, len(path)):
-                expr = f"jsonb_set({expr}, CAST(:p{n} AS text[]), COALESCE(doc #> CAST(:p{n} AS text[]), '{{}}'))"
-            arrays = {f"p{n}": list(path[:n]) for n in range(1, len(path) + 1)}
-            set_sql = f"UPDATE assets SET doc = jsonb_set({expr}, CAST(:p{len(path)} AS text[]), CAST(:v AS jsonb)), "
-            del_sql = f"UPDATE assets SET doc = doc #- CAST(:p{len(path)} AS text[]), "
-            setting = [{**r, **arrays} for r in setting]
-            removing = [{**r, **arrays} for r in removing]
+            expr, prefix = "doc", list[Any]()
+            for n in range(1, len(path)):  # create the missing parents, keep the present ones
+                expr = f"jsonb_set({expr}, %s::text[], COALESCE(doc #> %s::text[], '{{}}'::jsonb))"
+                prefix += [list(path[:n]), list(path[:n])]
+            value = "to_jsonb(%s::text)" if texts else "%s::jsonb"
+            set_sql = f"UPDATE assets SET doc = jsonb_set({expr}, %s::text[], {value}), updated_at = %s WHERE {own}"
+            del_sql = f"UPDATE assets SET doc = doc #- %s::text[], updated_at = %s WHERE {own}"
+            prefix += [list(path)]
         else:
-            json_path = "$" + "".join(f'."{p}"' for p in path)
-            set_sql = "UPDATE assets SET doc = json_set(doc, :jp, json(:v)), "
-            del_sql = "UPDATE assets SET doc = json_remove(doc, :jp), "
-            setting = [{**r, "jp": json_path} for r in setting]
-            removing = [{**r, "jp": json_path} for r in removing]
-        for sql, rows in ((set_sql, setting), (del_sql, removing)):
-            if rows:
-                conn.execute(text(f"{sql}updated_at = :now WHERE {own}"), [{**r, "now": now} for r in rows])
-        if not indexed:
-            return
-        params = [{**base, "i": i, "f": field} for i in values]
-        pk = "SELECT pk FROM assets WHERE " + own
-        for table in ("asset_terms", "asset_element_terms"):
-            conn.execute(text(f"DELETE FROM {table} WHERE field = :f AND asset_pk IN ({pk})"), params)
-        terms: list[dict[str, Any]] = []
+            set_sql = (
+                f"UPDATE assets SET doc = json_set(doc, ?, {'?' if texts else 'json(?)'}), updated_at = ? WHERE {own}"
+            )
+            del_sql = f"UPDATE assets SET doc = json_remove(doc, ?), updated_at = ? WHERE {own}"
+            prefix = ["$" + "".join(f'."{p}"' for p in path)]  # a JSON path; the names are quoted
+        setting = [(*prefix, v if texts else orjson.dumps(v).decode(), now, *key, i)
+                   for i, v in values.items() if v is not None]  # fmt: skip
+        removing = [(prefix[-1], now, *key, i) for i, v in values.items() if v is None]
+        if setting:
+            conn.exec_driver_sql(set_sql, setting)
+        if removing:
+            conn.exec_driver_sql(del_sql, removing)
+        if indexed:
+            self._replace_field_terms(conn, scope, asset_type, ".".join(path), values, mark, own)
+        self.stats.forget(asset_type)
+
+    def _replace_field_terms(
+        self, conn: Connection, scope: Scope, asset_type: str, field: str, values: Mapping[str, Any], mark: str,
+        own: str,
+    ) -> None:  # fmt: skip
+        key = (scope.org_id, asset_type)
+        pk = f"(SELECT pk FROM assets WHERE {own})"
+        gone = [(field, *key, i) for i in values]
+        conn.exec_driver_sql(f"DELETE FROM asset_terms WHERE field = {mark} AND asset_pk = {pk}", gone)
+        if any(isinstance(v, list | dict) for v in values.values()):  # element rows hold values inside lists only
+            conn.exec_driver_sql(f"DELETE FROM asset_element_terms WHERE field = {mark} AND asset_pk = {pk}", gone)
+        terms = []
         for asset_id, value in values.items():
-            if value is None:
-                continue
-            flat, _elements = indexed_terms({"v": value})
-            terms += [{**base, "i": asset_id, "f": field, "s": s, "n": n} for _f, s, n in flat]
+            if value is not None:
+                flat, _elements = indexed_terms({"v": value})
+                terms += [(field, s, n, *key, asset_id) for _f, s, n in flat]
         if terms:
-            conn.execute(
-                text(
-                    "INSERT INTO asset_terms (asset_pk, owner, asset_type, field, vstr, vnum, ts) "
-                    "SELECT pk, owner, asset_type, CAST(:f AS TEXT), CAST(:s AS TEXT), CAST(:n AS DOUBLE PRECISION), "
-                    "timestamp FROM assets WHERE " + own
-                ),
+            conn.exec_driver_sql(
+                "INSERT INTO asset_terms (asset_pk, owner, asset_type, field, vstr, vnum, ts) SELECT pk, owner, "
+                f"asset_type, CAST({mark} AS TEXT), CAST({mark} AS TEXT), CAST({mark} AS DOUBLE PRECISION), "
+                f"timestamp FROM assets WHERE {own}",
                 terms,
             )
-        self.stats.forget(asset_type)
 
     # ------------------------------------------------------------------ names
 

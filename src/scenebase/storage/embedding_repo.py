@@ -11,7 +11,7 @@ import base64
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, false, func, insert, not_, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, delete, false, func, not_, or_, select, true, tuple_
 
 from scenebase.domain.search import ExistsFilter, Query, QueryError, RangeFilter, ValuesFilter
 from scenebase.domain.timeutil import to_iso
@@ -28,6 +28,8 @@ COLUMNS = {
 NUMERIC = frozenset({"ndim", "timestamp"})
 #: bound parameters per IN list (any SQLite build's limit, and PostgreSQL's)
 CHUNK = 900
+_WRITTEN = ("id", "index_name", "asset_type", "asset_id", "dims", "vector", "model", "version", "layer", "session_uid",
+            "timestamp", "created_at")  # fmt: skip
 _ROW = [EMB.c.owner, EMB.c.id, EMB.c.index_name, EMB.c.asset_type, EMB.c.asset_id, EMB.c.dims, EMB.c.vector,
         EMB.c.model, EMB.c.version, EMB.c.layer, EMB.c.session_uid, EMB.c.timestamp, EMB.c.created_at]  # fmt: skip
 
@@ -74,7 +76,12 @@ class EmbeddingRepo:
             for part in _chunks(assets):
                 conn.execute(delete(EMB).where(EMB.c.owner == scope.org_id, EMB.c.index_name == index_name,
                                                EMB.c.asset_type == asset_type, EMB.c.asset_id.in_(part)))  # fmt: skip
-        conn.execute(insert(EMB), [{**r, "owner": scope.org_id} for r in rows])
+        # the driver's executemany: SQLAlchemy's per-row parameter handling would cost more than the insert
+        mark = "%s" if conn.dialect.name == "postgresql" else "?"
+        sql = (
+            f"INSERT INTO embeddings (owner, {', '.join(_WRITTEN)}) VALUES ({', '.join([mark] * (len(_WRITTEN) + 1))})"
+        )
+        conn.exec_driver_sql(sql, [(scope.org_id, *(r[c] for c in _WRITTEN)) for r in rows])
         return moved
 
     def delete_for_assets(
