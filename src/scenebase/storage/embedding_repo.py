@@ -62,11 +62,11 @@ class EmbeddingRepo:
             return []
         ids = [r["id"] for r in rows]
         moved: list[tuple[str, str, str]] = []
+        space = {(r["id"], r["index_name"]) for r in rows}
         for part in _chunks(ids):
             q = select(EMB.c.index_name, EMB.c.asset_type, EMB.c.asset_id, EMB.c.id).where(
                 EMB.c.owner == scope.org_id, EMB.c.id.in_(part)
             )
-            space = {(r["id"], r["index_name"]) for r in rows}
             moved += [(r.index_name, r.asset_type, r.asset_id) for r in conn.execute(q) if (r.id, r.index_name)
                       not in space]  # fmt: skip
             conn.execute(delete(EMB).where(EMB.c.owner == scope.org_id, EMB.c.id.in_(part)))
