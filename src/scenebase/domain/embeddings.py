@@ -23,6 +23,9 @@ MAX_NDIM = 8192
 EMBEDDING_ASSET_TYPES = ("images", "objects")
 
 
+_json_string = json.encoder.encode_basestring_ascii
+
+
 class InvalidVector(ValueError):
     """A vector is unusable (empty, wrong size, NaN or infinite values); the message names it."""
 
@@ -30,9 +33,21 @@ class InvalidVector(ValueError):
 def embedding_id(asset_id: str, layer: str | None, model: str, ndim: int, version: str) -> str:
     """The deterministic id of an embedding (FACTS 7.1): the decimal absolute value of the md5 of its identity
     read as a signed 64-bit integer (its low 64 bits), so adding the same embedding again replaces it."""
-    identity = json.dumps(
-        {"asset_id": asset_id, "layer": layer, "model": model, "ndim": ndim, "version": version}, sort_keys=True
-    )
+    # json.dumps(..., sort_keys=True) of {asset_id, layer, model, ndim, version}, written out: the same text (its
+    # C string encoder, default separators) at a third of the cost, which counts at 100,000 embeddings per call
+    if (
+        isinstance(ndim, bool)
+        or not isinstance(ndim, int)
+        or not all(isinstance(v, str) for v in (asset_id, model, version))
+    ):
+        identity = json.dumps(
+            {"asset_id": asset_id, "layer": layer, "model": model, "ndim": ndim, "version": version}, sort_keys=True
+        )
+    else:
+        text = _json_string
+        shown = "null" if layer is None else text(layer) if isinstance(layer, str) else json.dumps(layer)
+        identity = (f'{{"asset_id": {text(asset_id)}, "layer": {shown}, "model": {text(model)}, "ndim": {ndim}, '
+                    f'"version": {text(version)}}}')  # fmt: skip
     value = int(hashlib.md5(identity.encode("utf-8")).hexdigest(), 16) & 0xFFFF_FFFF_FFFF_FFFF
     signed = value - (1 << 64) if value >= 1 << 63 else value
     return str(abs(signed))

@@ -13,6 +13,7 @@ Public methods other services use (UMAP maps, set comparison, model inference, s
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
@@ -60,6 +61,9 @@ class EmbeddingService:
         self.jobs = jobs
         self.repo = repo
         assets.virtual[KIND] = EmbeddingStore(repo)
+        # adds in this process take turns here rather than in SQLite's busy handler, which sleeps up to 100 ms
+        # between tries: a request waiting for another's write starts the moment it commits
+        self._write_turn = threading.Lock()
 
     def register_jobs(self, registry: JobRegistry) -> None:
         registry.register("embedding_removal", self._remove_job)
@@ -102,7 +106,8 @@ class EmbeddingService:
                 links = {r["asset_id"]: r["id"] for r in kept if r["asset_type"] == asset_type}
                 self.assets.repo.set_field_many(conn, scope, asset_type, ("embeddings", index_name), links)
 
-        self.assets.repo.catalog.write_retrying(write)
+        with self._write_turn:
+            self.assets.repo.catalog.write_retrying(write)
         for asset_type in by_type:
             self.assets.written(scope, asset_type)
         # a vector already in the index is replaced now, so that no search answers with the old one meanwhile
@@ -118,6 +123,7 @@ class EmbeddingService:
         rows: list[dict[str, Any]] = []
         ndim = int(vectors.shape[1])
         now = to_epoch(normalize_timestamp(None))
+        names: dict[Any, str] = {}
         for n, meta in enumerate(embeddings):
             if not isinstance(meta, dict):
                 raise _bad(f"embedding #{n} must be an object")
@@ -131,10 +137,16 @@ class EmbeddingService:
             model, version, layer = str(meta.get("model") or "default"), str(meta.get("version") or "v1"), None
             if meta.get("layer") is not None:
                 layer = str(meta["layer"])
-            try:
-                index_name = check_index_name(meta.get("index_name") or index_name_for(asset_type, model, version))
-            except InvalidVector as e:
-                raise _bad(f"embedding #{n} of {asset_id!r}: {e}") from None
+            raw_name = meta.get("index_name") or (asset_type, model, version)
+            index_name = names.get(raw_name) if isinstance(raw_name, str | tuple) else None
+            if index_name is None:  # a batch names one space: check it once, not per embedding
+                try:
+                    given_name = raw_name if not isinstance(raw_name, tuple) else index_name_for(*raw_name)
+                    index_name = check_index_name(given_name)
+                except InvalidVector as e:
+                    raise _bad(f"embedding #{n} of {asset_id!r}: {e}") from None
+                if isinstance(raw_name, str | tuple):
+                    names[raw_name] = index_name
             given = meta.get("ndim")
             if given is not None and given != ndim:
                 raise _bad(f"embedding #{n} of {asset_id!r}: ndim is {given!r} but its vector has {ndim} values")
