@@ -4,6 +4,7 @@ search (by asset, raw vector, with a filter), replacement, deletion, bad input, 
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from pathlib import Path
 
@@ -167,6 +168,34 @@ def test_server_refuses_nan_and_mismatched_vectors(server: InProcessServer, admi
     body["vectors"] = base64.b64encode(np.ones((1, 2), "<f4").tobytes()).decode()
     first = http.post("/v1/embeddings/add/", json=body, headers=headers)
     assert first.status_code == 200 and "x-scenebase-warning" not in first.headers  # no "unknown field" noise
+
+
+def test_binary_adds_refuse_malformed_bodies_clearly(server: InProcessServer, admin: SceneEngineClient,
+                                                     images: list[str]) -> None:  # fmt: skip
+    http = server.http()
+    headers = {"Authorization": f"Bearer {admin.auth_token}", "Content-Type": "application/octet-stream"}
+
+    def body(header: object, vectors: bytes, length: int | None = None) -> bytes:
+        raw = json.dumps(header).encode()
+        return (len(raw) if length is None else length).to_bytes(4, "little") + raw + vectors
+
+    good = {"embeddings": [{"asset_id": "img_1"}, {"asset_id": "img_2"}], "ndim": 2}
+    cases = {
+        b"ab": "4-byte length",
+        body(good, b"", length=10_000): "said to hold 10000 bytes",
+        body([1], b""): "non-empty list 'embeddings'",
+        body({**good, "ndim": 0}, b""): "'ndim' must be an integer",
+        body(good, np.ones((1, 2), "<f4").tobytes()): "1 vectors of 2 values for 2 embeddings",
+        body(good, np.float32([[1, 2], [np.inf, 0]]).tobytes()): "NaN or infinite",
+        body({**good, "embeddings": [{"asset_id": "img_1"}, {"asset_id": "ghost"}]}, np.ones((2, 2), "<f4").tobytes()):
+            "no images with ids ['ghost']",
+    }  # fmt: skip
+    for payload, problem in cases.items():
+        resp = http.post("/v1/embeddings/add_binary/", content=payload, headers=headers)
+        assert resp.status_code in (400, 404) and problem in resp.json()["error"]["message"], (problem, resp.text)
+    assert admin.search_assets("embeddings", {}) == [] and "embeddings" not in admin.get_metadata("img_1", "images")
+    ok = http.post("/v1/embeddings/add_binary/", content=body(good, np.ones((2, 2), "<f4").tobytes()), headers=headers)
+    assert ok.status_code == 200 and len(ok.json()["ids"]) == 2
 
 
 def test_organizations_do_not_see_each_others_spaces(world: World, admin: SceneEngineClient) -> None:
