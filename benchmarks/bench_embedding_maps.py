@@ -77,7 +77,7 @@ def bench_library(x: np.ndarray, sets: int, set_size: int) -> dict[str, Any]:
     return out
 
 
-def bench_http(x: np.ndarray, sets: int, set_size: int) -> dict[str, Any]:
+def bench_http(x: np.ndarray, sets: int, set_size: int, umap_only: bool = False) -> dict[str, Any]:
     from scenebase.runtime import Runtime
     from scenebase.settings import Settings
 
@@ -97,8 +97,9 @@ def bench_http(x: np.ndarray, sets: int, set_size: int) -> dict[str, Any]:
         with serve_process(data, {"SCENEBASE_WORKERS": "1"}) as (url, proc):
             client = SceneEngineClient(auth_token=TOKEN, scene_engine_url=url)
             client.add_embeddings([Embedding(x[i], f"img_{i}") for i in range(n)], similarity_ingest=False,
-                                  create_umap=False)  # fmt: skip
+                                  create_umap=False, disable_tqdm=True)  # fmt: skip
             seen: list[tuple[float, float]] = []
+            load0 = [round(v, 2) for v in os.getloadavg()]
             cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
             job_id = client.create_umap(
                 "images",
@@ -109,9 +110,12 @@ def bench_http(x: np.ndarray, sets: int, set_size: int) -> dict[str, Any]:
             out.update({"umap_wall_s": round(time.perf_counter() - wall0, 1),
                         "umap_job_s": _job_seconds(client.get_job(job_id).document)[1],
                         "umap_server_cpu_s": round(cpu_seconds(proc.pid) - cpu0, 1),
-                        "umap_progress_values_seen": len(seen), "umap_phases_s": _phases(seen)})  # fmt: skip
+                        "umap_progress_values_seen": len(seen), "umap_phases_s": _phases(seen),
+                        "umap_load_before_after": [load0, [round(v, 2) for v in os.getloadavg()]]})  # fmt: skip
             print(f"  create_umap: {out['umap_wall_s']} s wall ({out['umap_server_cpu_s']} s server CPU), "
                   f"{len(seen)} progress values", flush=True)  # fmt: skip
+            if umap_only:
+                return out
             cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
             job_id = client.create_umap("images", SPACE, transform_only=True, wait_for_completion=True)
             out.update({"transform_only_wall_s": round(time.perf_counter() - wall0, 1),
@@ -154,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set-size", type=int, default=5000, help="vectors per compared set")
     parser.add_argument("--skip-library", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--umap-only", action="store_true", help="HTTP part: stop after the first create_umap")
     parser.add_argument("--output", type=Path, default=RESULTS / "embedding_maps.json")
     args = parser.parse_args(argv)
     if args.sets * args.set_size > args.vectors:
@@ -168,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         report["library"] = bench_library(x, args.sets, args.set_size)
     if not args.skip_http:
         print(f"http: {args.vectors:,} x {args.dim}", flush=True)
-        report["http"] = bench_http(x, args.sets, args.set_size)
+        report["http"] = bench_http(x, args.sets, args.set_size, args.umap_only)
         print(f"  {report['http']}", flush=True)
     report["load_at_end"] = [round(v, 2) for v in os.getloadavg()]
     report["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

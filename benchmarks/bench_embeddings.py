@@ -190,7 +190,7 @@ def _usearch(x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def bench_http(n: int, dim: int, queries: int) -> dict[str, Any]:
+def bench_http(n: int, dim: int, queries: int, add_only: bool = False) -> dict[str, Any]:
     from scenebase.runtime import Runtime
     from scenebase.settings import Settings
 
@@ -212,13 +212,19 @@ def bench_http(n: int, dim: int, queries: int) -> dict[str, Any]:
         with serve_process(data, {"SCENEBASE_WORKERS": "1"}) as (url, proc):
             client = SceneEngineClient(auth_token=TOKEN, scene_engine_url=url)
             embeddings = [Embedding(x[i], f"img_{i}") for i in range(n)]
+            load0 = [round(v, 2) for v in os.getloadavg()]
             cpu0, client0, wall0 = cpu_seconds(proc.pid), time.process_time(), time.perf_counter()
-            ids = client.add_embeddings(embeddings, similarity_ingest=False, create_umap=False)
+            ids = client.add_embeddings(embeddings, similarity_ingest=False, create_umap=False, disable_tqdm=True)
             add_s = time.perf_counter() - wall0
+            server_cpu = cpu_seconds(proc.pid) - cpu0
             out.update({"add_s": round(add_s, 1), "add_vectors_per_s": round(n / add_s),
-                        "add_server_cpu_s": round(cpu_seconds(proc.pid) - cpu0, 1),
-                        "add_client_cpu_s": round(time.process_time() - client0, 1)})  # fmt: skip
-            print(f"  add_embeddings: {n / add_s:,.0f} vectors/s", flush=True)
+                        "add_server_cpu_s": round(server_cpu, 1),
+                        "add_vectors_per_server_cpu_s": round(n / max(server_cpu, 1e-9)),
+                        "add_client_cpu_s": round(time.process_time() - client0, 1),
+                        "add_load_before_after": [load0, [round(v, 2) for v in os.getloadavg()]]})  # fmt: skip
+            print(f"  add_embeddings: {n / add_s:,.0f} vectors/s ({out})", flush=True)
+            if add_only:
+                return out
             wall0 = time.perf_counter()
             job_id = client.similarity_search_bulk_index(embedding_ids=ids, wait_for_completion=True)
             out["bulk_index_wall_s"] = round(time.perf_counter() - wall0, 1)
@@ -253,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-usearch", action="store_true", help="also build usearch's HNSW (needs usearch)")
     parser.add_argument("--skip-index", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--add-only", action="store_true", help="HTTP part: stop after add_embeddings")
     parser.add_argument("--output", type=Path, default=RESULTS / "embeddings.json")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -270,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {report['index']}", flush=True)
     if not args.skip_http:
         print(f"http: {args.http_vectors:,} x {args.dim}", flush=True)
-        report["http"] = bench_http(args.http_vectors, args.dim, args.queries)
+        report["http"] = bench_http(args.http_vectors, args.dim, args.queries, args.add_only)
         print(f"  {report['http']}", flush=True)
     report["load_at_end"] = [round(v, 2) for v in os.getloadavg()]
     report["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

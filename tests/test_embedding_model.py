@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
 
 import numpy as np
 import pytest
@@ -71,3 +72,24 @@ def test_vector_bytes_round_trip() -> None:
     assert decode_vectors(encode_vector(m.reshape(-1)), 4, 3).tolist() == m.tolist()
     with pytest.raises(ValueError, match="not a whole number"):
         decode_vectors(encode_vector(m.reshape(-1)), 5)
+
+
+def test_embedding_ids_are_the_md5_of_the_sorted_json_identity_for_any_text() -> None:
+    """``embedding_id`` writes the JSON identity out by hand (speed): it must equal ``json.dumps(sort_keys=True)``."""
+
+    def reference(asset_id: str, layer: str | None, model: str, ndim: int, version: str) -> str:
+        identity = json.dumps({"asset_id": asset_id, "layer": layer, "model": model, "ndim": ndim,
+                               "version": version}, sort_keys=True)  # fmt: skip
+        value = int(hashlib.md5(identity.encode("utf-8")).hexdigest(), 16) & 0xFFFF_FFFF_FFFF_FFFF
+        return str(abs(value - (1 << 64) if value >= 1 << 63 else value))
+
+    rng = random.Random(7)
+
+    def text() -> str:
+        return "".join(chr(rng.choice([rng.randint(32, 126), rng.randint(0, 0x2FFF), 0x1F600, 10, 34, 92]))
+                       for _ in range(rng.randint(0, 8)))  # fmt: skip
+
+    cases = [("img_1", None, "default", 512, "v1"), ('é"\\x\n\u2028', 'l"1', "m/ü", 3, "v.1")]
+    cases += [(text(), rng.choice([None, text()]), text(), rng.randint(1, 8192), text()) for _ in range(500)]
+    for case in cases:
+        assert embedding_id(*case) == reference(*case), case

@@ -41,6 +41,7 @@ from scenebase.settings import Settings
 from scenebase.storage.asset_repo import AssetRepo
 from scenebase.storage.blobs import BlobStore, open_blob_store
 from scenebase.storage.catalog import Catalog
+from scenebase.storage.embedding_repo import EmbeddingRepo
 from scenebase.storage.identity_repo import IdentityRepo
 from scenebase.storage.job_repo import JobRepo
 from scenebase.storage.queue import HueyQueue
@@ -78,7 +79,6 @@ class Runtime:
         never_indexed = {
             **self.kinds.never_indexed(),
             "configs": frozenset({"config"}),
-            "embeddings": frozenset({"vector"}),
         }
         repo = AssetRepo(self.catalog, never_indexed=never_indexed, nested=settings.nested_field_map())
         self.assets = AssetService(repo, self.cache)
@@ -106,7 +106,9 @@ class Runtime:
             self.catalog, self.blobs, settings.data_dir, settings.sweep_grace_seconds, settings.sweep_interval_seconds
         )
         self.video_sessions = VideoSessionService(self.assets, self.sessions, self.timeline, self.jobs)
-        self.embeddings = EmbeddingService(self.assets, open_vector_index(self.catalog, settings.data_dir), self.jobs)
+        self.embeddings = EmbeddingService(self.assets, open_vector_index(self.catalog, settings.data_dir), self.jobs,
+                                           EmbeddingRepo(self.catalog))  # fmt: skip
+        self.lifecycle.embeddings = self.embeddings
         self.similarity = SimilarityService(self.assets, self.embeddings, self.jobs)
         self.embedding_maps = EmbeddingMapService(self.assets, self.embeddings, self.similarity, self.sets, self.media,
                                                   self.blobs, self.jobs)  # fmt: skip

@@ -4,6 +4,7 @@ search (by asset, raw vector, with a filter), replacement, deletion, bad input, 
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from pathlib import Path
 
@@ -73,7 +74,8 @@ def test_add_index_and_search_similar_assets(admin: SceneEngineClient, images: l
     # vectors are stored, never searchable
     doc = admin.get_metadata(ids[0], "embeddings")
     assert doc["ndim"] == DIM and doc["asset_id"] == "img_0" and "vector" in doc
-    assert admin.search_assets("embeddings", {"filters": [{"field": "vector", "values": [doc["vector"]]}]}) == []
+    with pytest.raises(SceneBaseError, match="vectors are never searchable"):
+        admin.search_assets("embeddings", {"filters": [{"field": "vector", "values": [doc["vector"]]}]})
     assert len(admin.search_assets("embeddings", {"filters": [{"field": "asset_id", "values": ["img_0"]}]})) == 1
 
 
@@ -168,6 +170,34 @@ def test_server_refuses_nan_and_mismatched_vectors(server: InProcessServer, admi
     assert first.status_code == 200 and "x-scenebase-warning" not in first.headers  # no "unknown field" noise
 
 
+def test_binary_adds_refuse_malformed_bodies_clearly(server: InProcessServer, admin: SceneEngineClient,
+                                                     images: list[str]) -> None:  # fmt: skip
+    http = server.http()
+    headers = {"Authorization": f"Bearer {admin.auth_token}", "Content-Type": "application/octet-stream"}
+
+    def body(header: object, vectors: bytes, length: int | None = None) -> bytes:
+        raw = json.dumps(header).encode()
+        return (len(raw) if length is None else length).to_bytes(4, "little") + raw + vectors
+
+    good = {"embeddings": [{"asset_id": "img_1"}, {"asset_id": "img_2"}], "ndim": 2}
+    cases = {
+        b"ab": "4-byte length",
+        body(good, b"", length=10_000): "said to hold 10000 bytes",
+        body([1], b""): "non-empty list 'embeddings'",
+        body({**good, "ndim": 0}, b""): "'ndim' must be an integer",
+        body(good, np.ones((1, 2), "<f4").tobytes()): "1 vectors of 2 values for 2 embeddings",
+        body(good, np.float32([[1, 2], [np.inf, 0]]).tobytes()): "NaN or infinite",
+        body({**good, "embeddings": [{"asset_id": "img_1"}, {"asset_id": "ghost"}]}, np.ones((2, 2), "<f4").tobytes()):
+            "no images with ids ['ghost']",
+    }  # fmt: skip
+    for payload, problem in cases.items():
+        resp = http.post("/v1/embeddings/add_binary/", content=payload, headers=headers)
+        assert resp.status_code in (400, 404) and problem in resp.json()["error"]["message"], (problem, resp.text)
+    assert admin.search_assets("embeddings", {}) == [] and "embeddings" not in admin.get_metadata("img_1", "images")
+    ok = http.post("/v1/embeddings/add_binary/", content=body(good, np.ones((2, 2), "<f4").tobytes()), headers=headers)
+    assert ok.status_code == 200 and len(ok.json()["ids"]) == 2
+
+
 def test_organizations_do_not_see_each_others_spaces(world: World, admin: SceneEngineClient) -> None:
     a = world.client(world.a.tokens["admin"])
     b = world.client(world.b.tokens["admin"])
@@ -198,8 +228,15 @@ def test_postgresql_catalog_searches_with_pgvector(tmp_path: Path, postgres_serv
         assert client.search_similar_assets("img_30", similar_asset_count=1) == ["img_4"]
         client.get_asset_manager("images").delete_assets(["img_4"])
         assert "img_4" not in client.search_similar_assets("img_30", similar_asset_count=N)
-        client.delete_embeddings("similarity_images_default_v1")
         org = client.whoami()["organization_id"]
+        index = srv.runtime.embeddings.index
+        assert index.contains(org, "similarity_images_default_v1", ["img_4", "img_5"]) == {"img_5"}
+        set_id = client.get_metadata("img_5", "images")["sets"][0]
+        client.add_image(id="img_5", image_bytes=_png(99), set_id=set_id, overwrite=True)
+        assert client.search_similar_assets("img_5", similar_asset_count=3) == [
+            a for a in _exact(x, 5, 4) if a != "img_4"][:3]  # fmt: skip
+        client.delete_embeddings("similarity_images_default_v1")
+        assert not client.get_metadata("img_5", "images").get("embeddings")
         assert srv.runtime.embeddings.index.dim(org, "similarity_images_default_v1") is None
         with pytest.raises(SimilaritySearchError, match="no embeddings"):
             client.search_similar_assets("img_30")
@@ -222,3 +259,28 @@ def test_service_lists_spaces_and_reads_vectors(server: InProcessServer, admin: 
     ids, matrix = service.vectors(scope, "similarity_images_tiny_v1")
     assert ids == ["img_2"] and matrix.tolist() == [[1.0, 1.0, 1.0]]
     assert service.space_dim(scope, "similarity_images_tiny_v1") == 3 and service.space_dim(scope, "nope") is None
+
+
+def test_an_overwritten_image_keeps_its_embeddings_and_a_deleted_one_loses_them(
+    server: InProcessServer, admin: SceneEngineClient, images: list[str]
+) -> None:
+    x = _vectors()
+    ids = _add(admin, x)
+    space = "similarity_images_default_v1"
+    set_id = admin.get_metadata("img_3", "images")["sets"][0]
+    admin.add_image(id="img_3", image_bytes=_png(99), aux_metadata={"half": "new"}, set_id=set_id, overwrite=True)
+    image = admin.get_metadata("img_3", "images")
+    assert image["aux"] == {"half": "new"} and image["embeddings"] == {space: ids[3]}
+    linked = {"filters": [{"field": f"embeddings.{space}", "values": [ids[3]]}]}
+    assert admin.search_assets("images", linked) == ["img_3"]
+    assert admin.search_similar_assets("img_3", similar_asset_count=5) == _exact(x, 3, 5)
+
+    org = admin.whoami()["organization_id"]
+    index = server.runtime.embeddings.index
+    assert index.contains(org, space, ["img_5", "img_6"]) == {"img_5", "img_6"}
+    admin.get_asset_manager("images").delete_assets(["img_5"])
+    # the row and the indexed vector go with the asset, not only filtered out on read
+    assert index.contains(org, space, ["img_5", "img_6"]) == {"img_6"} and index.count(org, space) == N - 1
+    assert admin.search_assets("embeddings", {"filters": [{"field": "asset_id", "values": ["img_5"]}]}) == []
+    scope = server.runtime.identity.authenticate(admin.auth_token).scope
+    assert server.runtime.embeddings.spaces(scope)[space]["count"] == N - 1

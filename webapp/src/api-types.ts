@@ -462,6 +462,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/embeddings/add_binary/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add Embeddings Binary
+         * @description ``/v1/embeddings/add/`` with the vectors as raw bytes (no base64 to encode and decode): what the client
+         *     sends.
+         */
+        post: operations["add_embeddings_binary_v1_embeddings_add_binary__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/embeddings/create_umap_from_assets/": {
         parameters: {
             query?: never;
@@ -5423,6 +5444,49 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["AddBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingsAdded"];
+                };
+            };
+            /** @description The request was refused; `error.message` says why. */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Server error; `error.message` names an incident id. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    add_embeddings_binary_v1_embeddings_add_binary__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A 4-byte little-endian unsigned length n, then n bytes of UTF-8 JSON `{"embeddings": [metadata, ...], "ndim": d}` (as for /v1/embeddings/add/), then len(embeddings) * d little-endian float32 values. */
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
             };
         };
         responses: {

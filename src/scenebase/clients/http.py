@@ -79,6 +79,7 @@ class HttpSession:
         params: dict[str, Any] | None = None,
         json: Any = None,
         content: bytes | None = None,
+        content_type: str | None = None,
         files: Any = None,
         data: dict[str, Any] | None = None,
         error: type[SceneBaseError] = ResponseError,
@@ -91,6 +92,8 @@ class HttpSession:
             kwargs["headers"]["Content-Type"] = "application/json"
         if content is not None:
             kwargs["content"] = content
+            if content_type is not None:
+                kwargs["headers"]["Content-Type"] = content_type
         if files is not None:
             kwargs["files"] = files
         if data is not None:

@@ -7,6 +7,7 @@ check here names the embedding it is about, so an error in a batch of thousands 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Sequence
@@ -22,6 +23,9 @@ MAX_NDIM = 8192
 EMBEDDING_ASSET_TYPES = ("images", "objects")
 
 
+_json_string = json.encoder.encode_basestring_ascii
+
+
 class InvalidVector(ValueError):
     """A vector is unusable (empty, wrong size, NaN or infinite values); the message names it."""
 
@@ -29,9 +33,21 @@ class InvalidVector(ValueError):
 def embedding_id(asset_id: str, layer: str | None, model: str, ndim: int, version: str) -> str:
     """The deterministic id of an embedding (FACTS 7.1): the decimal absolute value of the md5 of its identity
     read as a signed 64-bit integer (its low 64 bits), so adding the same embedding again replaces it."""
-    identity = json.dumps(
-        {"asset_id": asset_id, "layer": layer, "model": model, "ndim": ndim, "version": version}, sort_keys=True
-    )
+    # json.dumps(..., sort_keys=True) of {asset_id, layer, model, ndim, version}, written out: the same text (its
+    # C string encoder, default separators) at a third of the cost, which counts at 100,000 embeddings per call
+    if (
+        isinstance(ndim, bool)
+        or not isinstance(ndim, int)
+        or not all(isinstance(v, str) for v in (asset_id, model, version))
+    ):
+        identity = json.dumps(
+            {"asset_id": asset_id, "layer": layer, "model": model, "ndim": ndim, "version": version}, sort_keys=True
+        )
+    else:
+        text = _json_string
+        shown = "null" if layer is None else text(layer) if isinstance(layer, str) else json.dumps(layer)
+        identity = (f'{{"asset_id": {text(asset_id)}, "layer": {shown}, "model": {text(model)}, "ndim": {ndim}, '
+                    f'"version": {text(version)}}}')  # fmt: skip
     value = int(hashlib.md5(identity.encode("utf-8")).hexdigest(), 16) & 0xFFFF_FFFF_FFFF_FFFF
     signed = value - (1 << 64) if value >= 1 << 63 else value
     return str(abs(signed))
@@ -91,7 +107,12 @@ def encode_vector(vector: np.ndarray) -> str:
 
 def decode_vectors(data: str | bytes, ndim: int, count: int | None = None, where: str = "vectors") -> np.ndarray:
     """A ``(n, ndim)`` float32 matrix from base64 text (or raw bytes) of little-endian float32 values."""
-    raw = base64.b64decode(data, validate=True) if isinstance(data, str) else data
+    # strict C-level validation: base64.b64decode(validate=True) checks with a regular expression first, which
+    # costs more than the decoding of a 10 MB request
+    try:
+        raw = binascii.a2b_base64(data.encode("ascii"), strict_mode=True) if isinstance(data, str) else data
+    except (binascii.Error, UnicodeEncodeError) as e:
+        raise InvalidVector(f"{where}: not base64 of float32 values ({e})") from None
     if ndim <= 0 or len(raw) % (4 * ndim):
         raise InvalidVector(f"{where}: {len(raw)} bytes is not a whole number of {ndim}-dimensional float32 vectors")
     out = np.frombuffer(raw, dtype="<f4").reshape(-1, ndim)

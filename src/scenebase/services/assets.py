@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -62,10 +63,34 @@ def normalize_timestamp(value: Any) -> str:
         raise InvalidArgument(f"invalid timestamp: {e}") from None
 
 
+class VirtualStore(Protocol):
+    """Reads of an asset type kept outside the generic store (see ``services/embeddings.EmbeddingStore``)."""
+
+    fields: tuple[str, ...]
+
+    def get_many(self, scope: Scope, ids: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+    def search(
+        self, scope: Scope, query: Query, size: int, offset: int, sort_field: str | None, sort_order: str | None,
+        ids_only: bool,
+    ) -> list[Any]: ...  # fmt: skip
+
+    def scan(self, scope: Scope, query: Query, ids_only: bool) -> Iterator[list[Any]]: ...
+
+    def count(self, scope: Scope, query: Query) -> int: ...
+
+
 class AssetService:
     def __init__(self, repo: AssetRepo, cache: OrgCache) -> None:
         self.repo = repo
         self.cache = cache
+        #: asset types kept in tables of their own (embeddings): reads go there; generic writes are refused
+        self.virtual: dict[str, VirtualStore] = {}
+
+    def refuse_write(self, asset_type: str) -> None:
+        if asset_type in self.virtual:
+            raise InvalidArgument(f"{asset_type} are written and removed only through their own routes "
+                                  f"(add_embeddings, delete_embeddings)", resource=asset_type)  # fmt: skip
 
     def written(self, scope: Scope, asset_type: str) -> None:
         """Forget cached statistics after a write."""
@@ -114,25 +139,29 @@ class AssetService:
         docs: list[dict[str, Any]],
         mode: WriteMode,
         keep_lists: tuple[str, ...] = (),
+        keep_fields: tuple[str, ...] = (),
         locked: dict[str, tuple[int, dict[str, Any]]] | None = None,
     ) -> list[dict[str, Any]]:
         """``put`` inside the caller's transaction; the caller calls ``written`` after it commits. ``locked``: the
         stored documents the caller read with ``repo.get_for_update`` in this transaction (see ``upsert_in``)."""
         check_asset_type(asset_type)
+        self.refuse_write(asset_type)
         prepared = [self.prepare(d, scope.username) for d in docs]
         try:
-            return self.repo.upsert_in(conn, scope, asset_type, prepared, mode, keep_lists, locked)
+            return self.repo.upsert_in(conn, scope, asset_type, prepared, mode, keep_lists, keep_fields, locked=locked)
         except DocumentTooLarge as e:
             raise InvalidArgument(str(e), resource=asset_type) from None
 
     def get(self, scope: Scope, asset_type: str, asset_id: str) -> dict[str, Any]:
         check_asset_type(asset_type)
-        doc = self.repo.get(scope, asset_type, standardize_id(asset_id))
+        doc = self.get_many(scope, asset_type, [asset_id]).get(standardize_id(asset_id))
         if doc is None:
             raise NotFound(f"no {asset_type} with id {asset_id!r}")
         return doc
 
     def get_many(self, scope: Scope, asset_type: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        if asset_type in self.virtual:
+            return self.virtual[asset_type].get_many(scope, [standardize_id(i) for i in ids])
         return self.repo.get_many(scope, asset_type, [standardize_id(i) for i in ids])
 
     def search(
@@ -148,8 +177,12 @@ class AssetService:
     ) -> list[Any]:
         check_asset_type(asset_type)
         query = self.parse_for(scope, asset_type, search, also=[sort_field])
+        store: Any = self.virtual.get(asset_type)
         try:
-            rows = self.repo.search(scope, asset_type, query, size, offset, sort_field, sort_order, ids_only)
+            if store is not None:
+                rows = store.search(scope, query, size, offset, sort_field, sort_order, ids_only)
+            else:
+                rows = self.repo.search(scope, asset_type, query, size, offset, sort_field, sort_order, ids_only)
         except QueryError as e:
             raise InvalidArgument(str(e)) from None
         if not ids_only and query.selected_fields:
@@ -159,7 +192,16 @@ class AssetService:
     def scan(self, scope: Scope, asset_type: str, search: Any, ids_only: bool = True) -> Iterator[list[Any]]:
         check_asset_type(asset_type)
         query = self.parse_for(scope, asset_type, search)
-        for batch in self.repo.scan(scope, asset_type, query, ids_only=ids_only):
+        store = self.virtual.get(asset_type)
+        try:
+            batches = (store.scan(scope, query, ids_only) if store is not None
+                       else self.repo.scan(scope, asset_type, query, ids_only=ids_only))  # fmt: skip
+            first = next(batches, None)
+        except QueryError as e:
+            raise InvalidArgument(str(e)) from None
+        if first is None:
+            return
+        for batch in itertools.chain([first], batches):
             if not ids_only and query.selected_fields:
                 batch = [project(r, query.selected_fields) for r in batch]
             yield batch
@@ -174,10 +216,19 @@ class AssetService:
 
     def count(self, scope: Scope, asset_type: str, search: Any) -> int:
         check_asset_type(asset_type)
-        return self.repo.count(scope, asset_type, self.parse_for(scope, asset_type, search))
+        query = self.parse_for(scope, asset_type, search)
+        if asset_type in self.virtual:
+            try:
+                return self.virtual[asset_type].count(scope, query)
+            except QueryError as e:
+                raise InvalidArgument(str(e)) from None
+        return self.repo.count(scope, asset_type, query)
 
     def summary(self, scope: Scope, asset_type: str, request: dict[str, Any]) -> dict[str, Any]:
         check_asset_type(asset_type)
+        if asset_type in self.virtual:
+            raise InvalidArgument(f"{asset_type} have no summaries; count them or list their spaces",
+                                  resource=asset_type)  # fmt: skip
         if not isinstance(request, dict):
             raise InvalidArgument("summary_request must be an object")
         unknown = set(request) - SUMMARY_KEYS - SUMMARY_KEYS_NOT_BUILT
@@ -210,6 +261,8 @@ class AssetService:
 
     def field_statistics(self, scope: Scope, asset_type: str) -> dict[str, Any]:
         check_asset_type(asset_type)
+        if asset_type in self.virtual:
+            return {}  # nothing of theirs is in the term index
         key = ",".join(sorted(scope.readable))
         return self.cache.get_or_compute(
             scope.org_id, asset_type, f"field_stats:{key}", lambda: self.repo.field_statistics(scope, asset_type)
@@ -218,6 +271,8 @@ class AssetService:
     def known_fields(self, scope: Scope, asset_type: str) -> KnownFields:
         """The field names of the ``asset_type`` assets ``scope`` reads (cached like the statistics: until a
         write of that type, or a minute for writes by organizations shared with ``scope``)."""
+        if asset_type in self.virtual:
+            return KnownFields.of(list(self.virtual[asset_type].fields))
         key = ",".join(sorted(scope.readable))
         return self.cache.get_or_compute(
             scope.org_id,

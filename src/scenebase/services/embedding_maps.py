@@ -57,7 +57,7 @@ BUILT_MODELS = ("histogram",)
 INFERENCE_BATCH = 256
 INFERENCE_THREADS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 #: assets whose coordinates are written per catalog transaction
-WRITE_BATCH = 2000
+WRITE_BATCH = 10_000
 _LIMITS = {"num_projections": 10_000, "num_seeds": 1_000}
 
 
@@ -168,20 +168,24 @@ class EmbeddingMapService:
     def _write_coordinates(
         self, ctx: JobContext, asset_type: str, space: str, ids: list[str], coordinates: np.ndarray
     ) -> int:
+        """Each asset's point as ``umap.<space>.coordinates``, set in place on many assets at once: no document is
+        read or rewritten, only that field's two index rows (the web app's map finds mapped assets with an
+        ``exists`` filter on it)."""
         written = 0
         for start in range(0, len(ids), WRITE_BATCH):
             ctx.check_cancelled()
             chunk = ids[start : start + WRITE_BATCH]
-            docs = self.assets.get_many(ctx.scope, asset_type, chunk)
-            patches = [
-                {"id": asset_id, "timestamp": docs[asset_id]["timestamp"], "umap": {space: {"coordinates": [x, y]}}}
-                for asset_id, (x, y) in zip(chunk, coordinates[start : start + WRITE_BATCH].tolist(), strict=True)
-                if asset_id in docs  # deleted since the vectors were read
-            ]
-            if patches:
-                self.assets.put(ctx.scope, asset_type, patches, mode="merge_replace_lists")
-            written += len(patches)
+            points = dict(zip(chunk, coordinates[start : start + WRITE_BATCH].tolist(), strict=True))
+
+            def write(conn: Any, points: dict[str, Any] = points) -> int:
+                alive = self.assets.repo.pks_for(conn, ctx.scope, asset_type, list(points))  # deleted meanwhile
+                kept = {k: v for k, v in points.items() if k in alive}
+                self.assets.repo.set_field_many(conn, ctx.scope, asset_type, ("umap", space, "coordinates"), kept)
+                return len(kept)
+
+            written += self.assets.repo.catalog.write_retrying(write)
             ctx.progress(85.0 + 15.0 * (start + len(chunk)) / len(ids), stage=f"stored {written} points")
+        self.assets.written(ctx.scope, asset_type)
         return written
 
     # ------------------------------------------------------------------ set comparisons

@@ -1,67 +1,69 @@
 """Embeddings (FACTS 2.6, 7.1, 7.2, 7.4): vectors of images and objects, grouped in spaces (``index_name``).
 
-An embedding is an ``embeddings`` document (asset id, model, version, layer, ndim, index name) whose vector is
-kept in the never-indexed field ``vector`` (base64 of the raw little-endian float32 bytes, FACTS 2.6) and in the
-space's vector index (``storage/vectors``); its asset links to it with ``embeddings.<index_name> = <id>``.
-Adding an embedding with an existing id replaces the document, the link and, when the asset is indexed already,
-the indexed vector. Everything in a call is checked before anything is written: nothing is half-added.
+An embedding is a row of the ``embeddings`` table (``storage/embedding_repo.py``: asset, model, version, layer,
+dims, space and the raw float32 vector) and, once indexed, a vector in the space's vector index
+(``storage/vectors``); its asset links to it with ``embeddings.<index_name> = <id>``, set on all the batch's
+assets at once without rewriting them. An asset has one vector per space: adding one (or re-adding an id) replaces
+the row, the link and, when the asset is indexed already, the indexed vector. Everything in a call is checked
+before anything is written, and the write is one transaction: nothing is half-added.
 
-Public methods other services use (UMAP maps, set comparison, model inference): :meth:`add`, :meth:`vectors`,
-:meth:`spaces`, :meth:`space_dim`.
+Public methods other services use (UMAP maps, set comparison, model inference, similarity search): :meth:`add`,
+:meth:`vectors`, :meth:`vectors_of`, :meth:`spaces`, :meth:`space_dim`, :meth:`forget_assets_in`.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from sqlalchemy import Connection
 
 from scenebase.domain.embeddings import (
     EMBEDDING_ASSET_TYPES,
     InvalidVector,
     check_index_name,
     check_vectors,
-    decode_vectors,
     embedding_id,
-    encode_vector,
     index_name_for,
 )
 from scenebase.domain.ids import standardize_id
-from scenebase.domain.timeutil import now_iso
-from scenebase.services.assets import AssetService, parse
+from scenebase.domain.search import Query, QueryError
+from scenebase.domain.timeutil import to_epoch
+from scenebase.services.assets import AssetService, normalize_timestamp
 from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.services.jobs import JobContext, JobRegistry, JobService
+from scenebase.storage.embedding_repo import COLUMNS, EmbeddingRepo
 from scenebase.storage.scope import Scope
 from scenebase.storage.vectors import VectorIndex, VectorIndexError
 
 KIND = "embeddings"
-#: the never-indexed field holding the vector
-VECTOR_FIELD = "vector"
 #: most embeddings one add request may carry
 MAX_ADD_BATCH = 10_000
 #: ``get_embeddings``' default cap (FACTS 7.4)
 MAX_EMBEDDINGS_READ = 200_000
-#: documents read per catalog round trip
-READ_BATCH = 2000
+#: rows read per catalog round trip
+READ_BATCH = 5000
 
 
 def _bad(message: str) -> InvalidArgument:
     return InvalidArgument(message, resource=KIND)
 
 
-def space_filter(index_name: str) -> dict[str, Any]:
-    return {"filters": [{"field": "index_name", "values": [index_name]}]}
-
-
 class EmbeddingService:
     JOB_TYPES: ClassVar[tuple[str, ...]] = ("embedding_removal",)
 
-    def __init__(self, assets: AssetService, vectors: VectorIndex, jobs: JobService) -> None:
+    def __init__(self, assets: AssetService, vectors: VectorIndex, jobs: JobService, repo: EmbeddingRepo) -> None:
         self.assets = assets
         self.index = vectors
         self.jobs = jobs
+        self.repo = repo
+        assets.virtual[KIND] = EmbeddingStore(repo)
+        # adds in this process take turns here rather than in SQLite's busy handler, which sleeps up to 100 ms
+        # between tries: a request waiting for another's write starts the moment it commits
+        self._write_turn = threading.Lock()
 
     def register_jobs(self, registry: JobRegistry) -> None:
         registry.register("embedding_removal", self._remove_job)
@@ -71,47 +73,57 @@ class EmbeddingService:
     def add(self, scope: Scope, embeddings: Sequence[dict[str, Any]], vectors: np.ndarray) -> list[str]:
         """Store embeddings (metadata as ``Embedding.metadata()`` gives it, one row of ``vectors`` each); returns
         their ids. All must share ``ndim`` and ``index_name``, and their assets must exist. Raises InvalidArgument
-        naming the embedding at fault; nothing is written then."""
+        (NotFound for unknown assets) naming the embedding at fault; nothing is written then."""
         if not embeddings:
             raise _bad("no embeddings given")
         if len(embeddings) > MAX_ADD_BATCH:
             raise _bad(f"at most {MAX_ADD_BATCH} embeddings per request, got {len(embeddings)}")
         if vectors.ndim != 2 or vectors.shape[0] != len(embeddings):
             raise _bad(f"{len(embeddings)} embeddings need {len(embeddings)} vectors, got shape {vectors.shape}")
-        docs, parents = self._documents(scope, embeddings, vectors)
-        index_name, ndim = docs[0]["index_name"], docs[0]["ndim"]
+        rows = self._rows(embeddings, vectors)
+        index_name, ndim = rows[0]["index_name"], rows[0]["dims"]
         known = self.space_dim(scope, index_name)
         if known is not None and known != ndim:
             raise _bad(f"embedding space {index_name!r} holds {known}-dimensional vectors; these have {ndim}")
-        links: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for doc in docs:
-            parent = parents[(doc["media_type"], doc["asset_id"])]
-            links[doc["media_type"]].append(
-                {"id": parent["id"], "timestamp": parent["timestamp"], "embeddings": {index_name: doc["id"]}}
-            )
+        # an asset has one vector per space: the last embedding of an asset in the call wins, as its link does
+        last = {(r["asset_type"], r["asset_id"]): n for n, r in enumerate(rows)}
+        kept = [rows[n] for n in sorted(last.values())]
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for r in kept:
+            by_type[r["asset_type"]].append(r["asset_id"])
 
-        def write(conn: Any) -> None:
-            self.assets.put_in(conn, scope, KIND, docs, "replace")
-            for asset_type, rows in links.items():
-                self.assets.put_in(conn, scope, asset_type, _last_per_id(rows), "merge")
+        def write(conn: Connection) -> None:
+            for asset_type, ids in by_type.items():
+                found = self.assets.repo.pks_for(conn, scope, asset_type, ids)
+                missing = [i for i in ids if i not in found]
+                if missing:
+                    raise NotFound(f"no {asset_type} with ids {missing[:10]}{' ...' if len(missing) > 10 else ''}",
+                                   resource=KIND)  # fmt: skip
+            moved = self.repo.put_in(conn, scope, kept)
+            for space, asset_type, asset_id in moved:
+                self.assets.repo.set_field_many(conn, scope, asset_type, ("embeddings", space), {asset_id: None})
+            for asset_type in by_type:
+                links = {r["asset_id"]: r["id"] for r in kept if r["asset_type"] == asset_type}
+                self.assets.repo.set_field_many(conn, scope, asset_type, ("embeddings", index_name), links)
 
-        self.assets.repo.catalog.write_retrying(write)
-        for asset_type in (KIND, *links):
+        with self._write_turn:
+            self.assets.repo.catalog.write_retrying(write)
+        for asset_type in by_type:
             self.assets.written(scope, asset_type)
         # a vector already in the index is replaced now, so that no search answers with the old one meanwhile
-        keys = [d["asset_id"] for d in docs]
+        keys = [r["asset_id"] for r in kept]
         indexed = self.index.contains(scope.org_id, index_name, keys)
         if indexed:
-            rows = {k: i for i, k in enumerate(keys)}  # the last embedding of an asset wins, as in the links
-            chosen = [k for k in rows if k in indexed]
-            self.index.upsert(scope.org_id, index_name, chosen, vectors[[rows[k] for k in chosen]])
-        return [d["id"] for d in docs]
+            chosen = [n for n, k in enumerate(keys) if k in indexed]
+            matrix = np.stack([np.frombuffer(kept[n]["vector"], "<f4") for n in chosen])
+            self.index.upsert(scope.org_id, index_name, [keys[n] for n in chosen], matrix)
+        return [r["id"] for r in rows]
 
-    def _documents(
-        self, scope: Scope, embeddings: Sequence[dict[str, Any]], vectors: np.ndarray
-    ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
-        docs: list[dict[str, Any]] = []
-        wanted: dict[str, set[str]] = defaultdict(set)
+    def _rows(self, embeddings: Sequence[dict[str, Any]], vectors: np.ndarray) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        ndim = int(vectors.shape[1])
+        now = to_epoch(normalize_timestamp(None))
+        names: dict[Any, str] = {}
         for n, meta in enumerate(embeddings):
             if not isinstance(meta, dict):
                 raise _bad(f"embedding #{n} must be an object")
@@ -125,93 +137,65 @@ class EmbeddingService:
             model, version, layer = str(meta.get("model") or "default"), str(meta.get("version") or "v1"), None
             if meta.get("layer") is not None:
                 layer = str(meta["layer"])
-            try:
-                index_name = check_index_name(meta.get("index_name") or index_name_for(asset_type, model, version))
-            except InvalidVector as e:
-                raise _bad(f"embedding #{n} of {asset_id!r}: {e}") from None
-            ndim = int(vectors.shape[1])
+            raw_name = meta.get("index_name") or (asset_type, model, version)
+            index_name = names.get(raw_name) if isinstance(raw_name, str | tuple) else None
+            if index_name is None:  # a batch names one space: check it once, not per embedding
+                try:
+                    given_name = raw_name if not isinstance(raw_name, tuple) else index_name_for(*raw_name)
+                    index_name = check_index_name(given_name)
+                except InvalidVector as e:
+                    raise _bad(f"embedding #{n} of {asset_id!r}: {e}") from None
+                if isinstance(raw_name, str | tuple):
+                    names[raw_name] = index_name
             given = meta.get("ndim")
             if given is not None and given != ndim:
                 raise _bad(f"embedding #{n} of {asset_id!r}: ndim is {given!r} but its vector has {ndim} values")
-            doc = {"id": embedding_id(asset_id, layer, model, ndim, version), "timestamp": meta.get("timestamp"),
-                   "tags": [layer] if layer else [], "media_type": asset_type, "asset_id": asset_id, "model": model,
-                   "version": version, "ndim": ndim, "index_name": index_name, "layer": layer,
-                   "session_uid": meta.get("session_uid")}  # fmt: skip
-            docs.append({k: v for k, v in doc.items() if v is not None})
-            wanted[asset_type].add(asset_id)
-        names = [f"embedding #{n} of {d['asset_id']!r}" for n, d in enumerate(docs)]
+            try:
+                ts = now if meta.get("timestamp") is None else to_epoch(normalize_timestamp(meta["timestamp"]))
+            except InvalidArgument as e:
+                raise _bad(f"embedding #{n} of {asset_id!r}: {e.message}") from None
+            session = meta.get("session_uid")
+            rows.append({"id": embedding_id(asset_id, layer, model, ndim, version), "index_name": index_name,
+                         "asset_type": asset_type, "asset_id": asset_id, "dims": ndim, "model": model,
+                         "version": version, "layer": layer, "session_uid": None if session is None else str(session),
+                         "timestamp": ts, "created_at": now})  # fmt: skip
         try:
-            check_vectors(vectors, names)
+            check_vectors(vectors, [f"embedding #{n} of {r['asset_id']!r}" for n, r in enumerate(rows)])
         except InvalidVector as e:
             raise _bad(str(e)) from None
-        spaces = {d["index_name"] for d in docs}
+        spaces = {r["index_name"] for r in rows}
         if len(spaces) > 1:
             raise _bad(f"all embeddings of a call must share one index_name, got {sorted(spaces)}")
         seen: dict[str, int] = {}
-        for n, doc in enumerate(docs):
-            if doc["id"] in seen:
-                raise _bad(f"embeddings #{seen[doc['id']]} and #{n} are the same embedding of {doc['asset_id']!r}")
-            seen[doc["id"]] = n
-            doc[VECTOR_FIELD] = encode_vector(vectors[n])
-        parents: dict[tuple[str, str], dict[str, Any]] = {}
-        for asset_type, ids in wanted.items():
-            found = self.assets.repo.get_many(scope, asset_type, sorted(ids))
-            missing = sorted(ids - set(found))
-            if missing:
-                raise NotFound(f"no {asset_type} with ids {missing[:10]}{' ...' if len(missing) > 10 else ''}",
-                               resource=KIND)  # fmt: skip
-            parents.update({(asset_type, i): d for i, d in found.items()})
-        return docs, parents
+        raw = np.ascontiguousarray(vectors, dtype="<f4")
+        for n, row in enumerate(rows):
+            if row["id"] in seen:
+                raise _bad(f"embeddings #{seen[row['id']]} and #{n} are the same embedding of {row['asset_id']!r}")
+            seen[row["id"]] = n
+            row["vector"] = raw[n].tobytes()
+        return rows
 
     # ------------------------------------------------------------------ reading
 
     def space_dim(self, scope: Scope, index_name: str) -> int | None:
         """The dimension of a space (from its index, else from one of its embeddings); None for a new space."""
         dim = self.index.dim(scope.org_id, index_name)
-        if dim is not None:
-            return dim
-        # the repository directly: a first embedding must not earn its request an "unknown field" warning
-        found = self.assets.repo.search(scope, KIND, parse(space_filter(index_name)), 1, 0, None, None, False)
-        return int(found[0]["ndim"]) if found else None
+        return dim if dim is not None else self.repo.space_dim(scope, index_name)
 
     def spaces(self, scope: Scope, asset_type: str | None = None) -> dict[str, dict[str, Any]]:
         """``index_name -> {"count", "asset_types", "indexed"}`` of the organization's embedding spaces."""
-        summary = self.assets.summary(scope, KIND, {"dimensions": ["index_name"],
-                                                    "max_size_for_agg": 10_000})  # fmt: skip
-        names = _buckets(summary, "index_name")
         out: dict[str, dict[str, Any]] = {}
-        for name, count in names.items():
-            types = _buckets(
-                self.assets.summary(scope, KIND, {"search": space_filter(name), "dimensions": ["media_type"]}),
-                "media_type",
-            )
+        for name, types in sorted(self.repo.spaces(scope).items()):
             if asset_type is not None and asset_type not in types:
                 continue
-            out[name] = {"count": count, "asset_types": sorted(types), "indexed": self.index.count(scope.org_id, name)}
+            out[name] = {"count": sum(types.values()), "asset_types": sorted(types),
+                         "indexed": self.index.count(scope.org_id, name)}  # fmt: skip
         return out
 
-    def embedding_docs(self, scope: Scope, index_name: str, asset_type: str, asset_ids: Sequence[str]) -> list[Any]:
-        """The embedding documents of ``asset_ids`` in a space (assets without one are left out), in order."""
-        out: list[dict[str, Any]] = []
-        for start in range(0, len(asset_ids), READ_BATCH):
-            parents = self.assets.repo.get_many(scope, asset_type, list(asset_ids[start : start + READ_BATCH]))
-            links = [str((p.get("embeddings") or {}).get(index_name)) for p in parents.values()]
-            found = self.assets.repo.get_many(scope, KIND, [i for i in links if i != "None"])
-            for asset_id in asset_ids[start : start + READ_BATCH]:
-                parent = parents.get(asset_id)
-                doc = found.get(str((parent or {}).get("embeddings", {}).get(index_name)))
-                if doc is not None and doc.get("asset_id") == asset_id:
-                    out.append(doc)
-        return out
-
-    def with_assets(self, scope: Scope, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The embedding documents whose asset still exists (deleting an asset leaves its embeddings behind; they
-        must never be answered)."""
-        by_type: dict[str, list[str]] = defaultdict(list)
-        for doc in docs:
-            by_type[str(doc.get("media_type", "images"))].append(str(doc["asset_id"]))
-        alive = {(t, i) for t, ids in by_type.items() for i in self.assets.repo.get_many(scope, t, ids)}
-        return [d for d in docs if (str(d.get("media_type", "images")), str(d["asset_id"])) in alive]
+    def vectors_of(self, scope: Scope, index_name: str, asset_type: str, asset_ids: Sequence[str]) -> dict[str, Any]:
+        """``asset_id -> float32 vector`` of the given assets in a space (assets without one are left out)."""
+        found = self.repo.vectors_of(scope, index_name, asset_type, asset_ids)
+        return {k: np.frombuffer(v, "<f4").reshape(d).astype(np.float32) for k, (d, v) in found.items()}
 
     def vectors(
         self,
@@ -227,23 +211,43 @@ class EmbeddingService:
         dim = self.space_dim(scope, index_name)
         if dim is None:
             raise NotFound(f"no embedding space {index_name!r}", resource=KIND)
+        keys: list[str] = []
+        parts: list[bytes] = []
         if asset_ids is None and search is None:
-            docs: list[dict[str, Any]] = []
-            for batch in self.assets.scan(scope, KIND, space_filter(index_name), ids_only=False):
-                docs.extend(self.with_assets(scope, [d for d in batch if asset_type in (None, d.get("media_type"))]))
-                if len(docs) >= limit:
+            for batch in self.repo.scan_space(scope, index_name, asset_type, READ_BATCH):
+                for key, raw in batch[: max(limit - len(keys), 0)]:
+                    keys.append(key)
+                    parts.append(raw)
+                if len(keys) >= limit:
                     break
         else:
             kind = asset_type or "images"
-            ids = self.assets.resolve_ids(scope, kind, list(asset_ids or []), search)
-            docs = self.embedding_docs(scope, index_name, kind, ids[: max(limit, 0)])
-        docs = docs[:limit]
-        if not docs:
+            ids = self.assets.resolve_ids(scope, kind, list(asset_ids or []), search)[: max(limit, 0)]
+            for start in range(0, len(ids), READ_BATCH):
+                chunk = ids[start : start + READ_BATCH]
+                found = self.repo.vectors_of(scope, index_name, kind, chunk)
+                for key in chunk:
+                    if key in found:
+                        keys.append(key)
+                        parts.append(found[key][1])
+        if not keys:
             return [], np.zeros((0, dim), np.float32)
-        matrix = np.empty((len(docs), dim), np.float32)
-        for n, doc in enumerate(docs):
-            matrix[n] = decode_vectors(doc[VECTOR_FIELD], dim, 1, f"embedding {doc['id']!r}")[0]
-        return [str(d["asset_id"]) for d in docs], matrix
+        matrix = np.frombuffer(b"".join(parts), "<f4").reshape(len(keys), dim).astype(np.float32)
+        return keys, matrix
+
+    # ------------------------------------------------------------------ deleted assets
+
+    def forget_assets_in(self, conn: Connection, scope: Scope, asset_type: str, asset_ids: Sequence[str]) -> Any:
+        """Delete the embeddings of assets being deleted, in the caller's transaction; returns what to pass to
+        :meth:`forget_indexed` after it commits."""
+        if asset_type not in EMBEDDING_ASSET_TYPES:
+            return {}
+        return self.repo.delete_for_assets(conn, scope, asset_type, asset_ids)
+
+    def forget_indexed(self, scope: Scope, gone: dict[str, list[str]]) -> None:
+        """Remove deleted assets' vectors from their spaces' indexes (they never come back from a search)."""
+        for space, keys in gone.items():
+            self.index.delete(scope.org_id, space, keys)
 
     # ------------------------------------------------------------------ removing a space
 
@@ -263,42 +267,53 @@ class EmbeddingService:
         ctx.stage("dropping the vector index")
         self.index.drop(scope.org_id, name)
         removed = 0
-        total = max(self.assets.count(scope, KIND, space_filter(name)), 1)
+        total = max(sum(self.repo.spaces(scope).get(name, {}).values()), 1)
         while True:
-            batch = self.assets.search(scope, KIND, space_filter(name), size=READ_BATCH, ids_only=False)
+            ctx.check_cancelled()
+            batch = self.repo.space_assets(scope, name, READ_BATCH)
             if not batch:
                 break
             by_type: dict[str, list[str]] = defaultdict(list)
-            for doc in batch:
-                by_type[doc.get("media_type", "images")].append(doc["asset_id"])
+            for asset_type, asset_id in batch:
+                by_type[asset_type].append(asset_id)
 
-            def write(conn: Any, batch: list[dict[str, Any]] = batch, by_type: dict[str, list[str]] = by_type) -> None:
+            def write(conn: Connection, by_type: dict[str, list[str]] = by_type) -> None:
                 for asset_type, ids in by_type.items():
-                    for _pk, parent in self.assets.repo.get_for_update(conn, scope, asset_type, ids).values():
-                        links = dict(parent.get("embeddings") or {})
-                        if links.pop(name, None) is not None:
-                            self.assets.repo.upsert_in(conn, scope, asset_type, [{**parent, "embeddings": links,
-                                                       "updated_at": now_iso()}], "replace")  # fmt: skip
-                self.assets.repo.delete_in(conn, scope, KIND, [d["id"] for d in batch])
+                    links: dict[str, Any] = dict.fromkeys(ids)
+                    self.assets.repo.set_field_many(conn, scope, asset_type, ("embeddings", name), links)
+                    self.repo.delete_in_space(conn, scope, name, asset_type, ids)
 
             self.assets.repo.catalog.write_retrying(write)
             removed += len(batch)
             ctx.progress(100.0 * removed / total)
-        for asset_type in (KIND, *EMBEDDING_ASSET_TYPES):
+        for asset_type in EMBEDDING_ASSET_TYPES:
             self.assets.written(scope, asset_type)
         return {"index_name": name, "removed": removed}
 
 
-def _last_per_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return list({r["id"]: r for r in rows}.values())
+class EmbeddingStore:
+    """The generic asset reads (``/v1/embeddings/meta/...``, search, count) answered from the embeddings table;
+    registered in ``AssetService.virtual``. Embeddings are written only by ``add_embeddings``."""
+
+    fields = tuple(sorted(COLUMNS))
+
+    def __init__(self, repo: EmbeddingRepo) -> None:
+        self.repo = repo
+
+    def get_many(self, scope: Scope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return self.repo.get_many(scope, ids)
+
+    def search(
+        self, scope: Scope, query: Query, size: int, offset: int, sort_field: str | None, sort_order: str | None,
+        ids_only: bool,
+    ) -> list[Any]:  # fmt: skip
+        return self.repo.search(scope, query, size, offset, sort_field, sort_order, ids_only)
+
+    def scan(self, scope: Scope, query: Query, ids_only: bool) -> Iterator[list[Any]]:
+        return self.repo.scan(scope, query, ids_only)
+
+    def count(self, scope: Scope, query: Query) -> int:
+        return self.repo.count(scope, query)
 
 
-def _buckets(summary: dict[str, Any], dimension: str) -> dict[str, int]:
-    """``value -> count`` of one dimension of an ``AssetService.summary`` answer."""
-    for agg in summary.get("aggregations") or []:
-        if agg.get("dimension") == dimension:
-            return {str(b["key"]): int(b["doc_count"]) for b in agg.get("buckets") or []}
-    return {}
-
-
-__all__ = ["KIND", "VECTOR_FIELD", "EmbeddingService", "VectorIndexError"]
+__all__ = ["KIND", "EmbeddingService", "EmbeddingStore", "QueryError", "VectorIndexError"]

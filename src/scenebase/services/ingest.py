@@ -76,6 +76,9 @@ class _Prepared:
 
 #: most ids named in one duplicate warning
 MAX_DUPLICATE_IDS = 10
+#: fields an overwriting upload keeps from the stored asset: links to its embeddings (their rows and vectors stay)
+#: and its UMAP points, which the new document cannot carry
+KEPT_ON_OVERWRITE = ("embeddings", "umap")
 #: longest relative path kept for an item (characters)
 MAX_RELATIVE_PATH = 1024
 
@@ -304,8 +307,10 @@ class IngestService:
             def write(conn: Any) -> list[dict[str, Any]]:
                 # the sets must still take members when this commits (not deleted meanwhile): see SetService
                 self.sets.hold_for_members(conn, scope, [s for d in writes + merge_only for s in d.get("sets") or []])
-                # set membership survives a re-upload: unioned with the stored list under the write's row lock
-                stored = self.assets.put_in(conn, scope, asset_type, writes, "replace", keep_lists=("sets",))
+                # set membership survives a re-upload: unioned with the stored list under the write's row lock; so
+                # do the links to the asset's embeddings and its UMAP points (its embedding rows are untouched)
+                stored = self.assets.put_in(conn, scope, asset_type, writes, "replace", keep_lists=("sets",),
+                                            keep_fields=KEPT_ON_OVERWRITE)  # fmt: skip
                 return stored + self.assets.put_in(conn, scope, asset_type, merge_only, "merge")
 
             started = time.perf_counter()

@@ -40,9 +40,12 @@ class AssetLifecycleService:
         self.sets = sets
         self.blobs = blobs
         self.kinds = kinds
+        #: the embeddings service (set by the runtime, which builds it later): a deleted asset's embeddings go too
+        self.embeddings: Any = None
 
     def _check_type(self, asset_type: str) -> None:
         check_asset_type(asset_type)
+        self.assets.refuse_write(asset_type)
         if asset_type in MANAGED_ELSEWHERE:
             raise InvalidArgument(
                 f"{asset_type} are changed through {MANAGED_ELSEWHERE[asset_type]}", resource=asset_type
@@ -109,10 +112,16 @@ class AssetLifecycleService:
                 raise Locked(
                     f"assets in the locked sets {locked} cannot be deleted; unlock them first", resource="sets"
                 )
-        deleted = self.assets.repo.catalog.write_retrying(
-            lambda conn: self.assets.repo.delete_in(conn, scope, asset_type, list(docs))
-        )
+
+        def write(conn: Any) -> tuple[int, Any]:
+            deleted = self.assets.repo.delete_in(conn, scope, asset_type, list(docs))
+            gone = self.embeddings.forget_assets_in(conn, scope, asset_type, list(docs)) if self.embeddings else {}
+            return deleted, gone
+
+        deleted, gone = self.assets.repo.catalog.write_retrying(write)
         self.assets.written(scope, asset_type)
+        if gone:
+            self.embeddings.forget_indexed(scope, gone)
         for doc in docs.values():
             for key in blob_keys(doc):
                 self.blobs.delete(key)

@@ -1,8 +1,8 @@
 """Similarity search (FACTS 7.3): bulk indexing of embeddings into their space's vector index (a job), and
 nearest-neighbour queries by asset or by a raw vector, optionally restricted by a search.
 
-A hit is returned only if its asset still exists and the caller can read it: vectors of deleted assets may stay in
-the index until their space is rebuilt, but never come back from a search.
+Deleting an asset removes its vectors from the indexes (``EmbeddingService.forget_indexed``); a hit is still
+returned only if its asset exists and the caller can read it (an asset deleted while a search runs).
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from scenebase.domain.embeddings import EMBEDDING_ASSET_TYPES, InvalidVector, as_float32, decode_vectors
+from scenebase.domain.embeddings import EMBEDDING_ASSET_TYPES, InvalidVector, as_float32
 from scenebase.domain.ids import standardize_id
+from scenebase.domain.search import QueryError
 from scenebase.services.assets import AssetService
-from scenebase.services.embeddings import KIND, READ_BATCH, VECTOR_FIELD, EmbeddingService
+from scenebase.services.embeddings import KIND, READ_BATCH, EmbeddingService
 from scenebase.services.errors import InvalidArgument, NotFound
 from scenebase.services.jobs import JobContext, JobRegistry, JobService
+from scenebase.storage.embedding_repo import conditions
 from scenebase.storage.scope import Scope
 
 AREA = "similarity_search"
@@ -51,7 +53,10 @@ class SimilarityService:
         if embedding_ids is not None and not all(isinstance(i, str) and i for i in embedding_ids):
             raise _bad("embedding_ids must be a list of ids")
         if search is not None:
-            self.assets.parse_for(scope, KIND, search)  # a bad search fails the request, not the job
+            try:  # a bad search fails the request, not the job
+                conditions(self.assets.parse_for(scope, KIND, search))
+            except QueryError as e:
+                raise _bad(f"search_dic: {e}") from None
         params = {"embedding_ids": embedding_ids, "search": search}
         count = len(embedding_ids) if embedding_ids is not None else None
         row = self.jobs.submit(scope, "similarity_bulk_index", params, asset_type=KIND,
@@ -79,20 +84,20 @@ class SimilarityService:
         for start in range(0, len(ids), READ_BATCH):
             ctx.check_cancelled()
             chunk = ids[start : start + READ_BATCH]
-            found = self.assets.repo.get_many(scope, KIND, chunk)
-            docs = self.embeddings.with_assets(scope, list(found.values()))
-            missing += len(chunk) - len(docs)
-            for doc in docs:
-                keys, parts = pending[doc["index_name"]]
-                keys.append(doc["asset_id"])
-                parts.append(decode_vectors(doc[VECTOR_FIELD], int(doc["ndim"]), 1, f"embedding {doc['id']!r}"))
+            rows = self.embeddings.repo.rows_by_id(scope, chunk)
+            missing += len(chunk) - len(rows)
+            order = {i: n for n, i in enumerate(chunk)}
+            for row in sorted(rows, key=lambda r: order[r.id]):
+                keys, parts = pending[row.index_name]
+                keys.append(row.asset_id)
+                parts.append(np.frombuffer(bytes(row.vector), "<f4").reshape(1, int(row.dims)))
                 if len(keys) >= INDEX_CHUNK:
-                    flush(doc["index_name"])
+                    flush(row.index_name)
             ctx.progress(95.0 * min(start + READ_BATCH, len(ids)) / total)
         for space in list(pending):
             flush(space)
         if missing:
-            ctx.note(f"{missing} embeddings were not found, or their assets were deleted, and were skipped")
+            ctx.note(f"{missing} embeddings were not found (or their assets were deleted) and were skipped")
         return {"indexed": indexed, "not_found": missing}
 
     # ------------------------------------------------------------------ queries
@@ -149,11 +154,10 @@ class SimilarityService:
             for raw in ids or []:
                 asset = self.assets.get(scope, asset_type, raw)
                 space = self.resolve_space(scope, asset, index_name)
-                docs = self.embeddings.embedding_docs(scope, space, asset_type, [asset["id"]])
-                if not docs:
+                found = self.embeddings.vectors_of(scope, space, asset_type, [asset["id"]])
+                if asset["id"] not in found:
                     raise NotFound(f"the embedding of {asset['id']!r} in {space!r} is gone", resource=AREA)
-                doc = docs[0]
-                queries.append((asset["id"], space, decode_vectors(doc[VECTOR_FIELD], int(doc["ndim"]), 1)[0]))
+                queries.append((asset["id"], space, found[asset["id"]]))
         return [self._neighbours(scope, asset_type, space, q, k, own, allowed) for own, space, q in queries]
 
     def _neighbours(

@@ -12,10 +12,11 @@ returns the same rows; only their speed differs.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -88,14 +89,17 @@ class AssetRepo:
         docs: list[dict[str, Any]],
         mode: WriteMode = "replace",
         keep_lists: tuple[str, ...] = (),
+        keep_fields: tuple[str, ...] = (),
     ) -> list[dict[str, Any]]:
         """Write documents (each with ``id`` and ISO ``timestamp``) in one transaction; returns them as stored.
 
         ``keep_lists`` names list fields that a ``replace`` unions with the stored document's (e.g. ``sets``:
         re-uploading an image must not drop it from its sets), read under the same row lock as the write.
+        ``keep_fields``: fields a ``replace`` keeps from the stored document when the new one lacks them (an
+        image's links to its embeddings and its UMAP points survive a re-upload).
         """
         with self.catalog.write() as conn:
-            return self.upsert_in(conn, scope, asset_type, docs, mode, keep_lists)
+            return self.upsert_in(conn, scope, asset_type, docs, mode, keep_lists, keep_fields)
 
     def get_for_update(
         self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str]
@@ -121,6 +125,7 @@ class AssetRepo:
         docs: list[dict[str, Any]],
         mode: WriteMode,
         keep_lists: tuple[str, ...] = (),
+        keep_fields: tuple[str, ...] = (),
         locked: dict[str, tuple[int, dict[str, Any]]] | None = None,
     ) -> list[dict[str, Any]]:
         """``upsert`` inside the caller's transaction. ``locked``: what ``get_for_update`` gave the caller in this
@@ -144,6 +149,9 @@ class AssetRepo:
                     for key in keep_lists:
                         kept = [v for v in old.get(key) or [] if v not in (stored.get(key) or [])]
                         stored[key] = [*kept, *(stored.get(key) or [])]
+                    for key in keep_fields:
+                        if key in old and key not in stored:
+                            stored[key] = old[key]
                 else:
                     stored = merge(old, doc, replace_lists=mode == "merge_replace_lists")
                 for key in ("created_at", "user"):  # who made it, and when, never changes
@@ -257,6 +265,79 @@ class AssetRepo:
             conn.execute(delete(A).where(A.c.pk.in_(part)))
         self.stats.forget(asset_type)
         return len(pks)
+
+    def set_field_many(
+        self,
+        conn: Connection,
+        scope: Scope,
+        asset_type: str,
+        path: Sequence[str],
+        values: Mapping[str, Any],
+        indexed: bool = True,
+    ) -> None:
+        """Set (or, for a None value, remove) one nested field ``path`` on many of the organization's own
+        documents (``id -> JSON value``: a string or a list of numbers), without reading them: the catalog edits
+        the JSON in place, and only that field's index rows are replaced (``indexed``: as ``indexed_terms`` would
+        make them). Links to embeddings and UMAP points are set this way on 100,000 assets at once. Statements go
+        to the driver's executemany: SQLAlchemy's per-row parameter handling would cost more than the writes."""
+        if not values:
+            return
+        if not path or any(not p or '"' in p for p in path):
+            raise ValueError(f"invalid field path {list(path)!r}")
+        postgres = conn.dialect.name == "postgresql"
+        mark = "%s" if postgres else "?"
+        own = f"owner = {mark} AND asset_type = {mark} AND id = {mark}"
+        key = (scope.org_id, asset_type)
+        now = time.time()
+        texts = all(isinstance(v, str) for v in values.values() if v is not None)
+        if postgres:
+            expr, prefix = "doc", list[Any]()
+            for n in range(1, len(path)):  # create the missing parents, keep the present ones
+                expr = f"jsonb_set({expr}, %s::text[], COALESCE(doc #> %s::text[], '{{}}'::jsonb))"
+                prefix += [list(path[:n]), list(path[:n])]
+            value = "to_jsonb(%s::text)" if texts else "%s::jsonb"
+            set_sql = f"UPDATE assets SET doc = jsonb_set({expr}, %s::text[], {value}), updated_at = %s WHERE {own}"
+            del_sql = f"UPDATE assets SET doc = doc #- %s::text[], updated_at = %s WHERE {own}"
+            prefix += [list(path)]
+        else:
+            set_sql = (
+                f"UPDATE assets SET doc = json_set(doc, ?, {'?' if texts else 'json(?)'}), updated_at = ? WHERE {own}"
+            )
+            del_sql = f"UPDATE assets SET doc = json_remove(doc, ?), updated_at = ? WHERE {own}"
+            prefix = ["$" + "".join(f'."{p}"' for p in path)]  # a JSON path; the names are quoted
+        setting = [(*prefix, v if texts else orjson.dumps(v).decode(), now, *key, i)
+                   for i, v in values.items() if v is not None]  # fmt: skip
+        removing = [(prefix[-1], now, *key, i) for i, v in values.items() if v is None]
+        if setting:
+            conn.exec_driver_sql(set_sql, setting)
+        if removing:
+            conn.exec_driver_sql(del_sql, removing)
+        if indexed:
+            self._replace_field_terms(conn, scope, asset_type, ".".join(path), values, mark, own)
+        self.stats.forget(asset_type)
+
+    def _replace_field_terms(
+        self, conn: Connection, scope: Scope, asset_type: str, field: str, values: Mapping[str, Any], mark: str,
+        own: str,
+    ) -> None:  # fmt: skip
+        key = (scope.org_id, asset_type)
+        pk = f"(SELECT pk FROM assets WHERE {own})"
+        gone = [(field, *key, i) for i in values]
+        conn.exec_driver_sql(f"DELETE FROM asset_terms WHERE field = {mark} AND asset_pk = {pk}", gone)
+        if any(isinstance(v, list | dict) for v in values.values()):  # element rows hold values inside lists only
+            conn.exec_driver_sql(f"DELETE FROM asset_element_terms WHERE field = {mark} AND asset_pk = {pk}", gone)
+        terms = []
+        for asset_id, value in values.items():
+            if value is not None:
+                flat, _elements = indexed_terms({"v": value})
+                terms += [(field, s, n, *key, asset_id) for _f, s, n in flat]
+        if terms:
+            conn.exec_driver_sql(
+                "INSERT INTO asset_terms (asset_pk, owner, asset_type, field, vstr, vnum, ts) SELECT pk, owner, "
+                f"asset_type, CAST({mark} AS TEXT), CAST({mark} AS TEXT), CAST({mark} AS DOUBLE PRECISION), "
+                f"timestamp FROM assets WHERE {own}",
+                terms,
+            )
 
     # ------------------------------------------------------------------ names
 

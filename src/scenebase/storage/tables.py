@@ -262,3 +262,28 @@ session_columns = Table(
     # which sessions have a column of this name, and of which generation (without reading payloads)
     Index("ix_session_columns_name", "owner", "entity_name", "session_uid", "generation"),
 )
+
+# ---- embeddings (FACTS 2.6, 7): one row per vector, never in the term index -----------------------------------
+#: An asset has at most one vector per space (``index_name``); re-adding replaces it. The vector is the raw
+#: little-endian float32 bytes. Written with one executemany per batch: no document, no index rows.
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("owner", String(64), primary_key=True),
+    Column("id", CText(255), primary_key=True),
+    Column("index_name", CText(255), nullable=False),
+    Column("asset_type", String(32), nullable=False),
+    Column("asset_id", CText(255), nullable=False),
+    Column("dims", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    Column("model", CText(255), nullable=False),
+    Column("version", CText(255), nullable=False),
+    Column("layer", CText(255), nullable=True),
+    Column("session_uid", CText(255), nullable=True),
+    Column("timestamp", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    # a space's vectors in asset order (scans, the vectors of given assets)
+    UniqueConstraint("owner", "index_name", "asset_type", "asset_id", name="uq_embeddings_space_asset"),
+    # an asset's embeddings in every space (deleting the asset)
+    Index("ix_embeddings_asset", "owner", "asset_type", "asset_id"),
+)

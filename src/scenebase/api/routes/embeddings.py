@@ -1,16 +1,20 @@
 """Embeddings and similarity search (FACTS 7, 15): ``/v1/embeddings/...`` and ``/v1/similarity_search/...``.
 
-Vectors travel as base64 of raw little-endian float32 values, all of a request's vectors in one string (a JSON
-list of 512 numbers per vector would be several times larger and slower to parse)."""
+Vectors travel as raw little-endian float32 values: in ``/v1/embeddings/add_binary/`` as the bytes themselves
+after a JSON header (what the client sends), elsewhere as base64 of them, all of a request's vectors in one
+string (a JSON list of 512 numbers per vector would be several times larger and slower to parse)."""
 
 from __future__ import annotations
 
 import base64
 from typing import Any
 
-from fastapi import Depends
+import numpy as np
+from fastapi import Depends, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from scenebase import fastjson
 from scenebase.api.deps import get_principal, get_runtime, requires
 from scenebase.api.routing import SlashAgnosticRouter
 from scenebase.api.schemas.common import JobStarted
@@ -29,6 +33,61 @@ class AddBody(BaseModel):
     embeddings: list[dict[str, Any]] = Field(min_length=1, description="metadata of each embedding (FACTS 2.6)")
     ndim: int = Field(ge=1, le=MAX_NDIM)
     vectors: str = Field(description="base64 of len(embeddings) * ndim little-endian float32 values")
+
+
+#: ``/v1/embeddings/add_binary/``: the body is this many bytes giving the header's length, the header, the vectors
+HEADER_LENGTH_BYTES = 4
+ADD_BINARY_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": 'A 4-byte little-endian unsigned length n, then n bytes of UTF-8 JSON `{"embeddings": '
+        '[metadata, ...], "ndim": d}` (as for /v1/embeddings/add/), then len(embeddings) * d little-endian '
+        "float32 values.",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+def parse_binary_add(body: bytes) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """The embeddings' metadata and their ``(n, ndim)`` vectors from an ``add_binary`` body; InvalidArgument
+    naming the part at fault."""
+    if len(body) < HEADER_LENGTH_BYTES:
+        raise InvalidArgument("the body must start with the 4-byte length of its JSON header", resource="embeddings")
+    size = int.from_bytes(body[:HEADER_LENGTH_BYTES], "little")
+    end = HEADER_LENGTH_BYTES + size
+    if size == 0 or end > len(body):
+        raise InvalidArgument(f"the JSON header is said to hold {size} bytes; the body has {len(body)} in all",
+                              resource="embeddings")  # fmt: skip
+    try:
+        header = fastjson.loads(body[HEADER_LENGTH_BYTES:end])
+    except ValueError as e:
+        raise InvalidArgument(f"the header is not JSON: {e}", resource="embeddings") from None
+    metas, ndim = (header.get("embeddings"), header.get("ndim")) if isinstance(header, dict) else (None, None)
+    if not isinstance(metas, list) or not metas:
+        raise InvalidArgument("the header must hold a non-empty list 'embeddings'", resource="embeddings")
+    if isinstance(ndim, bool) or not isinstance(ndim, int) or not 1 <= ndim <= MAX_NDIM:
+        raise InvalidArgument(f"the header's 'ndim' must be an integer from 1 to {MAX_NDIM}, got {ndim!r}",
+                              resource="embeddings")  # fmt: skip
+    try:
+        vectors = decode_vectors(body[end:], ndim, len(metas))
+    except InvalidVector as e:
+        raise InvalidArgument(f"vectors: {e}", resource="embeddings") from None
+    return metas, vectors
+
+
+@router.post(
+    "/v1/embeddings/add_binary/",
+    response_model=EmbeddingsAdded,
+    openapi_extra=ADD_BINARY_BODY,
+    dependencies=[requires(Permission.INGEST)],
+)
+async def add_embeddings_binary(
+    request: Request, p: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> Any:
+    """``/v1/embeddings/add/`` with the vectors as raw bytes (no base64 to encode and decode): what the client
+    sends."""
+    metas, vectors = parse_binary_add(await request.body())
+    return {"ids": await run_in_threadpool(rt.embeddings.add, p.scope, metas, vectors)}
 
 
 @router.post("/v1/embeddings/add/", response_model=EmbeddingsAdded, dependencies=[requires(Permission.INGEST)])
