@@ -284,3 +284,26 @@ def test_an_overwritten_image_keeps_its_embeddings_and_a_deleted_one_loses_them(
     assert admin.search_assets("embeddings", {"filters": [{"field": "asset_id", "values": ["img_5"]}]}) == []
     scope = server.runtime.identity.authenticate(admin.auth_token).scope
     assert server.runtime.embeddings.spaces(scope)[space]["count"] == N - 1
+
+
+def test_a_long_id_list_is_indexed_in_consecutive_jobs(
+    admin: SceneEngineClient, images: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1,000,000 ids do not fit one request body: they go as jobs of BULK_INDEX_IDS, every vector indexed."""
+    import scenebase.clients.embeddings as client_embeddings
+
+    monkeypatch.setattr(client_embeddings, "BULK_INDEX_IDS", 7)
+    posted: list[int] = []
+    request = admin._request
+
+    def counting(method: str, path: str, **kw: object) -> object:
+        if path.startswith("/v1/similarity_search/bulk_index"):
+            posted.append(len(kw["json"]["embedding_ids"]))  # type: ignore[index]
+        return request(method, path, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(admin, "_request", counting)
+    x = _vectors()
+    ids = _add(admin, x)
+    assert posted == [7, 7, 7, 7, 7, 5] and len(ids) == N
+    for i in (0, 13, 39):  # from the first, a middle and the last job
+        assert admin.search_similar_assets(f"img_{i}", similar_asset_count=5) == _exact(x, i, 5)

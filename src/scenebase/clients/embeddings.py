@@ -19,6 +19,9 @@ from scenebase.errors import EmbeddingError, ResponseError, SimilaritySearchErro
 from scenebase.models.embedding import Embedding
 
 log = logging.getLogger("scenebase.client")
+#: embedding ids per bulk-index request: 100,000 ids are ~4.5 MB of JSON, far below the server's request limit
+#: (SCENEBASE_MAX_REQUEST_BYTES, 16 MiB by default)
+BULK_INDEX_IDS = 100_000
 
 #: float values per add request (5,859 x 512: 12 MB of raw float32 plus ~1.5 MB of metadata, under the server's
 #: 16 MB body limit); at most ADD_BATCH_EMBEDDINGS embeddings (the server's cap) however small the vectors
@@ -98,12 +101,22 @@ class EmbeddingsMixin(ClientCore):
         search_dic: dict[str, Any] | None = None,
         wait_for_completion: bool = False,
     ) -> str:
-        """Index embeddings (by id and/or a search over embeddings) for similarity search; returns the job id."""
-        body = {"embedding_ids": embedding_ids, "search_dic": search_dic}
-        job_id = str(self._request("POST", "/v1/similarity_search/bulk_index/", json=body, error=ResponseError)[
-            "job_id"])  # fmt: skip
-        timeout = 2 * len(embedding_ids) if embedding_ids else None
-        self._wait(job_id, wait_for_completion, timeout=max(timeout, 60) if timeout else None)
+        """Index embeddings (by id and/or a search over embeddings) for similarity search; returns the job id.
+        More than ``BULK_INDEX_IDS`` ids go as consecutive jobs of that many (a request body has a size limit): the
+        call waits for each but the last, and returns the last one's id (with ``search_dic`` in that last job)."""
+        chunks: list[list[str] | None] = (
+            [list(embedding_ids[i : i + BULK_INDEX_IDS]) for i in range(0, len(embedding_ids), BULK_INDEX_IDS)]
+            if embedding_ids
+            else [embedding_ids]
+        )
+        job_id = ""
+        for n, chunk in enumerate(chunks):
+            last = n == len(chunks) - 1
+            body = {"embedding_ids": chunk, "search_dic": search_dic if last else None}
+            job_id = str(self._request("POST", "/v1/similarity_search/bulk_index/", json=body, error=ResponseError)[
+                "job_id"])  # fmt: skip
+            timeout = 2 * len(chunk) if chunk else None
+            self._wait(job_id, wait_for_completion or not last, timeout=max(timeout, 60) if timeout else None)
         return job_id
 
     def search_similar_assets(
