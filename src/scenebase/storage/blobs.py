@@ -119,19 +119,18 @@ class LocalBlobStore:
         """Copy a file in (constant memory: zips of large sets are gigabytes); with ``move``, rename it into place
         when it is on the store's filesystem (an upload spooled to the data folder: written once, never copied)."""
         target = self._path(key)
-        if move:
+        for attempt in (1, 2) if move else ():
             try:
                 os.replace(path, target)
                 return
             except FileNotFoundError:
-                if not path.exists():
+                if attempt == 2 or not path.exists():
                     raise
-                target.parent.mkdir(parents=True, exist_ok=True)  # the target's folder: made, then renamed into
-                os.replace(path, target)
-                return
+                target.parent.mkdir(parents=True, exist_ok=True)  # the target's folder is missing: make it, retry
             except OSError as e:
                 if e.errno != errno.EXDEV:  # another filesystem: copy, then remove the source below
                     raise
+                break
         fd, tmp = self._temporary(target)
         os.close(fd)
         try:
