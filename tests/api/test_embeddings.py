@@ -307,3 +307,15 @@ def test_a_long_id_list_is_indexed_in_consecutive_jobs(
     assert posted == [7, 7, 7, 7, 7, 5] and len(ids) == N
     for i in (0, 13, 39):  # from the first, a middle and the last job
         assert admin.search_similar_assets(f"img_{i}", similar_asset_count=5) == _exact(x, i, 5)
+
+
+def test_an_embedding_re_added_in_another_space_leaves_the_old_one(admin: SceneEngineClient, images: list[str]) -> None:
+    """The same embedding id re-added under another index_name moves: the assets' links to the old space go."""
+    x = _vectors()
+    first = admin.add_embeddings([Embedding(x[i], f"img_{i}", index_name="space_a") for i in (1, 2)],
+                                 similarity_ingest=False, create_umap=False)  # fmt: skip
+    again = admin.add_embeddings([Embedding(x[i], f"img_{i}", index_name="space_b") for i in (1, 2)],
+                                 similarity_ingest=False, create_umap=False)  # fmt: skip
+    assert again == first
+    for i in (1, 2):
+        assert admin.get_metadata(f"img_{i}", "images")["embeddings"] == {"space_b": first[i - 1]}

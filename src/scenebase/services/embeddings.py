@@ -99,9 +99,11 @@ class EmbeddingService:
                 if missing:
                     raise NotFound(f"no {asset_type} with ids {missing[:10]}{' ...' if len(missing) > 10 else ''}",
                                    resource=KIND)  # fmt: skip
-            moved = self.repo.put_in(conn, scope, kept)
-            for space, asset_type, asset_id in moved:
-                self.assets.repo.set_field_many(conn, scope, asset_type, ("embeddings", space), {asset_id: None})
+            unlinked: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
+            for space, asset_type, asset_id in self.repo.put_in(conn, scope, kept):  # ids moved from another space
+                unlinked[(space, asset_type)][asset_id] = None
+            for (space, asset_type), gone in unlinked.items():  # one statement per space, not per asset
+                self.assets.repo.set_field_many(conn, scope, asset_type, ("embeddings", space), gone)
             for asset_type in by_type:
                 links = {r["asset_id"]: r["id"] for r in kept if r["asset_type"] == asset_type}
                 self.assets.repo.set_field_many(conn, scope, asset_type, ("embeddings", index_name), links)
