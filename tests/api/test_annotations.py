@@ -118,6 +118,37 @@ def test_add_annotations_links_images_and_searches_bind_one_element(
     assert "tram" in img["aux"]["labels_p1"]
 
 
+def test_a_parent_changed_while_the_batch_was_planned_loses_nothing(
+    admin: SceneEngineClient, images: list[str], world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write of a batch is planned from what was read before its transaction; when a parent changes in
+    between (here: another request adds metadata and an annotation of its own), the plan is refused and the batch
+    is written again from the locked rows, so neither change overwrites the other."""
+    rt = world.server.runtime
+    links = rt.annotations.links
+    planned = links.plans
+    calls: list[int] = []
+
+    def plans_then_a_concurrent_write(*args: Any, **kwargs: Any) -> Any:
+        out = planned(*args, **kwargs)
+        if not calls:
+            calls.append(1)
+            admin.get_asset_manager("images").update_metadata("img_0", {"aux": {"weather": "rain"}})
+            admin.add_annotations([polygon("img_0", "p3", "dog", id="other")], disable_tqdm=True)
+        return out
+
+    monkeypatch.setattr(links, "plans", plans_then_a_concurrent_write)
+    assert admin.add_annotations([boxes("img_0", "p1", ["car"], id="mine")], disable_tqdm=True) == ["mine"]
+    assert calls == [1]
+    img = admin.get_metadata("img_0", "images")
+    assert img["aux"]["weather"] == "rain"
+    assert img["annotations"] == ["other", "mine"]
+    assert [m["id"] for m in img["annotations_meta"]] == ["other", "mine"]
+    assert img["aux"]["labels"] == ["dog_p3", "car_p1"]
+    assert search(admin, {"aux.weather": ["rain"], "annotations_meta.provider": ["p1"]}) == ["img_0"]
+    assert search(admin, {"aux.labels": ["dog_p3"]}) == ["img_0"]
+
+
 def test_per_annotation_failures_are_reported_and_the_rest_added(admin: SceneEngineClient, images: list[str]) -> None:
     bad_entity = {"asset_id": "img_0", "annotation_type": "two_d_bounding_box", "provider": "raw", "id": "bad1",
                   "annotation_entities": [{"label": "car", "coordinates": [{"x": 1, "y": 1}]}]}  # fmt: skip

@@ -999,3 +999,32 @@ def test_roles_data_user_reads_but_cannot_add_public_user_reads_metadata(world: 
     with pytest.raises(AssetError) as info:
         outsider.get_image_bytes(image_id)
     assert info.value.status_code == 404
+
+
+def test_a_reupload_planned_before_a_concurrent_change_loses_nothing(
+    admin: SceneEngineClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingestion plans its write from what it read before the transaction; an image that another request changes
+    in between (here: added to a set, a list an overwrite keeps) is written again from the locked row, so the
+    re-upload neither drops the set nor is lost itself."""
+    first = admin.create_set("first", "images")
+    admin.add_images([Image(id="frame", bytes=encode(40, 30, seed=1), sensor="cam_a")], first)
+    second = admin.create_set("second", "images")
+    service = world.server.runtime.ingest.assets
+    plan = service.plan
+    calls: list[int] = []
+
+    def plan_then_a_concurrent_write(*args: Any, **kwargs: Any) -> Any:
+        out = plan(*args, **kwargs)
+        if not calls:
+            calls.append(1)
+            admin.add_assets_to_set(second, ids=["frame"], wait_for_completion=True)
+        return out
+
+    monkeypatch.setattr(service, "plan", plan_then_a_concurrent_write)
+    admin.add_images([Image(id="frame", bytes=encode(40, 30, seed=2), sensor="cam_b")], first)
+    assert calls == [1]
+    doc = admin.get_metadata("frame", "images")
+    assert doc["sensor"] == "cam_b"
+    assert sorted(doc["sets"]) == sorted([first, second])
+    assert admin.search_assets("images", {"sensor": ["cam_b"], "sets": [second]}) == ["frame"]

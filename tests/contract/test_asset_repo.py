@@ -1148,3 +1148,115 @@ def test_delete_removes_document_and_terms(fresh: tuple[AssetRepo, str], plan: s
     with repo.catalog.read() as conn:
         n_terms = conn.execute(select(func.count()).select_from(asset_terms).where(asset_terms.c.owner == org)).scalar()
     assert n_terms == sum(len(_terms_of(repo.catalog, org, t, f"l{i}")) for i in (0, 1, 4))
+
+
+# ------------------------------------------------------------------------------------------------ planned writes
+
+
+def _index_rows(catalog: Catalog, owner: str, asset_type: str, asset_id: str) -> tuple[set[Any], set[Any], float]:
+    """Every flat and element index row of one document, as stored, and its ``assets.timestamp``; each flat
+    row's ``ts`` must be that timestamp."""
+    with catalog.read() as conn:
+        pk, ts = conn.execute(
+            select(assets.c.pk, assets.c.timestamp).where(
+                assets.c.owner == owner, assets.c.asset_type == asset_type, assets.c.id == asset_id
+            )
+        ).one()
+        t = asset_terms
+        flat = {tuple(r) for r in conn.execute(select(t.c.field, t.c.vstr, t.c.vnum, t.c.ts).where(t.c.asset_pk == pk))}
+        e = asset_element_terms
+        q = select(e.c.field, e.c.vstr, e.c.vnum, e.c.pos).where(e.c.asset_pk == pk)
+        elements = {tuple(r) for r in conn.execute(q)}
+    assert {row[3] for row in flat} <= {ts}, "every index row repeats its document's time"
+    return {row[:3] for row in flat}, elements, ts
+
+
+def _floats(rng: random.Random, n: int) -> list[float]:
+    """Doubles SQLite 3.40 reads back wrongly from text (about one in ten random ones), across the whole
+    exponent range: the packed path must store every one bit for bit, and the few out of its range go row by
+    row."""
+    out = [rng.random() for _ in range(n)] + [round(rng.random(), 3) for _ in range(n)]
+    out += [rng.uniform(-1e12, 1e12), 1_700_000_000 + rng.random(), -rng.random() * 1e-5]
+    out += [2.0**-71, 2.0**-72, 2.0**114 * 1.5, 2.0**115, 0.0, -2.5, 1e-300, 1.7976931348623157e308, 5e-324]
+    return out
+
+
+def test_every_write_path_stores_floats_and_times_bit_for_bit(fresh: tuple[AssetRepo, str]) -> None:
+    """New and changed documents, flat and element rows, and a batch with floats out of the packed range (row by
+    row): the stored index equals ``indexed_terms`` exactly, and an exact range on each value finds it."""
+    from scenebase.domain.metadata import DEFAULT_NESTED_FIELDS, indexed_terms
+
+    repo, org = fresh
+    scope = Scope.of(org)
+    t = "annotations"
+    rng = random.Random(7)
+
+    def doc(i: int, values: list[float]) -> dict[str, Any]:
+        entities = [{"label": f"l{k}", "confidence": v} for k, v in enumerate(values[:6])]
+        return {"id": f"f{i}", "timestamp": to_iso(BASE + rng.random() * 1e6), "aux": {"values": values},
+                "annotation_entities": entities}  # fmt: skip
+
+    in_range = [v for v in _floats(rng, 40) if v == 0.0 or 2.0**-72 < abs(v) < 2.0**115]
+    out_of_range = _floats(rng, 3)
+    batches = {
+        "new": [doc(0, in_range), doc(1, in_range[::-1])],
+        "new, row by row": [doc(2, out_of_range)],
+    }
+    for docs in batches.values():
+        repo.upsert(scope, t, docs)
+    # changed documents: a merge adds values (added and kept rows), a replace drops some (gone rows) and one moves
+    # in time (all its rows again)
+    repo.upsert(scope, t, [{"id": "f0", "timestamp": repo.get(scope, t, "f0")["timestamp"],  # type: ignore[index]
+                            "aux": {"values": [rng.random() for _ in range(20)]}}], mode="merge")  # fmt: skip
+    repo.upsert(scope, t, [doc(1, in_range[:10]), doc(2, out_of_range[:5])], mode="replace")
+    for asset_id in ("f0", "f1", "f2"):
+        stored = repo.get(scope, t, asset_id)
+        assert stored is not None
+        flat, elements = indexed_terms(stored, frozenset(), DEFAULT_NESTED_FIELDS)
+        got_flat, got_elements, ts = _index_rows(repo.catalog, org, t, asset_id)
+        assert got_flat == flat, asset_id
+        assert got_elements == elements, asset_id
+        assert ts == to_epoch(stored["timestamp"])
+        for value in stored["aux"]["values"][:12]:
+            q = parse_query({"ranges": [{"field": "aux.values", "min": value, "max": value}]})
+            assert asset_id in repo.search(scope, t, q, ids_only=True), (asset_id, value)
+
+
+def test_a_plan_from_a_snapshot_writes_only_what_it_read(fresh: tuple[AssetRepo, str]) -> None:
+    """A plan made outside the transaction is refused (StalePlan, nothing written) when one of its documents
+    changed, went or appeared since the snapshot; otherwise it writes what ``upsert`` would."""
+    from scenebase.storage.asset_repo import StalePlan
+
+    repo, org = fresh
+    scope = Scope.of(org)
+    t = "images"
+    repo.upsert(scope, t, [{"id": "a", "timestamp": _iso(1), "tags": ["x"]},
+                           {"id": "b", "timestamp": _iso(2), "tags": ["y"]}])  # fmt: skip
+
+    def planned(ids: list[str]) -> Any:
+        snapshot = repo.snapshot(scope, t, ids)
+        patches = [{"id": i, "timestamp": _iso(3), "tags": ["z"]} for i in ids]
+        return repo.plan(scope, t, patches, "merge", snapshot)
+
+    def apply(plan: Any) -> None:
+        with repo.catalog.write() as conn:
+            repo.apply(conn, plan)
+
+    # unchanged since the snapshot: written, as a merge in the transaction would
+    apply(planned(["a"]))
+    assert repo.get(scope, t, "a")["tags"] == ["x", "z"]  # type: ignore[index]
+    assert repo.search(scope, t, parse_query({"tags": ["z"]}), ids_only=True) == ["a"]
+
+    cases: dict[str, Callable[[], Any]] = {
+        "changed": lambda: repo.upsert(scope, t, [{"id": "b", "timestamp": _iso(2), "tags": ["w"]}], mode="merge"),
+        "deleted": lambda: repo.delete(scope, t, ["b"]),
+        "appeared": lambda: repo.upsert(scope, t, [{"id": "c", "timestamp": _iso(5), "tags": ["v"]}]),
+    }
+    for name, concurrent in cases.items():
+        plan = planned(["c"] if name == "appeared" else ["b"])
+        concurrent()
+        before = {i: repo.get(scope, t, i) for i in ("b", "c")}
+        with pytest.raises(StalePlan):
+            apply(plan)
+        assert {i: repo.get(scope, t, i) for i in ("b", "c")} == before, name
+        assert repo.search(scope, t, parse_query({"tags": ["z"]}), ids_only=True) == ["a"], name

@@ -771,3 +771,39 @@ def test_concurrent_writes_and_reads(repo: JobRepo) -> None:
     # append_note reads and rewrites the list in one write transaction: no note may be lost
     writers = [t for t in range(THREADS) if t % 2]
     assert sorted(_note_texts(row["notes"])) == sorted(f"{t}-{i}" for t in writers for i in range(per_thread))
+
+
+def test_sqlite_wal_is_checkpointed_beside_the_writer_and_the_thread_stops(tmp_path: Path) -> None:
+    """After write transactions the checkpointer thread copies the WAL into the database file (the writer itself
+    would only past WAL_AUTOCHECKPOINT_PAGES, far more than these writes), and ``dispose`` stops it. The database
+    file alone, copied without its WAL, must hold every row."""
+    import shutil
+    import sqlite3
+
+    from scenebase.storage.scope import Scope
+
+    path = tmp_path / "c.db"
+    catalog = Catalog(f"sqlite:///{path}")
+    catalog.migrate()
+    repo = AssetRepo(catalog)
+    for batch in range(5):
+        docs = [{"id": f"d{batch}_{i}", "timestamp": "2026-01-01T00:00:00", "tags": [f"t{i % 7}"]} for i in range(400)]
+        repo.upsert(Scope.of("org"), "images", docs)
+    threads = [t for t in threading.enumerate() if t.name == "scenebase-checkpoint"]
+    assert threads, "a write starts the checkpointer"
+
+    def rows_in_the_file_alone() -> int:
+        copy = tmp_path / f"copy_{uuid.uuid4().hex}.db"
+        shutil.copyfile(path, copy)  # no -wal file beside the copy: only what was checkpointed
+        probe = sqlite3.connect(copy)
+        try:
+            return int(probe.execute("SELECT count(*) FROM assets").fetchone()[0])
+        finally:
+            probe.close()
+
+    deadline = time.monotonic() + 15
+    while rows_in_the_file_alone() < 2000 and time.monotonic() < deadline:  # bounded wait for the thread
+        time.sleep(0.2)
+    assert rows_in_the_file_alone() == 2000
+    catalog.dispose()
+    assert not any(t.is_alive() for t in threads)

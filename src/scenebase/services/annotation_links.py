@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from scenebase.domain import annotations as rules
 from scenebase.services.assets import AssetService
+from scenebase.storage.asset_repo import Snapshot, WritePlan
 from scenebase.storage.scope import Scope
 
 KIND = "annotations"
@@ -47,6 +48,13 @@ def label_values(doc: dict[str, Any], add_provider: bool = True) -> tuple[list[s
     return rules.label_terms(labels, provider, add_provider), rules.labels_field(provider), confident
 
 
+def _by_parent(docs: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    by_parent: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for d in docs:
+        by_parent.setdefault((d["media_type"], d["asset_id"]), []).append(d)
+    return by_parent
+
+
 class ParentLinks:
     def __init__(self, assets: AssetService) -> None:
         self.assets = assets
@@ -61,9 +69,7 @@ class ParentLinks:
     ) -> None:
         """Inside the caller's transaction: add ``docs`` (annotation documents) to their parents, which are
         locked while they change. ``replace_lists``: each parent's annotation lists become those of ``docs``."""
-        by_parent: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for d in docs:
-            by_parent.setdefault((d["media_type"], d["asset_id"]), []).append(d)
+        by_parent = _by_parent(docs)
         for media_type in sorted({m for m, _ in by_parent}):
             ids = sorted(a for m, a in by_parent if m == media_type)
             locked = self.assets.repo.get_for_update(conn, scope, media_type, ids)
@@ -73,6 +79,27 @@ class ParentLinks:
             ]
             if patches:
                 self.assets.put_in(conn, scope, media_type, patches, "merge_replace_lists", locked=locked)
+
+    def plans(
+        self,
+        scope: Scope,
+        docs: Sequence[dict[str, Any]],
+        parents: dict[str, Snapshot],
+        replace_lists: bool = False,
+        add_provider: bool = True,
+    ) -> list[WritePlan]:
+        """What :meth:`link` writes, planned from ``parents`` (per media type, a snapshot of the parents of
+        ``docs``) before the transaction; ``repo.apply`` checks that the parents are unchanged when it writes."""
+        by_parent = _by_parent(docs)
+        out = []
+        for media_type in sorted({m for m, _ in by_parent}):
+            snapshot = parents[media_type]
+            patches = [self._linked(parent, by_parent[(media_type, asset_id)], replace_lists, add_provider)
+                       for asset_id, (_pk, parent, _text) in snapshot.docs.items()
+                       if (media_type, asset_id) in by_parent]  # fmt: skip
+            if patches:
+                out.append(self.assets.plan(scope, media_type, patches, "merge_replace_lists", snapshot))
+        return out
 
     @staticmethod
     def _linked(

@@ -30,6 +30,7 @@ from scenebase.services.lifecycle import blob_keys
 from scenebase.services.objects import ObjectService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader, reference_name
+from scenebase.storage.asset_repo import Snapshot, StalePlan
 from scenebase.storage.blobs import BlobStore
 from scenebase.storage.scope import Scope
 
@@ -121,7 +122,8 @@ class AnnotationService:
                 prepared.append((pos, item, doc))
             except ServiceError as e:
                 result.errors.append(item_error(item.index, item.name, e))
-        parents = self._parents(scope, [d for _, _, d in prepared])
+        snapshots = self._parents(scope, [d for _, _, d in prepared])
+        parents = {(m, i): doc for m, snap in snapshots.items() for i, (_pk, doc, _text) in snap.docs.items()}
         writable: dict[str, ServiceError | None] = {}
         for pos, item, doc in prepared:
             try:
@@ -133,7 +135,7 @@ class AnnotationService:
             except ServiceError as e:
                 result.errors.append(item_error(item.index, item.name, e))
         if ready:
-            self._write(scope, ready, parents, options, result)
+            self._write(scope, ready, snapshots, options, result)
         result.errors.sort(key=lambda e: e["index"])
         return result
 
@@ -145,17 +147,12 @@ class AnnotationService:
         doc["timestamp"] = normalize_timestamp(doc.get("timestamp"))
         return doc
 
-    def _parents(self, scope: Scope, docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """The caller's own parent assets of ``docs`` by (media type, id)."""
+    def _parents(self, scope: Scope, docs: list[dict[str, Any]]) -> dict[str, Snapshot]:
+        """Per media type, the caller's own parent assets of ``docs`` as they are now."""
         wanted: dict[str, set[str]] = {}
         for d in docs:
             wanted.setdefault(d["media_type"], set()).add(d["asset_id"])
-        out = {}
-        for media_type, ids in wanted.items():
-            for asset_id, doc in self.assets.get_many(scope, media_type, sorted(ids)).items():
-                if doc.get("owner") == scope.org_id:
-                    out[(media_type, asset_id)] = doc
-        return out
+        return {m: self.assets.repo.snapshot(scope, m, sorted(ids)) for m, ids in wanted.items()}
 
     def _check_sets(self, scope: Scope, set_ids: list[str], checked: dict[str, ServiceError | None]) -> None:
         for sid in set_ids:
@@ -278,14 +275,18 @@ class AnnotationService:
         self,
         scope: Scope,
         ready: list[_Ready],
-        parents: dict[tuple[str, str], dict[str, Any]],
+        parents: dict[str, Snapshot],
         options: AddOptions,
         result: AddResult,
     ) -> None:
+        """Store the blobs, then the documents and their parents' links in one transaction. The write is planned
+        before the transaction, from what was read (``Snapshot``), so that the transaction only runs statements
+        and the next batch can be prepared meanwhile; when a parent changed in between (``StalePlan``), it is
+        planned again inside the transaction."""
         written: list[str] = []
         docs = [r.doc for r in ready]
-        old = {d["id"]: d for d in self.assets.get_many(scope, KIND, [d["id"] for d in docs]).values()
-               if d.get("owner") == scope.org_id}  # fmt: skip
+        mine = self.assets.repo.snapshot(scope, KIND, [d["id"] for d in docs])
+        old = {i: doc for i, (_pk, doc, _text) in mine.docs.items()}
         try:
             for r in ready:
                 for key, source, content_type in r.blobs:
@@ -295,13 +296,23 @@ class AnnotationService:
                         with source.open() as stream:
                             self.blobs.put_stream(key, stream, content_type)
                     written.append(key)
+            plans = [self.assets.plan(scope, KIND, docs, "replace", mine, keep_lists=("sets",))]
+            if options.update_asset:
+                plans += self.links.plans(scope, docs, parents, options.replace_sets, options.add_provider_to_labels)
+
+            def planned(conn: Any) -> None:
+                for plan in plans:
+                    self.assets.repo.apply(conn, plan)
 
             def write(conn: Any) -> None:
                 self.assets.put_in(conn, scope, KIND, docs, "replace", keep_lists=("sets",))
                 if options.update_asset:
                     self.links.link(conn, scope, docs, options.replace_sets, options.add_provider_to_labels)
 
-            self.assets.repo.catalog.write_retrying(write)
+            try:
+                self.assets.repo.catalog.write_retrying(planned)
+            except StalePlan:
+                self.assets.repo.catalog.write_retrying(write)
             self.assets.written(scope, KIND)
             for media_type in {d["media_type"] for d in docs}:
                 self.assets.written(scope, media_type)

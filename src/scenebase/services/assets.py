@@ -24,7 +24,7 @@ from scenebase.domain.timeutil import now_iso, to_epoch, to_iso
 from scenebase.services import request_warnings
 from scenebase.services.cache import OrgCache
 from scenebase.services.errors import InvalidArgument, NotFound
-from scenebase.storage.asset_repo import AssetRepo, WriteMode
+from scenebase.storage.asset_repo import AssetRepo, Snapshot, WriteMode, WritePlan
 from scenebase.storage.scope import Scope
 
 #: longest asset id (the catalog's id column)
@@ -144,11 +144,45 @@ class AssetService:
     ) -> list[dict[str, Any]]:
         """``put`` inside the caller's transaction; the caller calls ``written`` after it commits. ``locked``: the
         stored documents the caller read with ``repo.get_for_update`` in this transaction (see ``upsert_in``)."""
+        prepared = self._prepared(scope, asset_type, docs)
+        if not prepared:
+            return []
+        if locked is None:
+            locked = self.repo.get_for_update(conn, scope, asset_type, [d["id"] for d in prepared])
+        return self.repo.apply(conn, self._planned(scope, asset_type, prepared, mode, locked, keep_lists, keep_fields))
+
+    def plan(
+        self,
+        scope: Scope,
+        asset_type: str,
+        docs: list[dict[str, Any]],
+        mode: WriteMode,
+        existing: dict[str, tuple[int, dict[str, Any]]] | Snapshot,
+        keep_lists: tuple[str, ...] = (),
+        keep_fields: tuple[str, ...] = (),
+    ) -> WritePlan:
+        """A write of ``docs`` (checked and prepared as ``put`` does) against ``existing`` (see ``AssetRepo.plan``):
+        with a ``Snapshot`` it is worked out before its transaction, and ``repo.apply`` writes it."""
+        prepared = self._prepared(scope, asset_type, docs)
+        return self._planned(scope, asset_type, prepared, mode, existing, keep_lists, keep_fields)
+
+    def _prepared(self, scope: Scope, asset_type: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         check_asset_type(asset_type)
         self.refuse_write(asset_type)
-        prepared = [self.prepare(d, scope.username) for d in docs]
+        return [self.prepare(d, scope.username) for d in docs]
+
+    def _planned(
+        self,
+        scope: Scope,
+        asset_type: str,
+        prepared: list[dict[str, Any]],
+        mode: WriteMode,
+        existing: dict[str, tuple[int, dict[str, Any]]] | Snapshot,
+        keep_lists: tuple[str, ...],
+        keep_fields: tuple[str, ...],
+    ) -> WritePlan:
         try:
-            return self.repo.upsert_in(conn, scope, asset_type, prepared, mode, keep_lists, keep_fields, locked=locked)
+            return self.repo.plan(scope, asset_type, prepared, mode, existing, keep_lists, keep_fields)
         except DocumentTooLarge as e:
             raise InvalidArgument(str(e), resource=asset_type) from None
 

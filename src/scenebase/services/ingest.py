@@ -28,6 +28,7 @@ from scenebase.services.kinds import AssetKind, FileMedia, KindRegistry, Media, 
 from scenebase.services.lifecycle import blob_keys
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader, reference_name
+from scenebase.storage.asset_repo import StalePlan
 from scenebase.storage.blobs import BlobStore
 from scenebase.storage.scope import Scope
 
@@ -278,7 +279,7 @@ class IngestService:
         self, scope: Scope, kind: AssetKind, prepared: list[_Prepared], overwrite: bool, result: IngestResult
     ) -> list[dict[str, Any]]:
         asset_type = kind.asset_type
-        existing = self.assets.get_many(scope, asset_type, [p.doc["id"] for p in prepared])
+        snapshot = self.assets.repo.snapshot(scope, asset_type, [p.doc["id"] for p in prepared])
         writes: list[dict[str, Any]] = []
         merge_only: list[dict[str, Any]] = []
         new_blobs: list[str] = []
@@ -286,9 +287,7 @@ class IngestService:
         try:
             for p in prepared:
                 doc = p.doc
-                old = existing.get(doc["id"])
-                if old is not None and old.get("owner") != scope.org_id:
-                    old = None  # a shared organization's asset: ours is a separate document
+                old = snapshot.doc(doc["id"])  # the organization's own (a shared one's is a separate document)
                 if old is not None and not overwrite:
                     patch = {k: doc[k] for k in kind.merge_on_no_overwrite if k in doc}
                     merge_only.append({"id": doc["id"], "timestamp": old["timestamp"], **patch})
@@ -304,17 +303,34 @@ class IngestService:
                     old_blobs.extend(blob_keys(old))
                 writes.append(doc)
 
-            def write(conn: Any) -> list[dict[str, Any]]:
+            members = [s for d in writes + merge_only for s in d.get("sets") or []]
+            # set membership survives a re-upload: unioned with the stored list under the write's row lock; so do
+            # the links to the asset's embeddings and its UMAP points (its embedding rows are untouched). The write
+            # is planned from the snapshot before the transaction (see AssetRepo.plan), and planned again inside it
+            # when a document changed in between.
+            plans = []
+            if writes:
+                plans.append(self.assets.plan(scope, asset_type, writes, "replace", snapshot, keep_lists=("sets",),
+                                              keep_fields=KEPT_ON_OVERWRITE))  # fmt: skip
+            if merge_only:
+                plans.append(self.assets.plan(scope, asset_type, merge_only, "merge", snapshot))
+
+            def planned(conn: Any) -> list[dict[str, Any]]:
                 # the sets must still take members when this commits (not deleted meanwhile): see SetService
-                self.sets.hold_for_members(conn, scope, [s for d in writes + merge_only for s in d.get("sets") or []])
-                # set membership survives a re-upload: unioned with the stored list under the write's row lock; so
-                # do the links to the asset's embeddings and its UMAP points (its embedding rows are untouched)
+                self.sets.hold_for_members(conn, scope, members)
+                return [d for plan in plans for d in self.assets.repo.apply(conn, plan)]
+
+            def write(conn: Any) -> list[dict[str, Any]]:
+                self.sets.hold_for_members(conn, scope, members)
                 stored = self.assets.put_in(conn, scope, asset_type, writes, "replace", keep_lists=("sets",),
                                             keep_fields=KEPT_ON_OVERWRITE)  # fmt: skip
                 return stored + self.assets.put_in(conn, scope, asset_type, merge_only, "merge")
 
             started = time.perf_counter()
-            stored = self.assets.repo.catalog.write_retrying(write)  # one transaction: all of the batch or nothing
+            try:  # one transaction: all of the batch or nothing
+                stored = self.assets.repo.catalog.write_retrying(planned)
+            except StalePlan:
+                stored = self.assets.repo.catalog.write_retrying(write)
             result.timings["catalog"] = time.perf_counter() - started
             self.assets.written(scope, asset_type)
         except BaseException:

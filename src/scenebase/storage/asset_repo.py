@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -33,9 +34,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from scenebase import fastjson
-from scenebase.domain.metadata import DEFAULT_NESTED_FIELDS, changed_terms, indexed_terms, merge
+from scenebase.domain.metadata import DEFAULT_NESTED_FIELDS, ElementTerm, Term, changed_terms, indexed_terms, merge
 from scenebase.domain.search import COLUMN_FIELDS, Query, QueryError
 from scenebase.domain.timeutil import to_epoch
+from scenebase.storage import sqlite_bulk
 from scenebase.storage.catalog import Catalog, ConcurrentWrite
 from scenebase.storage.leapfrog import leapfrog_query
 from scenebase.storage.scope import Scope
@@ -55,6 +57,50 @@ _AGGREGATION_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sceneb
 
 class NameTaken(Exception):
     """The name is already used by another object of that kind in the organization."""
+
+
+class StalePlan(Exception):
+    """A :class:`WritePlan` made from a :class:`Snapshot` no longer fits: one of its documents changed, appeared
+    or went before the plan's transaction locked them. Nothing was written; plan again inside the transaction."""
+
+
+@dataclass
+class Snapshot:
+    """Documents of one type as read outside a transaction: ``ids`` asked for, ``docs`` ``id -> (pk, doc, stored
+    text)`` of those that exist."""
+
+    asset_type: str
+    ids: list[str]
+    docs: dict[str, tuple[int, dict[str, Any], str]]
+
+    def doc(self, asset_id: str) -> dict[str, Any] | None:
+        found = self.docs.get(asset_id)
+        return None if found is None else found[1]
+
+
+@dataclass
+class WritePlan:
+    """What a write changes (``AssetRepo.plan``), worked out before the statements run (``AssetRepo.apply``)."""
+
+    asset_type: str
+    owner: str
+    now: float
+    #: ``id -> (pk, stored text)`` (None: absent) of a plan made from a snapshot; checked before writing
+    expected: dict[str, tuple[int, str] | None] | None
+    #: the documents as they will be stored, in the order given
+    final: list[dict[str, Any]] = field(default_factory=list)
+    #: new documents with their index terms (their rows get the primary key the insert gives them)
+    new: list[tuple[dict[str, Any], set[Term], set[ElementTerm]]] = field(default_factory=list)
+    #: stored documents to update: (pk, document, time as epoch)
+    changed: list[tuple[int, dict[str, Any], float]] = field(default_factory=list)
+    #: documents whose index rows are all replaced (their time changed)
+    full: list[int] = field(default_factory=list)
+    term_rows: list[TermRow] = field(default_factory=list)
+    element_rows: list[ElementRow] = field(default_factory=list)
+    gone_terms: list[tuple[int, str, str | None, float | None]] = field(default_factory=list)
+    gone_elements: list[tuple[int, str, str | None, float | None, int]] = field(default_factory=list)
+    #: SQLite: the statements' JSON parameters, packed when planned (None: written row by row)
+    packed: sqlite_bulk.Packed | None = None
 
 
 _scope_cond = scope_cond
@@ -106,15 +152,40 @@ class AssetRepo:
     ) -> dict[str, tuple[int, dict[str, Any]]]:
         """``id -> (pk, doc)`` of the organization's own documents, locked until ``conn`` commits (PostgreSQL;
         SQLite write transactions are exclusive anyway)."""
-        out: dict[str, tuple[int, dict[str, Any]]] = {}
+        return {i: (pk, doc) for i, (pk, doc, _text) in self._read_docs(conn, scope, asset_type, ids, True).items()}
+
+    def snapshot(self, scope: Scope, asset_type: str, ids: Sequence[str]) -> Snapshot:
+        """The organization's own documents ``ids`` as they are now, read without locks, for :meth:`plan` outside
+        a transaction; :meth:`apply` checks that they are still so before it writes."""
+        with self.catalog.read() as conn:
+            return Snapshot(asset_type, list(ids), self._read_docs(conn, scope, asset_type, ids, False))
+
+    def _read_docs(
+        self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str], lock: bool
+    ) -> dict[str, tuple[int, dict[str, Any], str]]:
+        """``id -> (pk, doc, doc's stored text)``. On SQLite the rows come back as one JSON value (one step of the
+        statement, see ``sqlite_bulk``); on PostgreSQL as rows, locked with ``lock``."""
+        out: dict[str, tuple[int, dict[str, Any], str]] = {}
         ids = list(ids)
-        for start in range(0, len(ids), 900):
-            q = (
-                select(A.c.pk, A.c.id, A.c.doc)
-                .where(A.c.owner == scope.org_id, A.c.asset_type == asset_type, A.c.id.in_(ids[start : start + 900]))
-                .with_for_update()
-            )
-            out.update({r.id: (r.pk, r.doc) for r in conn.execute(q)})
+        if not ids:
+            return out
+        if conn.dialect.name == "postgresql":
+            lock_sql = " FOR UPDATE" if lock else ""
+            for part in _chunks(ids, 10_000):
+                rows = conn.exec_driver_sql(
+                    "SELECT pk, id, doc::text FROM assets WHERE owner = %s AND asset_type = %s AND id = ANY(%s)"
+                    + lock_sql,
+                    (scope.org_id, asset_type, part),
+                )
+                out.update({i: (pk, fastjson.loads(text), text) for pk, i, text in rows})
+            return out
+        for part in _chunks(ids, 10_000):
+            found = conn.exec_driver_sql(
+                "SELECT json_group_array(json_array(pk, id, doc)) FROM assets WHERE owner = ? AND asset_type = ? "
+                "AND id IN (SELECT value FROM json_each(?))",
+                (scope.org_id, asset_type, orjson.dumps(part).decode()),
+            ).scalar()
+            out.update({i: (pk, fastjson.loads(text), text) for pk, i, text in orjson.loads(found or "[]")})
         return out
 
     def upsert_in(
@@ -132,15 +203,34 @@ class AssetRepo:
         transaction for these ids (every one of them that exists), so that it is not read twice."""
         if not docs:
             return []
+        existing = self.get_for_update(conn, scope, asset_type, [d["id"] for d in docs]) if locked is None else locked
+        return self.apply(conn, self.plan(scope, asset_type, docs, mode, existing, keep_lists, keep_fields))
+
+    def plan(
+        self,
+        scope: Scope,
+        asset_type: str,
+        docs: list[dict[str, Any]],
+        mode: WriteMode,
+        existing: dict[str, tuple[int, dict[str, Any]]] | Snapshot,
+        keep_lists: tuple[str, ...] = (),
+        keep_fields: tuple[str, ...] = (),
+    ) -> WritePlan:
+        """Work out a write (see ``upsert``) against ``existing``: the stored documents of these ids (``id -> (pk,
+        doc)`` read in the write's transaction), or a :class:`Snapshot` read before it, which :meth:`apply`
+        checks. No database access: a batch can be planned outside the transaction while another one writes."""
         ids = [d["id"] for d in docs]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate ids in one write")
-        existing = self.get_for_update(conn, scope, asset_type, ids) if locked is None else locked
+        expected: dict[str, tuple[int, str] | None] | None = None
+        if isinstance(existing, Snapshot):
+            if existing.asset_type != asset_type or not set(ids) <= set(existing.ids):
+                raise ValueError("the snapshot does not cover these documents")
+            expected = {i: None for i in existing.ids}
+            expected.update({i: (pk, text) for i, (pk, _doc, text) in existing.docs.items()})
+            existing = {i: (pk, doc) for i, (pk, doc, _text) in existing.docs.items()}
         skip = self.never_indexed.get(asset_type, frozenset())
-        now = time.time()
-        final: list[dict[str, Any]] = []
-        new_rows: list[dict[str, Any]] = []
-        changed: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        plan = WritePlan(asset_type, scope.org_id, time.time(), expected)
         for doc in docs:
             if doc["id"] in existing:
                 pk, old = existing[doc["id"]]
@@ -157,101 +247,122 @@ class AssetRepo:
                 for key in ("created_at", "user"):  # who made it, and when, never changes
                     if key in old:
                         stored[key] = old[key]
-                changed.append((pk, stored, old))
+                stored["owner"] = scope.org_id
+                self._changed(plan, pk, stored, old, skip)
             else:
                 stored = dict(doc)
-                new_rows.append(
-                    {
-                        "owner": scope.org_id,
-                        "asset_type": asset_type,
-                        "id": stored["id"],
-                        "timestamp": to_epoch(stored["timestamp"]),
-                        "doc": stored,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-            stored["owner"] = scope.org_id
-            final.append(stored)
-        term_rows: list[TermRow] = []
-        element_rows: list[ElementRow] = []
-        if new_rows:
-            for r in new_rows:
-                r["doc"]["owner"] = scope.org_id
+                stored["owner"] = scope.org_id
+                plan.new.append((stored, *indexed_terms(stored, skip, self.nested_fields(asset_type))))
+            plan.final.append(stored)
+        if self.catalog.dialect == "sqlite":
             try:
-                inserted = conn.execute(insert(A).returning(A.c.pk, A.c.id, sort_by_parameter_order=True), new_rows)
+                plan.packed = sqlite_bulk.pack(
+                    [(d["id"], to_epoch(d["timestamp"]), fastjson.dumps(d), t, e) for d, t, e in plan.new],
+                    [(pk, fastjson.dumps(d), ts) for pk, d, ts in plan.changed],
+                    plan.term_rows, plan.element_rows, plan.gone_terms, plan.gone_elements,
+                )  # fmt: skip
+            except sqlite_bulk.NotExact:
+                plan.packed = None  # written row by row
+        return plan
+
+    def _changed(
+        self, plan: WritePlan, pk: int, stored: dict[str, Any], old: dict[str, Any], skip: frozenset[str]
+    ) -> None:
+        """The index rows of a changed document. One whose time is unchanged gets only the rows that differ (adding
+        an annotation to an image touches a dozen of its rows, not all); one whose time changed gets all its rows
+        again (each row repeats the time)."""
+        owner, asset_type = plan.owner, plan.asset_type
+        ts = to_epoch(stored["timestamp"])
+        plan.changed.append((pk, stored, ts))
+        if to_epoch(old["timestamp"]) != ts:
+            plan.full.append(pk)
+            terms, elements = indexed_terms(stored, skip, self.nested_fields(asset_type))
+            plan.term_rows.extend((pk, owner, asset_type, f, v, n, ts) for f, v, n in terms)
+            plan.element_rows.extend((pk, owner, asset_type, f, v, n, p) for f, v, n, p in elements)
+            return
+        diff = changed_terms(old, stored, skip, self.nested_fields(asset_type))
+        plan.gone_terms += [(pk, f, v, n) for f, v, n in diff.gone]
+        plan.gone_elements += [(pk, f, v, n, i) for f, v, n, i in diff.gone_elements]
+        plan.term_rows.extend((pk, owner, asset_type, f, v, n, ts) for f, v, n in diff.added)
+        plan.element_rows.extend((pk, owner, asset_type, f, v, n, i) for f, v, n, i in diff.added_elements)
+
+    def apply(self, conn: Connection, plan: WritePlan) -> list[dict[str, Any]]:
+        """Write a :meth:`plan` in the caller's transaction; returns the documents as stored. A plan made from a
+        :class:`Snapshot` is first checked against the rows, now locked: :class:`StalePlan` (before anything is
+        written) when one of them changed, appeared or went since."""
+        sqlite = conn.dialect.name != "postgresql"
+        if plan.expected is not None:
+            self._verify(conn, plan, sqlite)
+        if sqlite and plan.packed is not None:
+            for part in _chunks(plan.full):
+                conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
+                conn.execute(delete(E).where(E.c.asset_pk.in_(part)))
+            try:
+                sqlite_bulk.write(conn, plan.owner, plan.asset_type, plan.now, plan.packed)
             except IntegrityError as e:
                 raise ConcurrentWrite("another request wrote one of these ids at the same time; retry") from e
-            for (pk, _id), r in zip(inserted, new_rows, strict=True):
-                self._terms(pk, scope.org_id, asset_type, r["doc"], skip, term_rows, element_rows)
-        if changed:
-            self._rewrite(conn, scope.org_id, asset_type, changed, skip, now, term_rows, element_rows)
+        else:
+            self._apply_rows(conn, plan)
+        self.stats.forget(plan.asset_type)
+        return plan.final
+
+    def _apply_rows(self, conn: Connection, plan: WritePlan) -> None:
+        """``apply`` with a statement per row (PostgreSQL, where COPY and the driver's pipeline batch them; SQLite
+        when a float cannot be packed)."""
+        term_rows, element_rows = plan.term_rows, plan.element_rows
+        if plan.new:
+            rows = [{"owner": plan.owner, "asset_type": plan.asset_type, "id": stored["id"],
+                     "timestamp": to_epoch(stored["timestamp"]), "doc": stored, "created_at": plan.now,
+                     "updated_at": plan.now} for stored, _t, _e in plan.new]  # fmt: skip
+            try:
+                inserted = conn.execute(insert(A).returning(A.c.pk, A.c.id, sort_by_parameter_order=True), rows)
+            except IntegrityError as e:
+                raise ConcurrentWrite("another request wrote one of these ids at the same time; retry") from e
+            term_rows, element_rows = list(term_rows), list(element_rows)
+            owner, asset_type = plan.owner, plan.asset_type
+            for (pk, _id), (stored, terms, elements) in zip(inserted, plan.new, strict=True):
+                ts = to_epoch(stored["timestamp"])
+                term_rows.extend((pk, owner, asset_type, f, s, n, ts) for f, s, n in terms)
+                element_rows.extend((pk, owner, asset_type, f, s, n, p) for f, s, n, p in elements)
+        if plan.changed:
+            for part in _chunks(plan.full):
+                conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
+                conn.execute(delete(E).where(E.c.asset_pk.in_(part)))
+            if plan.gone_terms:
+                conn.execute(_DELETE_TERM, [{"p": p, "f": f, "s": v, "n": n} for p, f, v, n in plan.gone_terms])
+            if plan.gone_elements:
+                gone = [{"p": p, "f": f, "s": v, "n": n, "i": i} for p, f, v, n, i in plan.gone_elements]
+                conn.execute(_DELETE_ELEMENT, gone)
+            conn.execute(
+                update(A)
+                .where(A.c.pk == bindparam("p"))
+                .values(doc=bindparam("d"), timestamp=bindparam("t"), updated_at=plan.now),
+                [{"p": pk, "d": stored, "t": ts} for pk, stored, ts in plan.changed],
+            )
         if term_rows:
             _insert_rows(conn, "asset_terms", _TERM_COLUMNS, term_rows)
         if element_rows:
             _insert_rows(conn, "asset_element_terms", _ELEMENT_COLUMNS, element_rows)
-        self.stats.forget(asset_type)
-        return final
 
-    def _rewrite(
-        self,
-        conn: Connection,
-        owner: str,
-        asset_type: str,
-        changed: list[tuple[int, dict[str, Any], dict[str, Any]]],
-        skip: frozenset[str],
-        now: float,
-        term_rows: list[TermRow],
-        element_rows: list[ElementRow],
-    ) -> None:
-        """Store changed documents and bring their index rows up to date. A document whose time is unchanged
-        gets only the rows that differ (adding an annotation to an image touches a dozen of its rows, not all);
-        one whose time changed gets all its rows again (each row repeats the time)."""
-        full: list[int] = []
-        gone_terms: list[dict[str, Any]] = []
-        gone_elements: list[dict[str, Any]] = []
-        for pk, stored, old in changed:
-            ts = to_epoch(stored["timestamp"])
-            if to_epoch(old["timestamp"]) != ts:
-                full.append(pk)
-                self._terms(pk, owner, asset_type, stored, skip, term_rows, element_rows)
-                continue
-            diff = changed_terms(old, stored, skip, self.nested_fields(asset_type))
-            gone_terms += [{"p": pk, "f": f, "s": v, "n": n} for f, v, n in diff.gone]
-            gone_elements += [{"p": pk, "f": f, "s": v, "n": n, "i": i} for f, v, n, i in diff.gone_elements]
-            term_rows.extend((pk, owner, asset_type, f, v, n, ts) for f, v, n in diff.added)
-            element_rows.extend((pk, owner, asset_type, f, v, n, i) for f, v, n, i in diff.added_elements)
-        for part in _chunks(full):
-            conn.execute(delete(T).where(T.c.asset_pk.in_(part)))
-            conn.execute(delete(E).where(E.c.asset_pk.in_(part)))
-        if gone_terms:
-            conn.execute(_DELETE_TERM, gone_terms)
-        if gone_elements:
-            conn.execute(_DELETE_ELEMENT, gone_elements)
-        conn.execute(
-            update(A)
-            .where(A.c.pk == bindparam("p"))
-            .values(doc=bindparam("d"), timestamp=bindparam("t"), updated_at=now),
-            [{"p": pk, "d": stored, "t": to_epoch(stored["timestamp"])} for pk, stored, _old in changed],
-        )
+    def _verify(self, conn: Connection, plan: WritePlan, sqlite: bool) -> None:
+        assert plan.expected is not None
+        present = {i: v for i, v in plan.expected.items() if v is not None}
+        if sqlite:
+            rows = [[i, *(v or (None, None))] for i, v in plan.expected.items()]
+            found, differ = conn.exec_driver_sql(
+                "SELECT count(*), coalesce(sum(a.pk IS NOT j.value->>1 OR a.doc IS NOT j.value->>2), 0) "
+                "FROM json_each(?) j CROSS JOIN assets a ON a.owner = ? AND a.asset_type = ? AND a.id = j.value->>0",
+                (orjson.dumps(rows).decode(), plan.owner, plan.asset_type),
+            ).one()
+            if found != len(present) or differ:
+                raise StalePlan(f"{plan.asset_type}: documents changed since they were read")
+            return
+        now = self._read_docs(conn, Scope.of(plan.owner), plan.asset_type, list(plan.expected), True)
+        if {i: (pk, text) for i, (pk, _doc, text) in now.items()} != present:
+            raise StalePlan(f"{plan.asset_type}: documents changed since they were read")
 
     def nested_fields(self, asset_type: str) -> frozenset[str]:
         return self.nested.get(asset_type, DEFAULT_NESTED_FIELDS)
-
-    def _terms(
-        self,
-        pk: int,
-        owner: str,
-        asset_type: str,
-        doc: dict[str, Any],
-        skip: frozenset[str],
-        term_rows: list[TermRow],
-        element_rows: list[ElementRow],
-    ) -> None:
-        ts = to_epoch(doc["timestamp"])
-        terms, elements = indexed_terms(doc, skip, self.nested_fields(asset_type))
-        term_rows.extend((pk, owner, asset_type, f, s, n, ts) for f, s, n in terms)
-        element_rows.extend((pk, owner, asset_type, f, s, n, p) for f, s, n, p in elements)
 
     def delete(self, scope: Scope, asset_type: str, ids: Sequence[str]) -> int:
         with self.catalog.write() as conn:
@@ -726,8 +837,9 @@ _DELETE_ELEMENT = delete(E).where(*_same_term(E), E.c.pos == bindparam("i"))
 
 
 def _insert_rows(conn: Connection, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Bulk-insert index rows: COPY on PostgreSQL, a driver-level executemany on SQLite. Ingestion writes ~30
-    rows per image, and both paths are several times faster than a compiled per-row executemany."""
+    """Bulk-insert index rows: COPY on PostgreSQL, a driver-level executemany on SQLite (whose usual path is
+    ``sqlite_bulk``). Ingestion writes ~30 rows per image, and both are several times faster than a compiled
+    per-row executemany."""
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
