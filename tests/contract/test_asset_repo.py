@@ -1260,3 +1260,23 @@ def test_a_plan_from_a_snapshot_writes_only_what_it_read(fresh: tuple[AssetRepo,
             apply(plan)
         assert {i: repo.get(scope, t, i) for i in ("b", "c")} == before, name
         assert repo.search(scope, t, parse_query({"tags": ["z"]}), ids_only=True) == ["a"], name
+
+
+def test_two_plans_from_one_snapshot_apply_in_one_transaction(fresh: tuple[AssetRepo, str]) -> None:
+    """Ingestion plans the replaced and the merged documents of one batch from one snapshot; each plan checks only
+    its own documents, so the first one's writes do not make the second one stale."""
+    repo, org = fresh
+    scope = Scope.of(org)
+    t = "images"
+    repo.upsert(scope, t, [{"id": "r", "timestamp": _iso(1), "tags": ["x"]},
+                           {"id": "m", "timestamp": _iso(2), "tags": ["y"]}])  # fmt: skip
+    snapshot = repo.snapshot(scope, t, ["r", "m", "n"])
+    replaced = repo.plan(scope, t, [{"id": "r", "timestamp": _iso(1), "tags": ["r2"]},
+                                    {"id": "n", "timestamp": _iso(4), "tags": ["n"]}], "replace", snapshot)  # fmt: skip
+    merged = repo.plan(scope, t, [{"id": "m", "timestamp": _iso(2), "tags": ["m2"]}], "merge", snapshot)
+    with repo.catalog.write() as conn:
+        repo.apply(conn, replaced)
+        repo.apply(conn, merged)
+    assert repo.get(scope, t, "r")["tags"] == ["r2"]  # type: ignore[index]
+    assert repo.get(scope, t, "m")["tags"] == ["y", "m2"]  # type: ignore[index]
+    assert sorted(repo.search(scope, t, parse_query({"tags": ["r2", "m2", "n"]}), ids_only=True)) == ["m", "n", "r"]

@@ -226,9 +226,11 @@ class AssetRepo:
         if isinstance(existing, Snapshot):
             if existing.asset_type != asset_type or not set(ids) <= set(existing.ids):
                 raise ValueError("the snapshot does not cover these documents")
-            expected = {i: None for i in existing.ids}
-            expected.update({i: (pk, text) for i, (pk, _doc, text) in existing.docs.items()})
-            existing = {i: (pk, doc) for i, (pk, doc, _text) in existing.docs.items()}
+            # only this write's own documents: two plans from one snapshot (replaced and merged documents of one
+            # batch) must not see each other's writes as changes
+            found = existing.docs
+            expected = {i: (found[i][0], found[i][2]) if i in found else None for i in ids}
+            existing = {i: (found[i][0], found[i][1]) for i in ids if i in found}
         skip = self.never_indexed.get(asset_type, frozenset())
         plan = WritePlan(asset_type, scope.org_id, time.time(), expected)
         for doc in docs:
@@ -357,8 +359,15 @@ class AssetRepo:
             if found != len(present) or differ:
                 raise StalePlan(f"{plan.asset_type}: documents changed since they were read")
             return
-        now = self._read_docs(conn, Scope.of(plan.owner), plan.asset_type, list(plan.expected), True)
-        if {i: (pk, text) for i, (pk, _doc, text) in now.items()} != present:
+        now: dict[str, tuple[int, str]] = {}
+        ids = list(plan.expected)
+        for part in _chunks(ids, 10_000):
+            locked = conn.exec_driver_sql(
+                "SELECT pk, id, doc::text FROM assets WHERE owner = %s AND asset_type = %s AND id = ANY(%s) FOR UPDATE",
+                (plan.owner, plan.asset_type, part),
+            )
+            now.update({i: (pk, text) for pk, i, text in locked})
+        if now != present:
             raise StalePlan(f"{plan.asset_type}: documents changed since they were read")
 
     def nested_fields(self, asset_type: str) -> frozenset[str]:
