@@ -807,3 +807,26 @@ def test_sqlite_wal_is_checkpointed_beside_the_writer_and_the_thread_stops(tmp_p
     assert rows_in_the_file_alone() == 2000
     catalog.dispose()
     assert not any(t.is_alive() for t in threads)
+
+
+def test_a_new_sqlite_catalog_has_8_kib_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    import sqlite3
+
+    from scenebase.storage.catalog import SQLITE_PAGE_SIZE
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'new.db'}")
+    catalog.migrate()
+    with catalog.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == SQLITE_PAGE_SIZE == 8192
+    catalog.dispose()
+    old = tmp_path / "old.db"
+    made = sqlite3.connect(old)
+    made.execute("PRAGMA page_size=4096")
+    made.execute("CREATE TABLE t (x)")
+    made.close()
+    catalog = Catalog(f"sqlite:///{old}")
+    catalog.migrate()
+    with catalog.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+        assert conn.exec_driver_sql("SELECT count(*) FROM assets").scalar() == 0
+    catalog.dispose()

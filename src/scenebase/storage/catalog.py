@@ -66,6 +66,11 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
+#: page size of a new SQLite catalog. The index tables take most writes: an annotation inserts ~34 index rows into
+#: five B-trees each, and with SQLite's default 4 KiB pages add_annotations ran 12-15 % slower (in-process, four
+#: threads) than with 8 KiB pages, and ingestion similarly
+SQLITE_PAGE_SIZE = 8192
+
 #: WAL pages after which a writer copies the WAL into the database itself; below that the checkpointer thread does
 #: it between writes (SQLite's default, 1,000 pages, has every large write transaction checkpoint as it commits)
 WAL_AUTOCHECKPOINT_PAGES = 16_384
@@ -129,6 +134,8 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
+        # takes effect when the file is created (an existing catalog keeps its page size)
+        cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
