@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import pytest
 
 from scenebase.clients import SceneEngineClient
 from scenebase.errors import JobError
+from scenebase.services.job_context import JobContext
 from scenebase.storage.scope import Scope
 from scenebase.testing import InProcessServer
 
@@ -180,10 +182,13 @@ def _count_membership_chunks(server: InProcessServer, asset_type: str) -> list[i
     return calls
 
 
-def test_cancel_stops_a_long_job_between_items(server: InProcessServer, admin: SceneEngineClient) -> None:
+def test_cancel_stops_a_long_job_between_items(
+    server: InProcessServer, admin: SceneEngineClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 8.7: cancel used to act only at a handler's next progress report. Now the worker reads the job row
-    every ``cancel_poll_seconds`` and the membership loop checks between chunks: it stops within a few chunks of
-    the moment the cancel is committed (counted from then: the cancel request itself may be slow on a busy box)."""
+    every ``cancel_poll_seconds`` and the membership loop checks between chunks: once the worker has seen the
+    cancel, the job writes no further chunk. The job is held after its third chunk until the cancel is committed
+    and seen (chunks of unknown ids take a millisecond, so an unheld job could finish before any cancel lands)."""
     server.runtime.jobs.cancel_poll_seconds = 0.05
     set_id = admin.create_set("target", "images")
     chunks = _count_membership_chunks(server, "images")
@@ -198,18 +203,29 @@ def test_cancel_stops_a_long_job_between_items(server: InProcessServer, admin: S
         return done
 
     repo.update = update  # type: ignore[method-assign]
+    gate = threading.Event()
+    held: list[int] = []
+    original_progress = JobContext.progress
+
+    def progress(ctx: JobContext, percent: float, stage: str | None = None, force: bool = False) -> None:
+        if not held and chunks[0] >= 3:
+            held.append(chunks[0])
+            gate.wait(60)  # the test cancels meanwhile
+            ctx._lost.wait(10)  # and the worker's poll of the job row sees it
+        original_progress(ctx, percent, stage, force)
+
+    monkeypatch.setattr(JobContext, "progress", progress)
     total_chunks = 200
     ids = [f"ghost_{i:06d}" for i in range(total_chunks * 500)]  # unknown ids: every chunk is real work
     job = admin.get_job(admin.add_assets_to_set(set_id, ids=ids))
-    _until(lambda: chunks[0] >= 2, limit=60)
+    _until(lambda: bool(held), limit=60)
     job.cancel()
-    assert job.status == "aborted" and len(at_cancel) == 1
+    gate.set()
+    assert job.status == "aborted" and at_cancel == held == [3]
     _until(lambda: not server.runtime.jobs.running_jobs(), limit=60)
-    stopped_after = chunks[0]
-    assert at_cancel[0] < total_chunks - 10, "the job was nearly done before the cancel landed: nothing to prove"
-    assert stopped_after - at_cancel[0] <= 3, f"{stopped_after - at_cancel[0]} chunks written after the cancel"
+    assert chunks[0] == 3, f"{chunks[0] - 3} chunks written after the cancel was seen"
     time.sleep(0.3)
-    assert chunks[0] == stopped_after  # and nothing runs on behind the scenes
+    assert chunks[0] == 3  # and nothing runs on behind the scenes
     assert admin.get_job(job.id).status == "aborted"
 
 
