@@ -41,7 +41,7 @@ if importlib.util.find_spec("scenebase") is None:
 
 from PIL import Image as PILImage  # noqa: E402
 
-from run import TOKEN, machine, serve_process, with_postgres, write_report  # noqa: E402
+from run import TOKEN, machine, serve_process, with_postgres_server, write_report  # noqa: E402
 from scenebase.clients.scene_engine_client import SceneEngineClient  # noqa: E402
 from scenebase.models.annotation import BoundingBox, BoundingBoxAnnotation  # noqa: E402
 from scenebase.models.assets import Image  # noqa: E402
@@ -110,23 +110,30 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def bench_add(client: SceneEngineClient, n: int, repeat: int, server_pid: int) -> list[dict[str, Any]]:
+def bench_add(
+    client: SceneEngineClient, n: int, repeat: int, server_pid: int, postgres_pid: int | None = None
+) -> list[dict[str, Any]]:
+    """``postgres_pid``: the postmaster, whose processes' CPU is reported too (they share the machine's cores)."""
     image_ids = add_images(client, f"ann_bench_{int(time.time())}", n)
     rows = []
     for run in range(repeat):
         anns = box_annotations(image_ids, run)
+        pg0 = cpu_seconds(postgres_pid) if postgres_pid else 0.0
         cpu0, client0, t0 = cpu_seconds(server_pid), time.process_time(), time.perf_counter()
         added = client.add_annotations(anns, disable_tqdm=True)
         secs = time.perf_counter() - t0
         server_cpu, client_cpu = cpu_seconds(server_pid) - cpu0, time.process_time() - client0
+        pg_cpu = cpu_seconds(postgres_pid) - pg0 if postgres_pid else None
         if len(added) != n:
             raise RuntimeError(f"run {run}: {len(added)} of {n} annotations added: {client.last_errors[:3]}")
         rows.append({"run": run, "annotations": n, "boxes": 3 * n, "seconds": round(secs, 2), "per_s": round(n / secs),
                      "server_cpu_s": round(server_cpu, 2), "client_cpu_s": round(client_cpu, 2),
-                     "per_server_cpu_s": round(n / server_cpu) if server_cpu else None})  # fmt: skip
+                     "per_server_cpu_s": round(n / server_cpu) if server_cpu else None,
+                     "postgres_cpu_s": None if pg_cpu is None else round(pg_cpu, 2)})  # fmt: skip
+        pg = "" if pg_cpu is None else f", PostgreSQL CPU {pg_cpu:.2f} s"
         print(
             f"    run {run}: {n:,} annotations in {secs:.2f} s = {n / secs:,.0f}/s; server CPU {server_cpu:.2f} s "
-            f"({n / max(server_cpu, 1e-9):,.0f} per CPU second), client CPU {client_cpu:.2f} s",
+            f"({n / max(server_cpu, 1e-9):,.0f} per CPU second), client CPU {client_cpu:.2f} s{pg}",
             flush=True,
         )
     img = client.get_metadata(image_ids[0], "images")
@@ -231,12 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.ExitStack() as stack:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scenebase-bench-ann-")))
             env = {"SCENEBASE_WORKERS": "2", "SCENEBASE_PROCESSES": str(args.processes)}
+            pg_pid = None
             if backend == "postgres":
-                env["SCENEBASE_CATALOG_URL"] = stack.enter_context(with_postgres(tmp))
+                env["SCENEBASE_CATALOG_URL"], pg_pid = stack.enter_context(with_postgres_server(tmp))
             url, proc = stack.enter_context(serve_process(tmp / "data", env))
             client = SceneEngineClient(auth_token=TOKEN, scene_engine_url=url)
             print(f"  {backend}: add_annotations of {args.annotations:,} annotations x {args.repeat}", flush=True)
-            entry: dict[str, Any] = {"add": bench_add(client, args.annotations, args.repeat, proc.pid)}
+            entry: dict[str, Any] = {"add": bench_add(client, args.annotations, args.repeat, proc.pid, pg_pid)}
             if not args.skip_evaluation:
                 print(f"  {backend}: evaluation of 2,000 images", flush=True)
                 entry["evaluation"] = bench_evaluation(client)

@@ -238,12 +238,19 @@ def bench_backend(backend: str, extra_env: dict[str, str], args: argparse.Namesp
 @contextlib.contextmanager
 def with_postgres(tmp: Path) -> Iterator[str]:
     """A throwaway PostgreSQL (tests/servers.py) and the URL of a fresh database in it."""
+    with with_postgres_server(tmp) as (url, _pid):
+        yield url
+
+
+@contextlib.contextmanager
+def with_postgres_server(tmp: Path) -> Iterator[tuple[str, int]]:
+    """Like :func:`with_postgres`, and also yields the postmaster's pid (to count PostgreSQL's own CPU)."""
     sys.path.insert(0, str(TESTS))
     from servers import start_postgres
 
     server = start_postgres(tmp / "pgcluster")
     try:
-        yield server.create_database("scenebase_bench")
+        yield server.create_database("scenebase_bench"), server.pid
     finally:
         server.stop()
 

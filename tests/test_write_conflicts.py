@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import threading
 import uuid
@@ -128,3 +129,67 @@ def test_concurrent_first_writes_of_one_id_all_succeed(tmp_path: Path, catalog_u
             t.join()
         assert errors == []
         assert assets.get(scope, "projects", "shared")["aux"] == {f"k{n}": n for n in range(8)}
+
+
+def test_concurrent_annotations_and_reuploads_of_one_image_lose_nothing(
+    tmp_path: Path, catalog_url: str | None
+) -> None:
+    """Threads annotate one image while others upload it again with overwrite=False (which merges sets and aux):
+    each batch is planned from what it read, goes stale when another commits first, and is decided again (from a
+    new snapshot, finally under its transaction's locks). At the end the image lists every annotation, is in every
+    set and has every aux value; every batch succeeded and no upload was stored."""
+    from PIL import Image as PILImage
+
+    from scenebase.models.annotation import BoundingBox, BoundingBoxAnnotation
+    from scenebase.services.annotations import IncomingAnnotation
+    from scenebase.services.ingest import IncomingItem
+    from scenebase.services.kinds import BytesMedia
+
+    def jpeg(seed: int) -> bytes:
+        buf = io.BytesIO()
+        PILImage.new("RGB", (32, 24), (seed * 20 % 256, 90, 120)).save(buf, "JPEG")
+        return buf.getvalue()
+
+    with InProcessServer(tmp_path / "data", workers=0, catalog_url=catalog_url) as server:
+        rt = server.runtime
+        scope = Scope.of("default", username="admin")
+        sets = [rt.sets.create(scope, f"s{n}", "images")[0] for n in range(4)]
+        rt.ingest.ingest(scope, "images", [IncomingItem(0, "f.jpg", {"id": "frame"}, BytesMedia(jpeg(0), "f.jpg"))],
+                         [sets[0]])  # fmt: skip
+        errors: list[BaseException] = []
+
+        def annotate(n: int) -> None:
+            try:
+                for k in range(5):
+                    box = BoundingBox(label=f"l{n}", x_min=1, x_max=9, y_min=1, y_max=9)
+                    doc = BoundingBoxAnnotation([box], image_id="frame", provider=f"p{n}", id=f"a{n}_{k}").to_dic()
+                    result = rt.annotations.add(scope, [IncomingAnnotation(0, doc)])
+                    assert result.errors == [] and result.ids == [f"a{n}_{k}"]
+            except BaseException as e:
+                errors.append(e)
+
+        def reupload(n: int) -> None:
+            try:
+                for k in range(5):
+                    meta = {"id": "frame", "aux": {f"r{n}": k}}
+                    item = IncomingItem(0, "f.jpg", meta, BytesMedia(jpeg(k), "f.jpg"))
+                    result = rt.ingest.ingest(scope, "images", [item], [sets[n]], overwrite=False)
+                    assert result.errors == [] and result.ids == ["frame"]
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=annotate, args=(n,)) for n in range(4)]
+        threads += [threading.Thread(target=reupload, args=(n,)) for n in range(1, 4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        doc = rt.assets.get(scope, "images", "frame")
+        expected = {f"a{n}_{k}" for n in range(4) for k in range(5)}
+        assert set(doc["annotations"]) == expected and len(doc["annotations"]) == 20
+        assert {m["id"] for m in doc["annotations_meta"]} == expected
+        assert sorted(doc["sets"]) == sorted(sets)
+        assert sorted(doc["aux"]["labels"]) == sorted(f"l{n}_p{n}" for n in range(4))
+        assert {k: doc["aux"][k] for k in ("r1", "r2", "r3")} == {"r1": 4, "r2": 4, "r3": 4}
+        assert list(rt.blobs.list("images/")) == [doc["object_access"]["key"]]  # no upload left behind

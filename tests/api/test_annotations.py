@@ -27,6 +27,7 @@ from scenebase.models.annotation import (
     SegmentationAnnotation,
 )
 from scenebase.models.assets import Image
+from scenebase.storage.asset_repo import PLAN_ATTEMPTS
 
 from .conftest import World
 
@@ -147,6 +148,107 @@ def test_a_parent_changed_while_the_batch_was_planned_loses_nothing(
     assert img["aux"]["labels"] == ["dog_p3", "car_p1"]
     assert search(admin, {"aux.weather": ["rain"], "annotations_meta.provider": ["p1"]}) == ["img_0"]
     assert search(admin, {"aux.labels": ["dog_p3"]}) == ["img_0"]
+
+
+def _before_each_unlocked_link_plan(
+    world: World, monkeypatch: pytest.MonkeyPatch, times: int, action: Any
+) -> list[int]:
+    """Run ``action`` (another request's write) right after the batch's parent links are planned from unlocked
+    snapshots, the first ``times`` times; returns the calls, 0 for unlocked snapshots, 1 for snapshots read inside
+    the transaction (``action``'s own requests are not counted)."""
+    links = world.server.runtime.annotations.links
+    planned = links.plans
+    calls: list[int] = []
+    acting: list[bool] = []
+
+    def plans_then_a_concurrent_write(*args: Any, **kwargs: Any) -> Any:
+        out = planned(*args, **kwargs)
+        if acting:
+            return out
+        parents = next(a for a in [*args, *kwargs.values()] if isinstance(a, dict))
+        locked = all(snap.locked for snap in parents.values())
+        calls.append(int(locked))
+        if not locked and len(calls) <= times:
+            acting.append(True)
+            try:
+                action(len(calls))
+            finally:
+                acting.clear()
+        return out
+
+    monkeypatch.setattr(links, "plans", plans_then_a_concurrent_write)
+    return calls
+
+
+def test_an_annotation_moved_while_the_batch_was_planned_leaves_its_old_parent(
+    admin: SceneEngineClient, images: list[str], world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing annotation x onto img_0 when x is stored on img_1 cleans img_1; also when x was created on img_1
+    by another request after the batch read that x did not exist (the batch is decided again)."""
+    calls = _before_each_unlocked_link_plan(
+        world,
+        monkeypatch,
+        1,
+        lambda _n: admin.add_annotations([boxes("img_1", "p2", ["bus"], id="x")], disable_tqdm=True),
+    )
+    assert admin.add_annotations([boxes("img_0", "p1", ["car"], id="x")], disable_tqdm=True) == ["x"]
+    assert calls == [0, 0]
+    assert admin.get_metadata("x", "annotations")["asset_id"] == "img_0"
+    assert admin.get_metadata("img_0", "images")["annotations"] == ["x"]
+    img1 = admin.get_metadata("img_1", "images")
+    assert img1["annotations"] == [] and "bus_p2" not in img1["aux"].get("labels", [])
+    assert search(admin, {"aux.labels": ["bus_p2"]}) == []
+
+
+def test_an_annotation_moved_to_another_image_takes_its_labels_along(
+    admin: SceneEngineClient, images: list[str]
+) -> None:
+    """Re-adding annotation x for another image: the old image loses x and the labels only x gave it."""
+    admin.add_annotations([boxes("img_1", "p2", ["bus", "car"], id="x"), boxes("img_1", "p2", ["car"], id="y")],
+                          disable_tqdm=True)  # fmt: skip
+    admin.add_annotations([boxes("img_0", "p1", ["tram"], id="x")], disable_tqdm=True)
+    img1 = admin.get_metadata("img_1", "images")
+    assert img1["annotations"] == ["y"]
+    assert img1["aux"]["labels"] == ["car_p2"] and img1["aux"]["labels_p2"] == ["car"]
+    assert search(admin, {"aux.labels": ["bus_p2"]}) == []
+    assert search(admin, {"aux.labels": ["tram_p1"]}) == ["img_0"]
+
+
+def test_an_annotation_whose_parent_went_while_the_batch_was_planned_is_refused(
+    admin: SceneEngineClient, images: list[str], world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent existed when the batch was read and is deleted before its transaction: that annotation is refused
+    as if the parent had never existed, and the rest of the batch is written."""
+    calls = _before_each_unlocked_link_plan(
+        world, monkeypatch, 1, lambda _n: admin.get_asset_manager("images").delete_assets(["img_0"])
+    )
+    anns = [boxes("img_0", "p1", ["car"], id="x"), boxes("img_1", "p1", ["bus"], id="y")]
+    assert admin.add_annotations(anns, disable_tqdm=True) == ["y"]
+    assert calls == [0, 0]
+    assert [(e["index"], e["name"]) for e in admin.last_errors] == [(0, "x")]
+    assert "img_0" in admin.last_errors[0]["error"] and "not found" in admin.last_errors[0]["error"]
+    assert admin.search_assets("annotations", {"asset_id": ["img_0"]}) == []
+    assert admin.get_metadata("img_1", "images")["annotations"] == ["y"]
+
+
+def test_a_batch_whose_parents_keep_changing_is_decided_inside_its_transaction(
+    admin: SceneEngineClient, images: list[str], world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each snapshot of the parents goes stale before its transaction (another request annotates the image every
+    time): after PLAN_ATTEMPTS the batch is decided from the rows read under its transaction's lock, and every
+    annotation of every request is linked."""
+
+    def annotate(n: int) -> None:
+        admin.add_annotations([boxes("img_0", f"other{n}", ["bus"], id=f"other{n}")], disable_tqdm=True)
+
+    calls = _before_each_unlocked_link_plan(world, monkeypatch, PLAN_ATTEMPTS, annotate)
+    assert admin.add_annotations([boxes("img_0", "p1", ["car"], id="mine")], disable_tqdm=True) == ["mine"]
+    assert calls == [0] * PLAN_ATTEMPTS + [1]
+    img = admin.get_metadata("img_0", "images")
+    others = [f"other{n}" for n in range(1, PLAN_ATTEMPTS + 1)]
+    assert img["annotations"] == [*others, "mine"]
+    assert [m["id"] for m in img["annotations_meta"]] == [*others, "mine"]
+    assert search(admin, {"aux.labels": ["car_p1"]}) == ["img_0"]
 
 
 def test_per_annotation_failures_are_reported_and_the_rest_added(admin: SceneEngineClient, images: list[str]) -> None:

@@ -35,6 +35,7 @@ from scenebase.errors import (
 )
 from scenebase.media.images import PROPERTY_NAMES, image_properties
 from scenebase.models.assets import Image
+from scenebase.storage.asset_repo import PLAN_ATTEMPTS, Snapshot
 from scenebase.testing import InProcessServer
 
 from .conftest import World
@@ -1028,3 +1029,85 @@ def test_a_reupload_planned_before_a_concurrent_change_loses_nothing(
     assert doc["sensor"] == "cam_b"
     assert sorted(doc["sets"]) == sorted([first, second])
     assert admin.search_assets("images", {"sensor": ["cam_b"], "sets": [second]}) == ["frame"]
+
+
+def _before_each_unlocked_plan(service: Any, monkeypatch: pytest.MonkeyPatch, times: int, action: Any) -> list[int]:
+    """Run ``action`` (another request's write) right after ``service.plan`` plans from an unlocked snapshot, the
+    first ``times`` times; returns the calls, 0 for a plan from an unlocked snapshot, 1 for one made inside the
+    transaction (the plans of ``action``'s own request are not counted)."""
+    plan = service.plan
+    calls: list[int] = []
+    acting: list[bool] = []
+
+    def plan_then_a_concurrent_write(*args: Any, **kwargs: Any) -> Any:
+        out = plan(*args, **kwargs)
+        if acting:
+            return out
+        snapshot = next(a for a in [*args, *kwargs.values()] if isinstance(a, Snapshot))
+        calls.append(int(snapshot.locked))
+        if not snapshot.locked and len(calls) <= times:
+            acting.append(True)
+            try:
+                action(len(calls))
+            finally:
+                acting.clear()
+        return out
+
+    monkeypatch.setattr(service, "plan", plan_then_a_concurrent_write)
+    return calls
+
+
+def test_overwrite_false_keeps_an_image_created_while_the_batch_was_planned(
+    server: InProcessServer, admin: SceneEngineClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """overwrite=False keeps an image that exists when the batch is written, even one another request created
+    after the batch read that it did not exist: the batch is decided again, and its stored upload removed."""
+    first = encode(40, 30, seed=1)
+    service = world.server.runtime.ingest.assets
+    calls = _before_each_unlocked_plan(
+        service, monkeypatch, 1, lambda _n: admin.add_image(image_bytes=first, id="cam", sensor="one")
+    )
+    assert admin.add_image(image_bytes=encode(64, 32, "PNG", seed=2), id="cam", sensor="two", overwrite=False) == "cam"
+    assert calls == [0, 0]
+    meta = admin.get_metadata("cam", "images")
+    assert meta["sensor"] == "one" and admin.get_image_bytes("cam") == first
+    assert len(blob_keys(server, "images/")) == 1, "the refused upload's blob was left behind"
+
+
+def test_overwrite_false_merge_keeps_the_time_of_a_concurrent_reupload(
+    admin: SceneEngineClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin.add_image(image_bytes=encode(40, 30, seed=1), id="cam", sensor="one", timestamp="2024-01-01T00:00:00")
+    service = world.server.runtime.ingest.assets
+
+    def reupload(_n: int) -> None:
+        admin.add_image(image_bytes=encode(40, 30, seed=3), id="cam", sensor="new", timestamp="2025-06-01T00:00:00")
+
+    calls = _before_each_unlocked_plan(service, monkeypatch, 1, reupload)
+    admin.add_image(image_bytes=encode(64, 32, "PNG", seed=2), id="cam", aux_metadata={"b": 2}, overwrite=False)
+    assert calls == [0, 0]
+    meta = admin.get_metadata("cam", "images")
+    assert (meta["sensor"], meta["timestamp"][:10], meta["aux"].get("b")) == ("new", "2025-06-01", 2)
+
+
+def test_a_batch_that_keeps_losing_the_race_is_decided_inside_its_transaction(
+    server: InProcessServer, admin: SceneEngineClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each snapshot goes stale before its transaction (another request re-uploads the image every time): after
+    PLAN_ATTEMPTS the batch is decided from the rows read under its transaction's lock, and its upload wins with
+    the sets of every concurrent write kept."""
+    set_ids = [admin.create_set(f"s{n}", "images") for n in range(PLAN_ATTEMPTS + 1)]
+    admin.add_images([Image(id="frame", bytes=encode(40, 30, seed=0), sensor="start")], set_ids[0])
+    service = world.server.runtime.ingest.assets
+
+    def reupload(n: int) -> None:
+        admin.add_images([Image(id="frame", bytes=encode(40, 30, seed=n), sensor=f"other{n}")], set_ids[n])
+
+    calls = _before_each_unlocked_plan(service, monkeypatch, PLAN_ATTEMPTS, reupload)
+    mine = encode(48, 36, seed=99)
+    admin.add_images([Image(id="frame", bytes=mine, sensor="mine")], set_ids[0])
+    assert calls == [0] * PLAN_ATTEMPTS + [1]
+    doc = admin.get_metadata("frame", "images")
+    assert doc["sensor"] == "mine" and admin.get_image_bytes("frame") == mine
+    assert sorted(doc["sets"]) == sorted(set_ids)
+    assert len(blob_keys(server, "images/")) == 1, "replaced uploads were left behind"

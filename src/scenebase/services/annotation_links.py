@@ -59,27 +59,6 @@ class ParentLinks:
     def __init__(self, assets: AssetService) -> None:
         self.assets = assets
 
-    def link(
-        self,
-        conn: Connection,
-        scope: Scope,
-        docs: Sequence[dict[str, Any]],
-        replace_lists: bool = False,
-        add_provider: bool = True,
-    ) -> None:
-        """Inside the caller's transaction: add ``docs`` (annotation documents) to their parents, which are
-        locked while they change. ``replace_lists``: each parent's annotation lists become those of ``docs``."""
-        by_parent = _by_parent(docs)
-        for media_type in sorted({m for m, _ in by_parent}):
-            ids = sorted(a for m, a in by_parent if m == media_type)
-            locked = self.assets.repo.get_for_update(conn, scope, media_type, ids)
-            patches = [
-                self._linked(parent, by_parent[(media_type, asset_id)], replace_lists, add_provider)
-                for asset_id, (_pk, parent) in locked.items()
-            ]
-            if patches:
-                self.assets.put_in(conn, scope, media_type, patches, "merge_replace_lists", locked=locked)
-
     def plans(
         self,
         scope: Scope,
@@ -88,8 +67,10 @@ class ParentLinks:
         replace_lists: bool = False,
         add_provider: bool = True,
     ) -> list[WritePlan]:
-        """What :meth:`link` writes, planned from ``parents`` (per media type, a snapshot of the parents of
-        ``docs``) before the transaction; ``repo.apply`` checks that the parents are unchanged when it writes."""
+        """The writes that add ``docs`` (annotation documents) to their parents, planned from ``parents`` (per media
+        type, a snapshot of the parents of ``docs``): before the transaction, when ``repo.apply`` checks that the
+        parents are unchanged as it writes, or inside it from a locked snapshot. ``replace_lists``: each parent's
+        annotation lists become those of ``docs``."""
         by_parent = _by_parent(docs)
         out = []
         for media_type in sorted({m for m, _ in by_parent}):

@@ -11,6 +11,7 @@ fails are removed again; blobs of annotations replaced by the batch are removed 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from scenebase.services.lifecycle import blob_keys
 from scenebase.services.objects import ObjectService
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader, reference_name
-from scenebase.storage.asset_repo import Snapshot, StalePlan
+from scenebase.storage.asset_repo import PLAN_ATTEMPTS, Snapshot, StalePlan, WritePlan
 from scenebase.storage.blobs import BlobStore
 from scenebase.storage.scope import Scope
 
@@ -78,8 +79,27 @@ class AddResult:
 
 
 @dataclass
+class _Batch:
+    """What one batch writes, as decided from snapshots (``AnnotationService._decide``)."""
+
+    service: AnnotationService
+    #: the annotation documents written
+    docs: list[dict[str, Any]]
+    #: items refused because their parent went since it was read
+    refused: list[tuple[_Ready, ServiceError]]
+    #: the stored annotations the batch replaces, by id
+    old: dict[str, dict[str, Any]]
+    plans: list[WritePlan]
+
+    def apply(self, conn: Any) -> None:
+        for plan in self.plans:
+            self.service.assets.repo.apply(conn, plan)
+
+
+@dataclass
 class _Ready:
     position: int
+    item: IncomingAnnotation
     doc: dict[str, Any]
     blobs: list[tuple[str, Media | bytes, str]]  # (key, source, content type) to write before the transaction
 
@@ -131,7 +151,7 @@ class AnnotationService:
                 if parent is None:
                     raise NotFound(f"{doc['media_type']} {doc['asset_id']!r} not found", resource=doc["media_type"])
                 self._check_sets(scope, doc.get("sets") or [], writable)
-                ready.append(_Ready(pos, doc, self._files(scope, item, doc, parent)))
+                ready.append(_Ready(pos, item, doc, self._files(scope, item, doc, parent)))
             except ServiceError as e:
                 result.errors.append(item_error(item.index, item.name, e))
         if ready:
@@ -279,14 +299,13 @@ class AnnotationService:
         options: AddOptions,
         result: AddResult,
     ) -> None:
-        """Store the blobs, then the documents and their parents' links in one transaction. The write is planned
-        before the transaction, from what was read (``Snapshot``), so that the transaction only runs statements
-        and the next batch can be prepared meanwhile; when a parent changed in between (``StalePlan``), it is
-        planned again inside the transaction."""
+        """Store the blobs, then the documents and their parents' links in one transaction. The write is decided
+        and planned before the transaction from what was read (``Snapshot``), so that the transaction only runs
+        statements and the next batch can be prepared meanwhile. When a parent or an annotation changed in between
+        (``StalePlan``), it is decided again from new snapshots (a parent may be gone, an annotation may have moved
+        to another parent), and after ``PLAN_ATTEMPTS`` inside the transaction under its locks."""
+        repo = self.assets.repo
         written: list[str] = []
-        docs = [r.doc for r in ready]
-        mine = self.assets.repo.snapshot(scope, KIND, [d["id"] for d in docs])
-        old = {i: doc for i, (_pk, doc, _text) in mine.docs.items()}
         try:
             for r in ready:
                 for key, source, content_type in r.blobs:
@@ -296,48 +315,88 @@ class AnnotationService:
                         with source.open() as stream:
                             self.blobs.put_stream(key, stream, content_type)
                     written.append(key)
-            plans = [self.assets.plan(scope, KIND, docs, "replace", mine, keep_lists=("sets",))]
-            if options.update_asset:
-                plans += self.links.plans(scope, docs, parents, options.replace_sets, options.add_provider_to_labels)
-
-            def planned(conn: Any) -> None:
-                for plan in plans:
-                    self.assets.repo.apply(conn, plan)
-
-            def write(conn: Any) -> None:
-                self.assets.put_in(conn, scope, KIND, docs, "replace", keep_lists=("sets",))
-                if options.update_asset:
-                    self.links.link(conn, scope, docs, options.replace_sets, options.add_provider_to_labels)
-
-            try:
-                self.assets.repo.catalog.write_retrying(planned)
-            except StalePlan:
-                self.assets.repo.catalog.write_retrying(write)
+            ids = [r.doc["id"] for r in ready]
+            batch = None
+            for _attempt in range(PLAN_ATTEMPTS):
+                batch = self._decide(scope, ready, parents, repo.snapshot(scope, KIND, ids), options)
+                try:
+                    repo.catalog.write_retrying(batch.apply)
+                    break
+                except StalePlan:
+                    parents = self._parents(scope, [r.doc for r in ready])
+            else:
+                wanted = {m: snap.ids for m, snap in parents.items()}
+                decide_locked = functools.partial(self._write_locked, scope, ready, wanted, options)
+                batch = repo.catalog.write_retrying(decide_locked)
+            assert batch is not None
             self.assets.written(scope, KIND)
-            for media_type in {d["media_type"] for d in docs}:
+            for media_type in {r.doc["media_type"] for r in ready}:
                 self.assets.written(scope, media_type)
         except BaseException:
             for key in written:
                 self.blobs.delete(key)
             raise
+        for r, error in batch.refused:
+            result.errors.append(item_error(r.item.index, r.item.name, error))
+            for key, _source, _type in r.blobs:
+                self.blobs.delete(key)
+        docs, old = batch.docs, batch.old
         for doc in old.values():
             for key in blob_keys(doc):
                 self.blobs.delete(key)
+        refused = {id(r) for r, _error in batch.refused}
         for r in ready:
-            result.ids[r.position] = r.doc["id"]
-        # parents an overwritten annotation left, and parents to de-duplicate on request, are cleaned now
+            if id(r) not in refused:
+                result.ids[r.position] = r.doc["id"]
+        # parents an overwritten annotation left (and the labels it gave them), and parents to de-duplicate on
+        # request, are cleaned now
         now = {(d["media_type"], d["asset_id"]) for d in docs}
-        to_clean = {(d["media_type"], d["asset_id"]) for d in old.values()} - now
+        moved = [d for d in old.values() if (d["media_type"], d["asset_id"]) not in now]
+        to_clean = {(d["media_type"], d["asset_id"]) for d in moved}
         if options.remove_asset_repeated_annotations:
             to_clean |= now
         for media_type in {m for m, _ in to_clean}:
-            self.links.cleanup(scope, media_type, sorted(a for m, a in to_clean if m == media_type))
+            self.links.cleanup(scope, media_type, sorted(a for m, a in to_clean if m == media_type),
+                               [d for d in moved if d["media_type"] == media_type])  # fmt: skip
         if options.annotations_to_objects:
             params = {"ids": [d["id"] for d in docs], "create_objects": True, "margin_ratio": 0.1,
                       "session_uid": options.session_uid}  # fmt: skip
             row = self.jobs.submit(scope, "annotations_to_objects", params, description="objects from annotations",
                                    asset_type=KIND)  # fmt: skip
             result.job_ids.append(str(row["id"]))
+
+    def _write_locked(
+        self, scope: Scope, ready: list[_Ready], parent_ids: dict[str, list[str]], options: AddOptions, conn: Any
+    ) -> _Batch:
+        """The batch decided and written inside one transaction, from its rows read under locks."""
+        repo = self.assets.repo
+        parents = {m: repo.snapshot_in(conn, scope, m, ids) for m, ids in parent_ids.items()}
+        batch = self._decide(scope, ready, parents, repo.snapshot_in(conn, scope, KIND, [r.doc["id"] for r in ready]),
+                             options)  # fmt: skip
+        batch.apply(conn)
+        return batch
+
+    def _decide(
+        self, scope: Scope, ready: list[_Ready], parents: dict[str, Snapshot], mine: Snapshot, options: AddOptions
+    ) -> _Batch:
+        """What the batch writes given its parents and its own stored annotations as in the snapshots: annotations
+        whose parent is gone are refused."""
+        batch = _Batch(self, [], [], {}, [])
+        for r in ready:
+            media_type, asset_id = r.doc["media_type"], r.doc["asset_id"]
+            if parents[media_type].doc(asset_id) is None:
+                batch.refused.append((r, NotFound(f"{media_type} {asset_id!r} not found", resource=media_type)))
+                continue
+            batch.docs.append(r.doc)
+            stored = mine.doc(r.doc["id"])
+            if stored is not None:
+                batch.old[r.doc["id"]] = stored
+        if batch.docs:
+            batch.plans.append(self.assets.plan(scope, KIND, batch.docs, "replace", mine, keep_lists=("sets",)))
+            if options.update_asset:
+                batch.plans += self.links.plans(scope, batch.docs, parents, options.replace_sets,
+                                                options.add_provider_to_labels)  # fmt: skip
+        return batch
 
     # ------------------------------------------------------------------ reads
 

@@ -140,15 +140,12 @@ class AssetService:
         mode: WriteMode,
         keep_lists: tuple[str, ...] = (),
         keep_fields: tuple[str, ...] = (),
-        locked: dict[str, tuple[int, dict[str, Any]]] | None = None,
     ) -> list[dict[str, Any]]:
-        """``put`` inside the caller's transaction; the caller calls ``written`` after it commits. ``locked``: the
-        stored documents the caller read with ``repo.get_for_update`` in this transaction (see ``upsert_in``)."""
+        """``put`` inside the caller's transaction; the caller calls ``written`` after it commits."""
         prepared = self._prepared(scope, asset_type, docs)
         if not prepared:
             return []
-        if locked is None:
-            locked = self.repo.get_for_update(conn, scope, asset_type, [d["id"] for d in prepared])
+        locked = self.repo.get_for_update(conn, scope, asset_type, [d["id"] for d in prepared])
         return self.repo.apply(conn, self._planned(scope, asset_type, prepared, mode, locked, keep_lists, keep_fields))
 
     def plan(

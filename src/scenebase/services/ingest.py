@@ -10,6 +10,7 @@ a batch is never half written, and blobs written for a batch whose transaction f
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import posixpath
@@ -28,7 +29,7 @@ from scenebase.services.kinds import AssetKind, FileMedia, KindRegistry, Media, 
 from scenebase.services.lifecycle import blob_keys
 from scenebase.services.sets import SetService
 from scenebase.services.sources import SourceReader, reference_name
-from scenebase.storage.asset_repo import StalePlan
+from scenebase.storage.asset_repo import PLAN_ATTEMPTS, Snapshot, StalePlan, WritePlan
 from scenebase.storage.blobs import BlobStore
 from scenebase.storage.scope import Scope
 
@@ -73,6 +74,25 @@ class _Prepared:
     doc: dict[str, Any]
     media: Media | None  # set for uploads: the blob still has to be written
     content_type: str
+
+
+@dataclass
+class _Batch:
+    """What one batch writes, as decided from a snapshot (``IngestService._decide``)."""
+
+    service: IngestService
+    scope: Scope
+    #: documents written whole (new, or replacing a stored one)
+    writes: list[dict[str, Any]] = field(default_factory=list)
+    #: blobs of the stored documents ``writes`` replace (removed after the commit)
+    old_blobs: list[str] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    plans: list[WritePlan] = field(default_factory=list)
+
+    def apply(self, conn: Any) -> list[dict[str, Any]]:
+        # the sets must still take members when this commits (not deleted meanwhile): see SetService
+        self.service.sets.hold_for_members(conn, self.scope, self.members)
+        return [d for plan in self.plans for d in self.service.assets.repo.apply(conn, plan)]
 
 
 #: most ids named in one duplicate warning
@@ -278,77 +298,107 @@ class IngestService:
     def _write(
         self, scope: Scope, kind: AssetKind, prepared: list[_Prepared], overwrite: bool, result: IngestResult
     ) -> list[dict[str, Any]]:
+        """Store the uploads and write the batch in one transaction. What is written (a new document, a replaced
+        one, only a merge of sets and metadata with ``overwrite=False``) is decided from a snapshot read before the
+        transaction, and planned there too (see AssetRepo.plan); when a document changed in between (StalePlan),
+        everything is decided again from a new snapshot, and after ``PLAN_ATTEMPTS`` from one read inside the
+        transaction under its locks. Blobs stored for items that end up not written are removed."""
         asset_type = kind.asset_type
-        snapshot = self.assets.repo.snapshot(scope, asset_type, [p.doc["id"] for p in prepared])
-        writes: list[dict[str, Any]] = []
-        merge_only: list[dict[str, Any]] = []
-        new_blobs: list[str] = []
-        old_blobs: list[str] = []
+        repo = self.assets.repo
+        ids = [p.doc["id"] for p in prepared]
+        uploads: dict[int, str] = {}  # position -> blob key of its stored upload, kept across attempts
         try:
-            for p in prepared:
-                doc = p.doc
-                old = snapshot.doc(doc["id"])  # the organization's own (a shared one's is a separate document)
-                if old is not None and not overwrite:
-                    patch = {k: doc[k] for k in kind.merge_on_no_overwrite if k in doc}
-                    merge_only.append({"id": doc["id"], "timestamp": old["timestamp"], **patch})
-                    continue
-                if p.media is not None:
-                    key = f"{asset_type}/{new_id()}.{doc['object_access']['extension']}"
-                    started = time.perf_counter()
-                    doc["content_hash"] = self._store_upload(key, p.media, p.content_type)
-                    result.timings["store"] += time.perf_counter() - started
-                    new_blobs.append(key)
-                    doc["object_access"]["key"] = key
-                if old is not None:
-                    old_blobs.extend(blob_keys(old))
-                writes.append(doc)
-
-            members = [s for d in writes + merge_only for s in d.get("sets") or []]
-            # set membership survives a re-upload: unioned with the stored list under the write's row lock; so do
-            # the links to the asset's embeddings and its UMAP points (its embedding rows are untouched). The write
-            # is planned from the snapshot before the transaction (see AssetRepo.plan), and planned again inside it
-            # when a document changed in between.
-            plans = []
-            if writes:
-                plans.append(self.assets.plan(scope, asset_type, writes, "replace", snapshot, keep_lists=("sets",),
-                                              keep_fields=KEPT_ON_OVERWRITE))  # fmt: skip
-            if merge_only:
-                plans.append(self.assets.plan(scope, asset_type, merge_only, "merge", snapshot))
-
-            def planned(conn: Any) -> list[dict[str, Any]]:
-                # the sets must still take members when this commits (not deleted meanwhile): see SetService
-                self.sets.hold_for_members(conn, scope, members)
-                return [d for plan in plans for d in self.assets.repo.apply(conn, plan)]
-
-            def write(conn: Any) -> list[dict[str, Any]]:
-                self.sets.hold_for_members(conn, scope, members)
-                stored = self.assets.put_in(conn, scope, asset_type, writes, "replace", keep_lists=("sets",),
-                                            keep_fields=KEPT_ON_OVERWRITE)  # fmt: skip
-                return stored + self.assets.put_in(conn, scope, asset_type, merge_only, "merge")
-
-            started = time.perf_counter()
-            try:  # one transaction: all of the batch or nothing
-                stored = self.assets.repo.catalog.write_retrying(planned)
-            except StalePlan:
-                stored = self.assets.repo.catalog.write_retrying(write)
-            result.timings["catalog"] = time.perf_counter() - started
+            batch = None
+            snapshot = repo.snapshot(scope, asset_type, ids)
+            for _attempt in range(PLAN_ATTEMPTS):
+                batch = self._decide(scope, kind, prepared, overwrite, snapshot, result, uploads)
+                started = time.perf_counter()
+                try:  # one transaction: all of the batch or nothing
+                    stored = repo.catalog.write_retrying(batch.apply)
+                    break
+                except StalePlan:
+                    snapshot = repo.snapshot(scope, asset_type, ids)
+                finally:
+                    result.timings["catalog"] += time.perf_counter() - started
+            else:
+                decide_locked = functools.partial(self._write_locked, scope, kind, prepared, overwrite, result, uploads)
+                batch, stored = repo.catalog.write_retrying(decide_locked)
+            assert batch is not None
             self.assets.written(scope, asset_type)
         except BaseException:
-            for key in new_blobs:
+            for key in uploads.values():
                 self.blobs.delete(key)
             raise
-        for key in old_blobs:
+        used = {d["object_access"].get("key") for d in batch.writes}
+        for key in [*batch.old_blobs, *(k for k in uploads.values() if k not in used)]:
             self.blobs.delete(key)
         stored_ids = {d["id"] for d in stored}
         for p in prepared:
             if p.doc["id"] in stored_ids:
                 result.ids[p.position] = p.doc["id"]
-        written_ids = {d["id"] for d in writes}
+        written_ids = {d["id"] for d in batch.writes}
         try:
             self._report_duplicates(scope, asset_type, [p for p in prepared if p.doc["id"] in written_ids], result)
         except Exception:  # the batch is committed: a failed check costs its warnings, never the answer
             log.exception("duplicate check of a %s batch failed; its items were ingested", asset_type)
-        return writes
+        return batch.writes
+
+    def _write_locked(
+        self,
+        scope: Scope,
+        kind: AssetKind,
+        prepared: list[_Prepared],
+        overwrite: bool,
+        result: IngestResult,
+        uploads: dict[int, str],
+        conn: Any,
+    ) -> tuple[_Batch, list[dict[str, Any]]]:
+        """The batch decided and written inside one transaction, from its rows read under locks."""
+        snapshot = self.assets.repo.snapshot_in(conn, scope, kind.asset_type, [p.doc["id"] for p in prepared])
+        batch = self._decide(scope, kind, prepared, overwrite, snapshot, result, uploads)
+        return batch, batch.apply(conn)
+
+    def _decide(
+        self,
+        scope: Scope,
+        kind: AssetKind,
+        prepared: list[_Prepared],
+        overwrite: bool,
+        snapshot: Snapshot,
+        result: IngestResult,
+        uploads: dict[int, str],
+    ) -> _Batch:
+        """What the batch writes given the stored documents in ``snapshot``; stores the uploads of the items it
+        writes (once: ``uploads``)."""
+        asset_type = kind.asset_type
+        batch = _Batch(self, scope)
+        merge_only: list[dict[str, Any]] = []
+        for p in prepared:
+            doc = p.doc
+            old = snapshot.doc(doc["id"])  # the organization's own (a shared one's is a separate document)
+            if old is not None and not overwrite:
+                patch = {k: doc[k] for k in kind.merge_on_no_overwrite if k in doc}
+                merge_only.append({"id": doc["id"], "timestamp": old["timestamp"], **patch})
+                continue
+            if p.media is not None and p.position not in uploads:
+                key = f"{asset_type}/{new_id()}.{doc['object_access']['extension']}"
+                started = time.perf_counter()
+                doc["content_hash"] = self._store_upload(key, p.media, p.content_type)
+                result.timings["store"] += time.perf_counter() - started
+                uploads[p.position] = key
+                doc["object_access"]["key"] = key
+            if old is not None:
+                batch.old_blobs.extend(blob_keys(old))
+            batch.writes.append(doc)
+        # set membership survives a re-upload: unioned with the stored list; so do the links to the asset's
+        # embeddings and its UMAP points (its embedding rows are untouched)
+        batch.members = [s for d in batch.writes + merge_only for s in d.get("sets") or []]
+        if batch.writes:
+            batch.plans.append(self.assets.plan(scope, asset_type, batch.writes, "replace", snapshot,
+                                                keep_lists=("sets",), keep_fields=KEPT_ON_OVERWRITE))  # fmt: skip
+        if merge_only:
+            batch.plans.append(self.assets.plan(scope, asset_type, merge_only, "merge", snapshot))
+        return batch
 
     def _report_duplicates(self, scope: Scope, asset_type: str, written: list[_Prepared], result: IngestResult) -> None:
         """Warn about each written item whose content another asset of the organization already has: one ingested

@@ -61,17 +61,25 @@ class NameTaken(Exception):
 
 class StalePlan(Exception):
     """A :class:`WritePlan` made from a :class:`Snapshot` no longer fits: one of its documents changed, appeared
-    or went before the plan's transaction locked them. Nothing was written; plan again inside the transaction."""
+    or went before the plan's transaction locked them. Nothing was written. Decide again from a new snapshot, or
+    from one read inside the transaction (:meth:`AssetRepo.snapshot_in`): every decision made from the old one
+    (what exists, what to keep, what to clean up) may be wrong, not only the plan."""
+
+
+#: times a write is decided from a new snapshot after a StalePlan, before it is decided inside its transaction
+PLAN_ATTEMPTS = 3
 
 
 @dataclass
 class Snapshot:
     """Documents of one type as read outside a transaction: ``ids`` asked for, ``docs`` ``id -> (pk, doc, stored
-    text)`` of those that exist."""
+    text)`` of those that exist. ``locked``: read inside the write's own transaction under row locks
+    (:meth:`AssetRepo.snapshot_in`), so a plan made from it needs no check."""
 
     asset_type: str
     ids: list[str]
     docs: dict[str, tuple[int, dict[str, Any], str]]
+    locked: bool = False
 
     def doc(self, asset_id: str) -> dict[str, Any] | None:
         found = self.docs.get(asset_id)
@@ -160,6 +168,11 @@ class AssetRepo:
         with self.catalog.read() as conn:
             return Snapshot(asset_type, list(ids), self._read_docs(conn, scope, asset_type, ids, False))
 
+    def snapshot_in(self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str]) -> Snapshot:
+        """Like :meth:`snapshot`, read in the caller's write transaction with the rows locked (PostgreSQL; a SQLite
+        write transaction is exclusive): decisions made from it hold until the transaction ends."""
+        return Snapshot(asset_type, list(ids), self._read_docs(conn, scope, asset_type, ids, True), locked=True)
+
     def _read_docs(
         self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str], lock: bool
     ) -> dict[str, tuple[int, dict[str, Any], str]]:
@@ -197,13 +210,11 @@ class AssetRepo:
         mode: WriteMode,
         keep_lists: tuple[str, ...] = (),
         keep_fields: tuple[str, ...] = (),
-        locked: dict[str, tuple[int, dict[str, Any]]] | None = None,
     ) -> list[dict[str, Any]]:
-        """``upsert`` inside the caller's transaction. ``locked``: what ``get_for_update`` gave the caller in this
-        transaction for these ids (every one of them that exists), so that it is not read twice."""
+        """``upsert`` inside the caller's transaction."""
         if not docs:
             return []
-        existing = self.get_for_update(conn, scope, asset_type, [d["id"] for d in docs]) if locked is None else locked
+        existing = self.get_for_update(conn, scope, asset_type, [d["id"] for d in docs])
         return self.apply(conn, self.plan(scope, asset_type, docs, mode, existing, keep_lists, keep_fields))
 
     def plan(
@@ -229,7 +240,8 @@ class AssetRepo:
             # only this write's own documents: two plans from one snapshot (replaced and merged documents of one
             # batch) must not see each other's writes as changes
             found = existing.docs
-            expected = {i: (found[i][0], found[i][2]) if i in found else None for i in ids}
+            if not existing.locked:
+                expected = {i: (found[i][0], found[i][2]) if i in found else None for i in ids}
             existing = {i: (found[i][0], found[i][1]) for i in ids if i in found}
         skip = self.never_indexed.get(asset_type, frozenset())
         plan = WritePlan(asset_type, scope.org_id, time.time(), expected)
@@ -883,4 +895,4 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else to_iso(epoch)
 
 
-__all__ = ["MAX_RESULT_WINDOW", "AssetRepo", "ConcurrentWrite", "NameTaken", "WriteMode"]
+__all__ = ["MAX_RESULT_WINDOW", "PLAN_ATTEMPTS", "AssetRepo", "ConcurrentWrite", "NameTaken", "WriteMode"]
