@@ -808,6 +808,17 @@ def test_sqlite_wal_is_checkpointed_beside_the_writer_and_the_thread_stops(tmp_p
     catalog.dispose()
     assert not any(t.is_alive() for t in threads)
 
+    # used again after dispose (a runtime stopped and started again): the next write starts a new thread
+    repo.upsert(Scope.of("org"), "images", [{"id": "again", "timestamp": "2026-01-01T00:00:00"}])
+    again = [t for t in threading.enumerate() if t.name == "scenebase-checkpoint" and t not in threads]
+    assert len(again) == 1 and again[0].is_alive()
+    deadline = time.monotonic() + 15
+    while rows_in_the_file_alone() < 2001 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert rows_in_the_file_alone() == 2001
+    catalog.dispose()
+    assert not again[0].is_alive()
+
 
 def test_a_new_sqlite_catalog_has_8_kib_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
     import sqlite3

@@ -91,19 +91,34 @@ class _Checkpointer:
         self._lock = threading.Lock()
 
     def committed(self) -> None:
-        if self._thread is None:
+        """Called as a write transaction commits (SQLAlchemy's ``commit`` event, just before the commit itself):
+        nothing here may fail that write. Starts the thread when there is none (first write, after ``stop``, or
+        after the thread could not open the database)."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
             with self._lock:
-                if self._thread is None and not self._stop.is_set():
-                    self._thread = threading.Thread(target=self._run, name="scenebase-checkpoint", daemon=True)
-                    self._thread.start()
+                thread = self._thread
+                if thread is None or not thread.is_alive():
+                    stop = threading.Event()
+                    thread = threading.Thread(target=self._run, args=(stop,), name="scenebase-checkpoint", daemon=True)
+                    try:
+                        thread.start()
+                    except RuntimeError as e:  # no thread to be had now (shutdown): the writer checkpoints itself
+                        log.warning("background checkpoints paused: %s", e)
+                        return
+                    self._thread, self._stop = thread, stop
         self._wake.set()
 
-    def _run(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+    def _run(self, stop: threading.Event) -> None:
         try:
-            while not self._stop.is_set():
+            conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as e:  # tried again after the next write
+            log.warning("background checkpoints paused: %s", e)
+            return
+        try:
+            while not stop.is_set():
                 self._wake.wait(1.0)
-                if self._stop.is_set():
+                if stop.is_set():
                     break
                 self._wake.clear()
                 try:
@@ -114,10 +129,13 @@ class _Checkpointer:
             conn.close()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        """Stop the thread (``Catalog.dispose``); a later write, if the catalog is used again, starts a new one."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stop.set()
+            self._wake.set()
+        if thread is not None:
+            thread.join(timeout=10)
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
