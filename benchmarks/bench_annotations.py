@@ -54,12 +54,13 @@ SEED = 9
 W, H = 640, 480
 
 
-def tiny_jpegs(n: int) -> list[bytes]:
-    """``n`` small JPEGs that differ in a comment: identical files would each get a duplicate-content warning."""
+def tiny_jpegs(n: int, tag: str) -> list[bytes]:
+    """``n`` small JPEGs that differ in a comment (``tag`` and a number): identical files would each get a
+    duplicate-content warning."""
     buf = io.BytesIO()
     PILImage.new("RGB", (32, 24), (90, 120, 150)).save(buf, "JPEG")
     data = buf.getvalue()
-    return [data[:2] + _comment(f"scenebase bench {i}".encode()) + data[2:] for i in range(n)]
+    return [data[:2] + _comment(f"scenebase bench {tag} {i}".encode()) + data[2:] for i in range(n)]
 
 
 def _comment(text: bytes) -> bytes:
@@ -91,7 +92,7 @@ def box_annotations(image_ids: list[str], run: int) -> list[BoundingBoxAnnotatio
 
 def add_images(client: SceneEngineClient, set_name: str, n: int, size: tuple[int, int] | None = None) -> list[str]:
     set_id = client.create_set(set_name, "images")
-    images = [Image(id=f"{set_name}_{i:06d}", bytes=data) for i, data in enumerate(tiny_jpegs(n))]
+    images = [Image(id=f"{set_name}_{i:06d}", bytes=data) for i, data in enumerate(tiny_jpegs(n, set_name))]
     ids = client.add_images(images, set_id)
     if len(ids) != n:
         raise RuntimeError(f"only {len(ids)} of {n} images were added: {client.last_errors[:3]}")
@@ -182,7 +183,8 @@ def _annotations(per_image: dict[str, list[Any]], provider: str, group: str) -> 
 def bench_evaluation(client: SceneEngineClient, n_images: int = 2000, n_boxes: int = 5000) -> dict[str, Any]:
     truth, preds = evaluation_data(n_images, n_boxes)
     set_id = client.create_set(f"eval_{int(time.time())}", "images")
-    client.add_images([Image(id=i, bytes=data) for i, data in zip(truth, tiny_jpegs(len(truth)), strict=True)], set_id)
+    files = tiny_jpegs(len(truth), "eval")
+    client.add_images([Image(id=i, bytes=data) for i, data in zip(truth, files, strict=True)], set_id)
     client.add_annotations(_annotations(truth, "truth", "ground_truth"), disable_tqdm=True)
     client.add_annotations(_annotations(preds, "model", "model_generated"), disable_tqdm=True)
     t0 = time.perf_counter()
