@@ -29,7 +29,7 @@ from scenebase.models.annotation import (
 from scenebase.models.assets import Image
 from scenebase.storage.asset_repo import PLAN_ATTEMPTS
 
-from .conftest import World
+from .conftest import World, before_each_unlocked_plan
 
 
 def jpeg(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
@@ -150,47 +150,18 @@ def test_a_parent_changed_while_the_batch_was_planned_loses_nothing(
     assert search(admin, {"aux.labels": ["dog_p3"]}) == ["img_0"]
 
 
-def _before_each_unlocked_link_plan(
-    world: World, monkeypatch: pytest.MonkeyPatch, times: int, action: Any
-) -> list[int]:
-    """Run ``action`` (another request's write) right after the batch's parent links are planned from unlocked
-    snapshots, the first ``times`` times; returns the calls, 0 for unlocked snapshots, 1 for snapshots read inside
-    the transaction (``action``'s own requests are not counted)."""
-    links = world.server.runtime.annotations.links
-    planned = links.plans
-    calls: list[int] = []
-    acting: list[bool] = []
-
-    def plans_then_a_concurrent_write(*args: Any, **kwargs: Any) -> Any:
-        out = planned(*args, **kwargs)
-        if acting:
-            return out
-        parents = next(a for a in [*args, *kwargs.values()] if isinstance(a, dict))
-        locked = all(snap.locked for snap in parents.values())
-        calls.append(int(locked))
-        if not locked and len(calls) <= times:
-            acting.append(True)
-            try:
-                action(len(calls))
-            finally:
-                acting.clear()
-        return out
-
-    monkeypatch.setattr(links, "plans", plans_then_a_concurrent_write)
-    return calls
-
-
 def test_an_annotation_moved_while_the_batch_was_planned_leaves_its_old_parent(
     admin: SceneEngineClient, images: list[str], world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Writing annotation x onto img_0 when x is stored on img_1 cleans img_1; also when x was created on img_1
-    by another request after the batch read that x did not exist (the batch is decided again)."""
-    calls = _before_each_unlocked_link_plan(
-        world,
-        monkeypatch,
-        1,
-        lambda _n: admin.add_annotations([boxes("img_1", "p2", ["bus"], id="x")], disable_tqdm=True),
-    )
+    """Writing annotation x onto img_0 when x is stored on img_1 cleans img_1 (its link and the labels x gave
+    it); also when x was created on img_1 by another request after the batch read that x did not exist (the batch
+    is decided again)."""
+
+    def annotate_img_1(_n: int) -> None:
+        admin.add_annotations([boxes("img_1", "p2", ["bus"], id="x")], disable_tqdm=True)
+
+    links = world.server.runtime.annotations.links
+    calls = before_each_unlocked_plan(monkeypatch, links, "plans", 1, annotate_img_1)
     assert admin.add_annotations([boxes("img_0", "p1", ["car"], id="x")], disable_tqdm=True) == ["x"]
     assert calls == [0, 0]
     assert admin.get_metadata("x", "annotations")["asset_id"] == "img_0"
@@ -219,8 +190,9 @@ def test_an_annotation_whose_parent_went_while_the_batch_was_planned_is_refused(
 ) -> None:
     """The parent existed when the batch was read and is deleted before its transaction: that annotation is refused
     as if the parent had never existed, and the rest of the batch is written."""
-    calls = _before_each_unlocked_link_plan(
-        world, monkeypatch, 1, lambda _n: admin.get_asset_manager("images").delete_assets(["img_0"])
+    links = world.server.runtime.annotations.links
+    calls = before_each_unlocked_plan(
+        monkeypatch, links, "plans", 1, lambda _n: admin.get_asset_manager("images").delete_assets(["img_0"])
     )
     anns = [boxes("img_0", "p1", ["car"], id="x"), boxes("img_1", "p1", ["bus"], id="y")]
     assert admin.add_annotations(anns, disable_tqdm=True) == ["y"]
@@ -241,7 +213,8 @@ def test_a_batch_whose_parents_keep_changing_is_decided_inside_its_transaction(
     def annotate(n: int) -> None:
         admin.add_annotations([boxes("img_0", f"other{n}", ["bus"], id=f"other{n}")], disable_tqdm=True)
 
-    calls = _before_each_unlocked_link_plan(world, monkeypatch, PLAN_ATTEMPTS, annotate)
+    links = world.server.runtime.annotations.links
+    calls = before_each_unlocked_plan(monkeypatch, links, "plans", PLAN_ATTEMPTS, annotate)
     assert admin.add_annotations([boxes("img_0", "p1", ["car"], id="mine")], disable_tqdm=True) == ["mine"]
     assert calls == [0] * PLAN_ATTEMPTS + [1]
     img = admin.get_metadata("img_0", "images")

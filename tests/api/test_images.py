@@ -35,10 +35,10 @@ from scenebase.errors import (
 )
 from scenebase.media.images import PROPERTY_NAMES, image_properties
 from scenebase.models.assets import Image
-from scenebase.storage.asset_repo import PLAN_ATTEMPTS, Snapshot
+from scenebase.storage.asset_repo import PLAN_ATTEMPTS
 from scenebase.testing import InProcessServer
 
-from .conftest import World
+from .conftest import World, before_each_unlocked_plan
 
 DATA = SHARED_DATA  # tests reading it are marked @needs_shared_data: they skip on a clone without ../shared
 PANOPTIC_DIR = DATA / "coco" / "panopticapi" / "panoptic_examples"  # two RGB PNGs, 640x427 and 640x360
@@ -1031,32 +1031,6 @@ def test_a_reupload_planned_before_a_concurrent_change_loses_nothing(
     assert admin.search_assets("images", {"sensor": ["cam_b"], "sets": [second]}) == ["frame"]
 
 
-def _before_each_unlocked_plan(service: Any, monkeypatch: pytest.MonkeyPatch, times: int, action: Any) -> list[int]:
-    """Run ``action`` (another request's write) right after ``service.plan`` plans from an unlocked snapshot, the
-    first ``times`` times; returns the calls, 0 for a plan from an unlocked snapshot, 1 for one made inside the
-    transaction (the plans of ``action``'s own request are not counted)."""
-    plan = service.plan
-    calls: list[int] = []
-    acting: list[bool] = []
-
-    def plan_then_a_concurrent_write(*args: Any, **kwargs: Any) -> Any:
-        out = plan(*args, **kwargs)
-        if acting:
-            return out
-        snapshot = next(a for a in [*args, *kwargs.values()] if isinstance(a, Snapshot))
-        calls.append(int(snapshot.locked))
-        if not snapshot.locked and len(calls) <= times:
-            acting.append(True)
-            try:
-                action(len(calls))
-            finally:
-                acting.clear()
-        return out
-
-    monkeypatch.setattr(service, "plan", plan_then_a_concurrent_write)
-    return calls
-
-
 def test_overwrite_false_keeps_an_image_created_while_the_batch_was_planned(
     server: InProcessServer, admin: SceneEngineClient, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1064,8 +1038,8 @@ def test_overwrite_false_keeps_an_image_created_while_the_batch_was_planned(
     after the batch read that it did not exist: the batch is decided again, and its stored upload removed."""
     first = encode(40, 30, seed=1)
     service = world.server.runtime.ingest.assets
-    calls = _before_each_unlocked_plan(
-        service, monkeypatch, 1, lambda _n: admin.add_image(image_bytes=first, id="cam", sensor="one")
+    calls = before_each_unlocked_plan(
+        monkeypatch, service, "plan", 1, lambda _n: admin.add_image(image_bytes=first, id="cam", sensor="one")
     )
     assert admin.add_image(image_bytes=encode(64, 32, "PNG", seed=2), id="cam", sensor="two", overwrite=False) == "cam"
     assert calls == [0, 0]
@@ -1083,7 +1057,7 @@ def test_overwrite_false_merge_keeps_the_time_of_a_concurrent_reupload(
     def reupload(_n: int) -> None:
         admin.add_image(image_bytes=encode(40, 30, seed=3), id="cam", sensor="new", timestamp="2025-06-01T00:00:00")
 
-    calls = _before_each_unlocked_plan(service, monkeypatch, 1, reupload)
+    calls = before_each_unlocked_plan(monkeypatch, service, "plan", 1, reupload)
     admin.add_image(image_bytes=encode(64, 32, "PNG", seed=2), id="cam", aux_metadata={"b": 2}, overwrite=False)
     assert calls == [0, 0]
     meta = admin.get_metadata("cam", "images")
@@ -1103,7 +1077,7 @@ def test_a_batch_that_keeps_losing_the_race_is_decided_inside_its_transaction(
     def reupload(n: int) -> None:
         admin.add_images([Image(id="frame", bytes=encode(40, 30, seed=n), sensor=f"other{n}")], set_ids[n])
 
-    calls = _before_each_unlocked_plan(service, monkeypatch, PLAN_ATTEMPTS, reupload)
+    calls = before_each_unlocked_plan(monkeypatch, service, "plan", PLAN_ATTEMPTS, reupload)
     mine = encode(48, 36, seed=99)
     admin.add_images([Image(id="frame", bytes=mine, sensor="mine")], set_ids[0])
     assert calls == [0] * PLAN_ATTEMPTS + [1]
