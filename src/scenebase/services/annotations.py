@@ -371,8 +371,8 @@ class AnnotationService:
         """The batch decided and written inside one transaction, from its rows read under locks."""
         repo = self.assets.repo
         parents = {m: repo.snapshot_in(conn, scope, m, ids) for m, ids in parent_ids.items()}
-        batch = self._decide(scope, ready, parents, repo.snapshot_in(conn, scope, KIND, [r.doc["id"] for r in ready]),
-                             options)  # fmt: skip
+        mine = repo.snapshot_in(conn, scope, KIND, [r.doc["id"] for r in ready])
+        batch = self._decide(scope, ready, parents, mine, options)
         batch.apply(conn)
         return batch
 
