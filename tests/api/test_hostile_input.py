@@ -132,6 +132,23 @@ def test_unreadable_manifest_is_a_400(http: TestClient, raw: str, expected: str)
     assert expected in answer.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("multipart", [False, True], ids=["json-body", "multipart-manifest"])
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"annotations": [{"provider": "\xff\xfe"}]}', b'{"annotations": [{"x": 1' + b"0" * 5000 + b"}]}"],
+    ids=["not-utf8", "5000-digit-integer"],
+)
+def test_unreadable_annotations_body_is_a_400(http: TestClient, raw: bytes, multipart: bool) -> None:
+    """The fuzz test found a body that is not UTF-8 answered 500 (the JSON fallback's UnicodeDecodeError)."""
+    if multipart:
+        files = {"manifest": ("manifest.json", raw, "application/json"), "f0": ("a.json", b"{}", "application/json")}
+        answer = http.post("/v1/annotations/add/", headers=AUTH, files=files)
+    else:
+        answer = http.post("/v1/annotations/add/", headers=JSON, content=raw)
+    assert answer.status_code == 400, answer.text
+    assert "not valid JSON" in answer.json()["error"]["message"]
+
+
 def test_set_ids_must_be_strings(http: TestClient) -> None:
     answer = upload(http, {"items": [{"file": "f0", "metadata": {}}], "set_ids": [123]})
     assert answer.status_code == 400

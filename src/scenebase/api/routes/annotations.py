@@ -141,15 +141,15 @@ async def add_annotations(
             manifest = form.get("manifest")
             if manifest is None:
                 raise InvalidArgument("missing 'manifest' part")
-            text = (await manifest.read()).decode() if isinstance(manifest, UploadFile) else manifest
+            raw = await manifest.read() if isinstance(manifest, UploadFile) else manifest
             try:
-                body = fastjson.loads(text)
-            except json.JSONDecodeError as e:
+                body = fastjson.loads(raw)
+            except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, integers of more than 4,300 digits
                 raise InvalidArgument(f"manifest is not valid JSON: {e}") from None
         else:
             try:
                 body = fastjson.loads(await request.body())
-            except json.JSONDecodeError as e:
+            except ValueError as e:
                 raise InvalidArgument(f"the body is not valid JSON: {e}") from None
         if not isinstance(body, dict):
             raise InvalidArgument("the body must be an object with an 'annotations' list")
