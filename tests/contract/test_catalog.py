@@ -9,6 +9,7 @@ simultaneous writers).
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 import time
 import uuid
@@ -840,4 +841,37 @@ def test_a_new_sqlite_catalog_has_8_kib_pages_and_an_old_one_keeps_its_own(tmp_p
     with catalog.read() as conn:
         assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
         assert conn.exec_driver_sql("SELECT count(*) FROM assets").scalar() == 0
+    catalog.dispose()
+
+
+def test_documents_too_large_for_one_sqlite_value_are_read_row_by_row(tmp_path: Path) -> None:
+    """Snapshots and locked reads fetch their documents as one JSON value per 10,000 ids; past SQLite's longest
+    value (1 GB by default, lowered here to 64 KiB) they fall back to one row each, with the same result."""
+    from sqlalchemy import event
+
+    from scenebase.storage.scope import Scope
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
+    catalog.migrate()
+    repo = AssetRepo(catalog)
+    scope = Scope.of("org")
+    docs = [{"id": f"d{i}", "timestamp": "2026-01-01T00:00:00", "aux": {"text": "x" * 8000, "n": i}} for i in range(20)]
+    repo.upsert(scope, "images", docs)
+    ids = [d["id"] for d in docs] + ["absent"]
+    whole = repo.snapshot(scope, "images", ids)
+    assert len(whole.docs) == 20
+
+    for engine in (catalog._read_engine, catalog._write_engine):
+        engine.dispose()
+
+        @event.listens_for(engine, "connect")
+        def _small(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 64 * 1024)
+
+    small = repo.snapshot(scope, "images", ids)
+    assert small.docs == whole.docs
+    with catalog.write() as conn:
+        locked = repo.get_for_update(conn, scope, "images", ids)
+        assert {i: doc for i, (_pk, doc) in locked.items()} == {i: d for i, (_pk, d, _t) in whole.docs.items()}
+        conn.exec_driver_sql("SELECT 1")  # the transaction is still usable
     catalog.dispose()

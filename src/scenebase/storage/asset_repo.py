@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from scenebase import fastjson
 from scenebase.domain.metadata import DEFAULT_NESTED_FIELDS, ElementTerm, Term, changed_terms, indexed_terms, merge
@@ -193,12 +193,17 @@ class AssetRepo:
                 out.update({i: (pk, fastjson.loads(text), text) for pk, i, text in rows})
             return out
         for part in _chunks(ids, 10_000):
-            found = conn.exec_driver_sql(
-                "SELECT json_group_array(json_array(pk, id, doc)) FROM assets WHERE owner = ? AND asset_type = ? "
-                "AND id IN (SELECT value FROM json_each(?))",
-                (scope.org_id, asset_type, orjson.dumps(part).decode()),
-            ).scalar()
-            out.update({i: (pk, fastjson.loads(text), text) for pk, i, text in orjson.loads(found or "[]")})
+            params = (scope.org_id, asset_type, orjson.dumps(part).decode())
+            where = "FROM assets WHERE owner = ? AND asset_type = ? AND id IN (SELECT value FROM json_each(?))"
+            listed: Sequence[Any]
+            try:
+                found = conn.exec_driver_sql(f"SELECT json_group_array(json_array(pk, id, doc)) {where}", params)
+                listed = orjson.loads(found.scalar() or "[]")
+            except DataError as e:  # over SQLite's longest value (1 GB): huge documents come one row at a time
+                if "too big" not in str(e.orig):
+                    raise
+                listed = conn.exec_driver_sql(f"SELECT pk, id, doc {where}", params).all()
+            out.update({i: (pk, fastjson.loads(text), text) for pk, i, text in listed})
         return out
 
     def upsert_in(
