@@ -143,10 +143,10 @@ class AssetService:
     ) -> list[dict[str, Any]]:
         """``put`` inside the caller's transaction; the caller calls ``written`` after it commits."""
         prepared = self._prepared(scope, asset_type, docs)
-        if not prepared:
-            return []
-        locked = self.repo.get_for_update(conn, scope, asset_type, [d["id"] for d in prepared])
-        return self.repo.apply(conn, self._planned(scope, asset_type, prepared, mode, locked, keep_lists, keep_fields))
+        try:
+            return self.repo.upsert_in(conn, scope, asset_type, prepared, mode, keep_lists, keep_fields)
+        except DocumentTooLarge as e:
+            raise InvalidArgument(str(e), resource=asset_type) from None
 
     def plan(
         self,
@@ -161,27 +161,15 @@ class AssetService:
         """A write of ``docs`` (checked and prepared as ``put`` does) against ``existing`` (see ``AssetRepo.plan``):
         with a ``Snapshot`` it is worked out before its transaction, and ``repo.apply`` writes it."""
         prepared = self._prepared(scope, asset_type, docs)
-        return self._planned(scope, asset_type, prepared, mode, existing, keep_lists, keep_fields)
+        try:
+            return self.repo.plan(scope, asset_type, prepared, mode, existing, keep_lists, keep_fields)
+        except DocumentTooLarge as e:
+            raise InvalidArgument(str(e), resource=asset_type) from None
 
     def _prepared(self, scope: Scope, asset_type: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         check_asset_type(asset_type)
         self.refuse_write(asset_type)
         return [self.prepare(d, scope.username) for d in docs]
-
-    def _planned(
-        self,
-        scope: Scope,
-        asset_type: str,
-        prepared: list[dict[str, Any]],
-        mode: WriteMode,
-        existing: dict[str, tuple[int, dict[str, Any]]] | Snapshot,
-        keep_lists: tuple[str, ...],
-        keep_fields: tuple[str, ...],
-    ) -> WritePlan:
-        try:
-            return self.repo.plan(scope, asset_type, prepared, mode, existing, keep_lists, keep_fields)
-        except DocumentTooLarge as e:
-            raise InvalidArgument(str(e), resource=asset_type) from None
 
     def get(self, scope: Scope, asset_type: str, asset_id: str) -> dict[str, Any]:
         check_asset_type(asset_type)
