@@ -89,7 +89,8 @@ class Runtime:
         self.lifecycle = AssetLifecycleService(self.assets, self.sets, self.blobs, self.kinds)
         self.lidars = LidarService(self.assets, self.media, self.jobs, self.kinds)
         self.exports = AnnotationExport(self.assets, self.blobs)
-        self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs, self.exports)
+        self.zips = ZipService(self.assets, self.sets, self.media, self.kinds, self.blobs, self.jobs, self.exports,
+                               settings.data_dir / "tmp")  # fmt: skip
         self.annotation_jobs = AnnotationJobs(self.assets, self.blobs, self.jobs)
         self.evaluation = EvaluationService(self.assets, self.jobs)
         self.videos = VideoService(self.assets, self.media, self.ingest, self.sets, self.jobs, self.blobs, self.sources,

@@ -557,6 +557,62 @@ def test_zip_set_and_download_into_memory(admin: SceneEngineClient) -> None:
     _check_zip(admin, again, set_id, originals)
 
 
+def test_a_finished_zip_is_moved_into_the_store_and_leaves_no_temporary_folder(
+    server: InProcessServer, admin: SceneEngineClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenebase.storage.blobs import LocalBlobStore
+
+    calls: list[tuple[Path, bool]] = []
+    put_file = LocalBlobStore.put_file
+
+    def recording(
+        self: LocalBlobStore, key: str, path: Path, content_type: str | None = None, move: bool = False
+    ) -> None:
+        calls.append((path, move))
+        put_file(self, key, path, content_type, move)
+
+    monkeypatch.setattr(LocalBlobStore, "put_file", recording)
+    set_id = admin.create_set("export", "images")
+    originals = _add_images(admin, set_id, 2)
+    job_id, zip_id = admin.zip_set(set_id)
+    admin.get_job(job_id).wait(timeout=60)
+    _check_zip(admin, admin.download_zipfile(zip_id), set_id, originals)
+    # written in the data folder's tmp (the store's filesystem) and renamed into the store, not copied
+    [(path, move)] = [c for c in calls if c[0].suffix == ".zip"]
+    assert move and path.is_relative_to(tmp_path / "data" / "tmp") and not path.exists()
+    assert not any(p.name.startswith("scenebase-zip-") for p in (tmp_path / "data" / "tmp").iterdir())
+    stored = list((tmp_path / "data").rglob(f"{zip_id}.zip"))
+    assert len(stored) == 1 and zipfile.is_zipfile(stored[0])
+
+
+def test_zip_members_are_written_as_zipfile_writes_them(tmp_path: Path) -> None:
+    from scenebase.services.zips import COPY_PIECE_BYTES, _write_member
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * (COPY_PIECE_BYTES // 256 * 3 + 7))  # several pieces and a part of one
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"a": list(range(500))}))
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    members = [(big, "x/big.bin", zipfile.ZIP_STORED), (small, "x/small.json", zipfile.ZIP_DEFLATED),
+               (empty, "x/empty.txt", zipfile.ZIP_DEFLATED)]  # fmt: skip
+    ours, theirs = tmp_path / "ours.zip", tmp_path / "theirs.zip"
+    with zipfile.ZipFile(ours, "w") as zf:
+        for src, name, compress in members:
+            _write_member(zf, src, name, compress)
+    with zipfile.ZipFile(theirs, "w") as zf:
+        for src, name, compress in members:
+            zf.write(src, name, compress_type=compress)
+    with zipfile.ZipFile(ours) as a, zipfile.ZipFile(theirs) as b:
+        assert a.testzip() is None
+        for src, name, compress in members:
+            x, y = a.getinfo(name), b.getinfo(name)
+            assert (x.CRC, x.file_size, x.compress_size, x.compress_type, x.date_time, x.external_attr) == (
+                y.CRC, y.file_size, y.compress_size, y.compress_type, y.date_time, y.external_attr)  # fmt: skip
+            assert x.compress_type == compress
+            assert a.read(name) == src.read_bytes()
+
+
 def test_zip_set_and_download_to_a_file(admin: SceneEngineClient, tmp_path: Path) -> None:
     set_id = admin.create_set("export", "images")
     originals = _add_images(admin, set_id, 2)

@@ -6,7 +6,6 @@ whole into memory), several requests in flight, a progress bar, and per-item err
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -219,9 +218,9 @@ def _named(entry: dict[str, Any], items: Sequence[UploadItem]) -> dict[str, Any]
 
 
 @contextlib.contextmanager
-def _open(item: UploadItem) -> Iterator[BinaryIO]:
+def _open(item: UploadItem) -> Iterator[bytes | BinaryIO]:
     if item.data is not None:
-        yield io.BytesIO(item.data)
+        yield item.data  # one piece (httpx sends a file object in 64 KiB pieces, each parsed on its own by the server)
         return
     assert item.path is not None
     with item.path.open("rb") as fh:

@@ -11,10 +11,9 @@ sweeps now and then (``SCENEBASE_SWEEP_INTERVAL_SECONDS``):
   only when it was written before the grace period (a document is never made to point at an old blob). A
   reference is any string under a ``key`` field anywhere in a document (``object_access.key``,
   ``thumbnails.<tag>.key``, ...): reading too many as references keeps a blob, never loses one.
-* **temporary files** older than the grace period: downloads in ``<data_dir>/tmp``, the folder blob store's
-  ``.tmp-*`` files (writes in progress), and ``scenebase-*`` files and folders in the system's temporary folder
-  (media copies, zips being built, S3 blob copies). Spooled uploads need nothing: they are unnamed files the
-  kernel removes with the process.
+* **temporary files** older than the grace period: downloads, spooled uploads, video job folders and zips being
+  built in ``<data_dir>/tmp``, the folder blob store's ``.tmp-*`` files (writes in progress), and ``scenebase-*``
+  files and folders in the system's temporary folder (media copies, S3 blob copies).
 
 Several servers may sweep at once: deleting a blob or a file twice is harmless.
 """
