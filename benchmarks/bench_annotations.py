@@ -41,7 +41,7 @@ if importlib.util.find_spec("scenebase") is None:
 
 from PIL import Image as PILImage  # noqa: E402
 
-from run import TOKEN, machine, serve_process, with_postgres_server, write_report  # noqa: E402
+from run import TOKEN, cpu_seconds, machine, serve_process, with_postgres_server, write_report  # noqa: E402
 from scenebase.clients.scene_engine_client import SceneEngineClient  # noqa: E402
 from scenebase.models.annotation import BoundingBox, BoundingBoxAnnotation  # noqa: E402
 from scenebase.models.assets import Image  # noqa: E402
@@ -97,18 +97,6 @@ def add_images(client: SceneEngineClient, set_name: str, n: int, size: tuple[int
     if len(ids) != n:
         raise RuntimeError(f"only {len(ids)} of {n} images were added: {client.last_errors[:3]}")
     return ids
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, its live worker processes (``serve --processes N``) and its reaped
-    children, from /proc: what the server spent, whatever else ran on the machine meanwhile."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    for child in children.read_text().split() if children.exists() else []:
-        with contextlib.suppress(OSError):  # a worker that just exited
-            ticks += cpu_seconds(int(child)) * os.sysconf("SC_CLK_TCK")
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def bench_add(

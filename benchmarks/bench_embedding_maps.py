@@ -40,10 +40,9 @@ if importlib.util.find_spec("scenebase") is None:
 
 import numpy as np  # noqa: E402
 
-from bench_annotations import cpu_seconds  # noqa: E402
 from bench_embeddings import clustered  # noqa: E402
 from bench_images import _job_seconds  # noqa: E402
-from run import TOKEN, machine, serve_process, write_report  # noqa: E402
+from run import TOKEN, cpu_seconds, machine, serve_process, write_report  # noqa: E402
 from scenebase.clients.scene_engine_client import SceneEngineClient  # noqa: E402
 from scenebase.domain.set_distance import pairwise_sliced_wasserstein  # noqa: E402
 from scenebase.domain.umap_maps import fit_map  # noqa: E402

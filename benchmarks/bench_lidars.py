@@ -52,7 +52,7 @@ if importlib.util.find_spec("scenebase") is None:
     sys.path.insert(0, str(ROOT / "src"))
 
 from bench_pointcloud_media import lidar_scan  # noqa: E402
-from run import TOKEN, machine, serve_process, write_report  # noqa: E402
+from run import TOKEN, cpu_seconds, machine, serve_process, write_report  # noqa: E402
 from scenebase.clients.scene_engine_client import SceneEngineClient  # noqa: E402
 from scenebase.models.assets import Lidar  # noqa: E402
 
@@ -137,22 +137,6 @@ class BatchRun:
     client_cpu_ms_per_file: float
 
 
-def process_tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its live children (``--processes N`` forks N servers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError):
-            continue  # a process that ended meanwhile
-    return total
-
-
 def bench_batches(
     paths: list[Path], nbytes: int, processes: int, workers: int, repeat: int, tmp: Path
 ) -> list[BatchRun]:
@@ -171,7 +155,7 @@ def bench_batches(
                         fh.write(np.float32(run * 1000 + processes * 100 + workers * 10 + i % 10).tobytes())
             set_id = client.create_set(f"bench lidars {run}", "lidars")
             lidars = [Lidar(id=f"r{run}-{p.stem}", path=p) for p in paths]
-            server_cpu, client_cpu = process_tree_cpu_s(proc.pid), time.process_time()
+            server_cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
             t0 = time.perf_counter()
             ids = client.add_lidars(lidars, set_id)
             ingest_s = time.perf_counter() - t0
@@ -181,7 +165,7 @@ def bench_batches(
             if workers:
                 wait_jobs(client, client.last_job_ids)
                 all_s = time.perf_counter() - t0
-            server_ms = (process_tree_cpu_s(proc.pid) - server_cpu) * 1000 / len(paths)
+            server_ms = (cpu_seconds(proc.pid) - server_cpu) * 1000 / len(paths)
             client_ms = (time.process_time() - client_cpu) * 1000 / len(paths)
             mib = nbytes / 2**20
             r = BatchRun(processes, workers, run, len(paths), round(mib, 1), round(ingest_s, 3),

@@ -2,6 +2,7 @@
 
     python benchmarks/run.py [--quick] [--threads N] [--postgres]
     python benchmarks/run.py images [...]   # = python benchmarks/bench_images.py [...] (ingest and zip_set)
+    python benchmarks/run.py images_compare [...]  # = python benchmarks/bench_images_compare.py [...] (vs a commit)
     python benchmarks/run.py search [...]   # = python benchmarks/bench_search.py [...] (search over 1M records)
     python benchmarks/run.py video [...]    # = python benchmarks/bench_videos.py [...] (video ingest, jobs, memory)
     python benchmarks/run.py sessions [...] # = python benchmarks/bench_sessions.py [...] (timeline targets)
@@ -106,11 +107,14 @@ def write_report(output: Path, report: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def serve_process(data_dir: Path, extra_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Like :func:`serve`, and also yields the server process (its pid, for memory sampling)."""
+def serve_process(
+    data_dir: Path, extra_env: dict[str, str], src: Path = SRC
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like :func:`serve`, and also yields the server process (its pid, for memory sampling). ``src``: the source
+    tree whose ``scenebase`` runs (another commit's, to compare)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEBASE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
     env.update(
         {
             "SCENEBASE_ADMIN_TOKEN": TOKEN,
@@ -258,6 +262,30 @@ def with_postgres_server(tmp: Path) -> Iterator[tuple[str, int]]:
 # ---- report -----------------------------------------------------------------------------------------
 
 
+def process_tree_cpu(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, its live children (``serve --processes N`` forks N servers) and the
+    children it reaped, from /proc: what the server spent, whatever else ran on the machine meanwhile."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            user += (int(fields[11]) + int(fields[13])) / tick  # utime + cutime
+            system += (int(fields[12]) + int(fields[14])) / tick  # stime + cstime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # a process that ended meanwhile
+    return user, system
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of :func:`process_tree_cpu`."""
+    return sum(process_tree_cpu(pid))
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
@@ -299,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     scripts = {"images": "bench_images", "search": "bench_search", "lidar": "bench_lidars", "video": "bench_videos",
                "sessions": "bench_sessions", "jobs": "bench_jobs", "limits": "bench_limits",
                "properties": "bench_properties", "embeddings": "bench_embeddings",
-               "embedding_maps": "bench_embedding_maps", "webapp": "bench_webapp"}  # fmt: skip
+               "embedding_maps": "bench_embedding_maps", "webapp": "bench_webapp",
+               "images_compare": "bench_images_compare"}  # fmt: skip
     if given and given[0] in scripts:  # the issue benchmarks live in their own scripts
         import importlib
 

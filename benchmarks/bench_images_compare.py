@@ -1,0 +1,262 @@
+"""The images benchmark of issue 3 (``add_images`` and ``zip_set``), this tree against another commit, back to back.
+
+    python benchmarks/bench_images_compare.py --ref da192b3^ [--rounds 6] [--runs 3] [--images 2000]
+        [--processes 1] [--data-base PATH]
+
+Issue 6 asks that the images benchmarks do not get slower. On a small shared machine one run of
+``bench_images.py`` varies by more than the difference in question (±20 %; much of it is the kernel's time to
+create files, which depends on what was deleted on the disk before), so this script measures both trees on the
+same data, interleaved, and reports the ratio with its uncertainty:
+
+* exports ``--ref``'s ``src/`` (``git archive``) into a temporary folder;
+* generates the issue-3 workload once (``bench_images.make_images`` with ``aux.boxes``: 640x480 JPEGs of about
+  75 KiB, sensor, timestamp, tags, three boxes as metadata);
+* for each round, for each tree in turn (ABBA order across rounds, so a drift of the machine cancels): starts a
+  fresh ``scenebase serve`` of that tree (the embedded SQLite catalog and folder store, 2 job workers), runs
+  ``add_images`` of the workload ``--runs`` times into new sets through that tree's own client (a child process
+  with the tree's ``src`` on ``PYTHONPATH`` runs this script with ``--drive``), then ``zip_set`` of the last set;
+* per run it records images/s (call to return), the server's user and system CPU seconds during the call (from
+  /proc, over its process tree) and the client's.
+
+Prints both trees' medians and the ratio this/ref of each median with a 95 % bootstrap interval (resampling the
+runs of each tree); an interval wholly below 1.0 for images/s means this tree is slower. Writes
+``benchmarks/results/images_compare.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import pickle
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from run import SRC, TOKEN, machine, process_tree_cpu, serve_process, write_report  # noqa: E402
+
+RESULTS = HERE / "results"
+JOB_TIMEOUT_S = 300.0
+METRICS = {  # name: (label, True when higher is better)
+    "images_per_s": ("add_images images/s", True),
+    "server_cpu_s": ("server CPU s per run (user + system)", False),
+    "server_user_s": ("server user CPU s per run", False),
+    "server_system_s": ("server system CPU s per run", False),
+    "client_cpu_s": ("client CPU s per run", False),
+    "zip_s": ("zip_set s (submit to finished)", False),
+}
+
+
+# ---- the child: one tree's server and client --------------------------------------------------------------
+
+
+def drive(src: Path, workload: Path, runs: int, processes: int, data_base: Path | None) -> int:
+    """Runs in a child whose ``PYTHONPATH`` starts with ``src``: that tree's client against that tree's server.
+    Prints one JSON line per run."""
+    import scenebase
+    from scenebase.clients.scene_engine_client import SceneEngineClient
+    from scenebase.models.assets import Image
+
+    if not Path(scenebase.__file__).resolve().is_relative_to(src.resolve()):
+        raise SystemExit(f"the driver imported {scenebase.__file__}, not the tree under {src}")
+    with workload.open("rb") as fh:
+        batches: list[list[dict[str, Any]]] = pickle.load(fh)  # written by the parent process
+    tmp = Path(tempfile.mkdtemp(prefix="scenebase-compare-", dir=data_base))
+    env = {"SCENEBASE_WORKERS": "2", "SCENEBASE_PROCESSES": str(processes)}
+    try:
+        with serve_process(tmp / "data", env, src=src) as (url, proc):
+            client = SceneEngineClient(auth_token=TOKEN, scene_engine_url=url)
+            client.whoami()
+            set_id = ""
+            for run in range(runs):
+                images = [Image(**item) for item in batches[run % len(batches)]]
+                set_id = client.create_set(f"compare {run}", "images")
+                user0, system0 = process_tree_cpu(proc.pid)
+                client0, t0 = time.process_time(), time.perf_counter()
+                ids = client.add_images(images, set_id)
+                wall = time.perf_counter() - t0
+                user1, system1 = process_tree_cpu(proc.pid)
+                client_cpu = time.process_time() - client0
+                if len(ids) != len(images) or client.last_errors:
+                    raise SystemExit(f"{len(ids)} of {len(images)} ingested: {client.last_errors[:3]}")
+                line = {"run": run, "images": len(images), "seconds": round(wall, 3),
+                        "images_per_s": round(len(images) / wall, 1), "server_user_s": round(user1 - user0, 2),
+                        "server_system_s": round(system1 - system0, 2),
+                        "server_cpu_s": round(user1 - user0 + system1 - system0, 2),
+                        "client_cpu_s": round(client_cpu, 2)}  # fmt: skip
+                print(json.dumps(line), flush=True)
+            t0 = time.perf_counter()
+            job_id, _zip_id = client.zip_set(set_id)
+            deadline = time.monotonic() + JOB_TIMEOUT_S
+            while True:
+                status = client._request("GET", f"/v1/jobs/{job_id}").get("status")
+                if status in ("finished", "aborted"):
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"zip job {job_id} did not finish in {JOB_TIMEOUT_S} s")
+                time.sleep(0.02)
+            if status != "finished":
+                raise SystemExit(f"zip job {job_id} ended {status}")
+            print(json.dumps({"zip_s": round(time.perf_counter() - t0, 3)}), flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+# ---- the parent: trees, rounds, statistics ----------------------------------------------------------------
+
+
+def export_ref(ref: str, into: Path) -> Path:
+    """``ref``'s ``src/`` folder, extracted under ``into``."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    if commit.returncode != 0:
+        raise SystemExit(f"--ref {ref!r} is not a commit of {ROOT}: {commit.stderr.strip()}")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit.stdout.strip(), "src"],
+                             capture_output=True, check=True)  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def make_workload(images: int, runs: int, path: Path) -> float:
+    """The issue-3 images, as keyword arguments both trees' ``Image`` take; returns the average JPEG KiB."""
+    from bench_images import make_images
+
+    batches, total = [], 0
+    for run in range(runs):
+        made, nbytes = make_images(images, run, aux_boxes=True)
+        total += nbytes
+        batches.append([{"id": im.id, "image_bytes": im.bytes, "sensor": im.sensor, "timestamp": im.timestamp,
+                         "aux_metadata": im.aux_metadata, "tags": im.tags} for im in made])  # fmt: skip
+    with path.open("wb") as fh:
+        pickle.dump(batches, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return total / (images * runs) / 1024
+
+
+def run_tree(src: Path, workload: Path, runs: int, processes: int, data_base: Path | None) -> list[dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEBASE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    args = [sys.executable, str(Path(__file__).resolve()), "--drive", str(src), "--workload", str(workload),
+            "--runs", str(runs), "--processes", str(processes)]  # fmt: skip
+    if data_base is not None:
+        args += ["--data-base", str(data_base)]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False, timeout=1800)
+    if done.returncode != 0:
+        tail = done.stdout[-2000:] + done.stderr[-3000:]
+        raise SystemExit(f"the driver for {src} failed ({done.returncode}):\n{tail}")
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def ratio_interval(this: list[float], ref: list[float], draws: int = 5000) -> tuple[float, float, float]:
+    """median(this) / median(ref) and a 95 % percentile-bootstrap interval (each tree's runs resampled)."""
+    rng = random.Random(0)
+    ratios = sorted(
+        statistics.median(rng.choices(this, k=len(this))) / statistics.median(rng.choices(ref, k=len(ref)))
+        for _ in range(draws)
+    )
+    return statistics.median(this) / statistics.median(ref), ratios[int(0.025 * draws)], ratios[int(0.975 * draws)]
+
+
+def summarize(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    out = []
+    for name, (label, higher_better) in METRICS.items():
+        this = [r[name] for r in results["this"] if name in r]
+        ref = [r[name] for r in results["ref"] if name in r]
+        if not this or not ref or 0 in (statistics.median(this), statistics.median(ref)):
+            continue
+        ratio, low, high = ratio_interval(this, ref)
+        worse = high < 1.0 if higher_better else low > 1.0
+        better = low > 1.0 if higher_better else high < 1.0
+        out.append({"metric": name, "label": label, "this_median": statistics.median(this),
+                    "ref_median": statistics.median(ref), "ratio": round(ratio, 3), "ratio_95": [round(low, 3),
+                    round(high, 3)], "verdict": "worse" if worse else "better" if better else "no difference shown",
+                    "samples": [len(this), len(ref)]})  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ref", default="da192b3^", help="the commit to compare with (default da192b3^, the tree "
+                        "before the asset-kind seam of issue 6)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=6, help="server starts per tree (default 6)")
+    parser.add_argument("--runs", type=int, default=3, help="add_images runs per server start (default 3)")
+    parser.add_argument("--images", type=int, default=2000, help="images per add_images call (default 2000)")
+    parser.add_argument("--processes", type=int, default=1, help="scenebase serve processes (default 1)")
+    parser.add_argument(
+        "--data-base",
+        type=Path,
+        default=None,
+        help="folder for the servers' data folders (default: the system's temporary folder)",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS / "images_compare.json", help="results JSON")
+    parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)  # the child, see drive()
+    parser.add_argument("--workload", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.drive is not None:
+        return drive(args.drive, args.workload, args.runs, args.processes, args.data_base)
+    if not 1 <= args.rounds <= 50 or not 1 <= args.runs <= 20 or not 1 <= args.images <= 100_000:
+        parser.error("--rounds in [1, 50], --runs in [1, 20], --images in [1, 100000]")
+
+    started = time.monotonic()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    tmp = Path(tempfile.mkdtemp(prefix="scenebase-bench-compare-"))
+    results: dict[str, list[dict[str, Any]]] = {"this": [], "ref": []}
+    try:
+        trees = {"this": SRC, "ref": export_ref(args.ref, tmp / "ref")}
+        workload = tmp / "workload.pickle"
+        kib = make_workload(args.images, args.runs, workload)
+        print(f"images compare: this tree ({ROOT}) against {args.ref}; {args.rounds} rounds x {args.runs} runs x "
+              f"{args.images} JPEGs ({kib:.0f} KiB on average), {args.processes} server process(es)",
+              flush=True)  # fmt: skip
+        for rnd in range(args.rounds):
+            order = ["this", "ref"] if rnd % 2 == 0 else ["ref", "this"]
+            for name in order:
+                lines = run_tree(trees[name], workload, args.runs, args.processes, args.data_base)
+                for line in lines:
+                    results[name].append({"round": rnd, **line})
+                shown = ", ".join(f"{r['images_per_s']:,.0f} img/s ({r['server_cpu_s']:.2f} CPU s)"
+                                  for r in lines if "images_per_s" in r)  # fmt: skip
+                zips = [r["zip_s"] for r in lines if "zip_s" in r]
+                print(f"  round {rnd} {name:<4}: {shown}; zip {zips[0] if zips else '-'} s", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    summary = summarize(results)
+    print()
+    print(f"{'metric':<38} {'this':>9} {'ref':>9} {'ratio':>6}  {'95 % interval':<15} verdict")
+    for s in summary:
+        low, high = s["ratio_95"]
+        print(f"{s['label']:<38} {s['this_median']:>9,.2f} {s['ref_median']:>9,.2f} {s['ratio']:>6.3f}  "
+              f"[{low:.3f}, {high:.3f}]   {s['verdict']}")  # fmt: skip
+    report = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "machine": machine(),
+        "load_average_at_start_1_5_15_min": load_at_start,
+        "load_average_at_end_1_5_15_min": [round(x, 2) for x in os.getloadavg()],
+        "settings": {"ref": args.ref, "rounds": args.rounds, "runs": args.runs, "images": args.images,
+                     "processes": args.processes, "data_base": str(args.data_base) if args.data_base else None},
+        "summary": summary,
+        "runs": results,
+        "wall_seconds": round(time.monotonic() - started, 1),
+    }  # fmt: skip
+    write_report(args.output, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
