@@ -1,7 +1,7 @@
 """The images benchmark of issue 3 (``add_images`` and ``zip_set``), this tree against another commit, back to back.
 
     python benchmarks/bench_images_compare.py --ref da192b3^ [--rounds 6] [--runs 3] [--images 2000]
-        [--processes 1] [--data-base PATH]
+        [--processes 1] [--backends sqlite,postgres] [--data-base PATH]
 
 Issue 6 asks that the images benchmarks do not get slower. On a small shared machine one run of
 ``bench_images.py`` varies by more than the difference in question (±20 %; much of it is the kernel's time to
@@ -12,7 +12,8 @@ same data, interleaved, and reports the ratio with its uncertainty:
 * generates the issue-3 workload once (``bench_images.make_images`` with ``aux.boxes``: 640x480 JPEGs of about
   75 KiB, sensor, timestamp, tags, three boxes as metadata);
 * for each round, for each tree in turn (ABBA order across rounds, so a drift of the machine cancels): starts a
-  fresh ``scenebase serve`` of that tree (the embedded SQLite catalog and folder store, 2 job workers), runs
+  fresh ``scenebase serve`` of that tree (the embedded SQLite catalog, or a new database in one throwaway
+  PostgreSQL cluster from ``tests/servers.py``; the folder store in a new data folder; 2 job workers), runs
   ``add_images`` of the workload ``--runs`` times into new sets through that tree's own client (a child process
   with the tree's ``src`` on ``PYTHONPATH`` runs this script with ``--drive``), then ``zip_set`` of the last set;
 * per run it records images/s (call to return), the server's user and system CPU seconds during the call (from
@@ -26,6 +27,7 @@ runs of each tree); an interval wholly below 1.0 for images/s means this tree is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import json
@@ -39,6 +41,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +66,7 @@ METRICS = {  # name: (label, True when higher is better)
 # ---- the child: one tree's server and client --------------------------------------------------------------
 
 
-def drive(src: Path, workload: Path, runs: int, processes: int, data_base: Path | None) -> int:
+def drive(src: Path, workload: Path, runs: int, processes: int, data_base: Path | None, catalog_url: str | None) -> int:
     """Runs in a child whose ``PYTHONPATH`` starts with ``src``: that tree's client against that tree's server.
     Prints one JSON line per run."""
     import scenebase
@@ -76,6 +79,8 @@ def drive(src: Path, workload: Path, runs: int, processes: int, data_base: Path 
         batches: list[list[dict[str, Any]]] = pickle.load(fh)  # written by the parent process
     tmp = Path(tempfile.mkdtemp(prefix="scenebase-compare-", dir=data_base))
     env = {"SCENEBASE_WORKERS": "2", "SCENEBASE_PROCESSES": str(processes)}
+    if catalog_url:
+        env["SCENEBASE_CATALOG_URL"] = catalog_url
     try:
         with serve_process(tmp / "data", env, src=src) as (url, proc):
             client = SceneEngineClient(auth_token=TOKEN, scene_engine_url=url)
@@ -147,13 +152,17 @@ def make_workload(images: int, runs: int, path: Path) -> float:
     return total / (images * runs) / 1024
 
 
-def run_tree(src: Path, workload: Path, runs: int, processes: int, data_base: Path | None) -> list[dict[str, Any]]:
+def run_tree(
+    src: Path, workload: Path, runs: int, processes: int, data_base: Path | None, catalog_url: str | None
+) -> list[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEBASE_")}
     env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
     args = [sys.executable, str(Path(__file__).resolve()), "--drive", str(src), "--workload", str(workload),
             "--runs", str(runs), "--processes", str(processes)]  # fmt: skip
     if data_base is not None:
         args += ["--data-base", str(data_base)]
+    if catalog_url is not None:
+        args += ["--catalog-url", catalog_url]
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False, timeout=1800)
     if done.returncode != 0:
         tail = done.stdout[-2000:] + done.stderr[-3000:]
@@ -188,6 +197,19 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return out
 
 
+@contextlib.contextmanager
+def _postgres(tmp: Path) -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster (tests/servers.py); each server start gets a database of its own."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from servers import start_postgres
+
+    server = start_postgres(tmp / "pgcluster")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ref", default="da192b3^", help="the commit to compare with (default da192b3^, the tree "
@@ -203,18 +225,23 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for the servers' data folders (default: the system's temporary folder)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "images_compare.json", help="results JSON")
+    parser.add_argument("--backends", default="sqlite", help="comma-separated: sqlite, postgres (default sqlite)")
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)  # the child, see drive()
     parser.add_argument("--workload", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--catalog-url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.drive is not None:
-        return drive(args.drive, args.workload, args.runs, args.processes, args.data_base)
+        return drive(args.drive, args.workload, args.runs, args.processes, args.data_base, args.catalog_url)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not backends or set(backends) - {"sqlite", "postgres"}:
+        parser.error("--backends takes sqlite and/or postgres")
     if not 1 <= args.rounds <= 50 or not 1 <= args.runs <= 20 or not 1 <= args.images <= 100_000:
         parser.error("--rounds in [1, 50], --runs in [1, 20], --images in [1, 100000]")
 
     started = time.monotonic()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     tmp = Path(tempfile.mkdtemp(prefix="scenebase-bench-compare-"))
-    results: dict[str, list[dict[str, Any]]] = {"this": [], "ref": []}
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {b: {"this": [], "ref": []} for b in backends}
     try:
         trees = {"this": SRC, "ref": export_ref(args.ref, tmp / "ref")}
         workload = tmp / "workload.pickle"
@@ -222,26 +249,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"images compare: this tree ({ROOT}) against {args.ref}; {args.rounds} rounds x {args.runs} runs x "
               f"{args.images} JPEGs ({kib:.0f} KiB on average), {args.processes} server process(es)",
               flush=True)  # fmt: skip
-        for rnd in range(args.rounds):
-            order = ["this", "ref"] if rnd % 2 == 0 else ["ref", "this"]
-            for name in order:
-                lines = run_tree(trees[name], workload, args.runs, args.processes, args.data_base)
-                for line in lines:
-                    results[name].append({"round": rnd, **line})
-                shown = ", ".join(f"{r['images_per_s']:,.0f} img/s ({r['server_cpu_s']:.2f} CPU s)"
-                                  for r in lines if "images_per_s" in r)  # fmt: skip
-                zips = [r["zip_s"] for r in lines if "zip_s" in r]
-                print(f"  round {rnd} {name:<4}: {shown}; zip {zips[0] if zips else '-'} s", flush=True)
+        for backend in backends:
+            with contextlib.ExitStack() as stack:
+                postgres = stack.enter_context(_postgres(tmp)) if backend == "postgres" else None
+                for rnd in range(args.rounds):
+                    for name in ["this", "ref"] if rnd % 2 == 0 else ["ref", "this"]:
+                        database = f"compare_{rnd}_{name}"
+                        url = postgres.create_database(database) if postgres is not None else None
+                        try:
+                            lines = run_tree(trees[name], workload, args.runs, args.processes, args.data_base, url)
+                        finally:
+                            if postgres is not None:
+                                postgres.drop_database(database)
+                        results[backend][name] += [{"round": rnd, **line} for line in lines]
+                        shown = ", ".join(f"{r['images_per_s']:,.0f} img/s ({r['server_cpu_s']:.2f} CPU s)"
+                                          for r in lines if "images_per_s" in r)  # fmt: skip
+                        zips = [r["zip_s"] for r in lines if "zip_s" in r]
+                        print(f"  {backend} round {rnd} {name:<4}: {shown}; zip {zips[0] if zips else '-'} s",
+                              flush=True)  # fmt: skip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    summary = summarize(results)
-    print()
-    print(f"{'metric':<38} {'this':>9} {'ref':>9} {'ratio':>6}  {'95 % interval':<15} verdict")
-    for s in summary:
-        low, high = s["ratio_95"]
-        print(f"{s['label']:<38} {s['this_median']:>9,.2f} {s['ref_median']:>9,.2f} {s['ratio']:>6.3f}  "
-              f"[{low:.3f}, {high:.3f}]   {s['verdict']}")  # fmt: skip
+    summary = {backend: summarize(results[backend]) for backend in backends}
+    for backend in backends:
+        print()
+        print(f"{backend + ': metric':<38} {'this':>9} {'ref':>9} {'ratio':>6}  {'95 % interval':<15} verdict")
+        for s in summary[backend]:
+            low, high = s["ratio_95"]
+            print(f"{s['label']:<38} {s['this_median']:>9,.2f} {s['ref_median']:>9,.2f} {s['ratio']:>6.3f}  "
+                  f"[{low:.3f}, {high:.3f}]   {s['verdict']}")  # fmt: skip
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -249,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_at_start_1_5_15_min": load_at_start,
         "load_average_at_end_1_5_15_min": [round(x, 2) for x in os.getloadavg()],
         "settings": {"ref": args.ref, "rounds": args.rounds, "runs": args.runs, "images": args.images,
-                     "processes": args.processes, "data_base": str(args.data_base) if args.data_base else None},
+                     "processes": args.processes, "backends": backends,
+                     "data_base": str(args.data_base) if args.data_base else None},
         "summary": summary,
         "runs": results,
         "wall_seconds": round(time.monotonic() - started, 1),
