@@ -303,7 +303,7 @@ def test_a_failed_duplicate_check_costs_the_warnings_not_the_batch(
         raise RuntimeError("catalog hiccup")
 
     admin.add_image(image_bytes=encode(1), id="first")
-    monkeypatch.setattr(server.runtime.assets.repo, "summary", broken)
+    monkeypatch.setattr(server.runtime.assets.repo, "count_strings", broken)
     assert admin.add_images([Image(id="second", image_bytes=encode(1))], []) == ["second"]
     assert admin.last_errors == [] and admin.last_duplicates == []
     assert admin.get_metadata("second", "images")["content_hash"] == sha(encode(1))

@@ -926,6 +926,16 @@ def test_summary_keys_and_bucket_limit(world: World) -> None:
         world.repo.summary(scope, TYPE, parse_query(None), ["timestamp"])
 
 
+def test_count_strings_counts_each_value_in_its_postings(world: World) -> None:
+    for name, scope in SCOPES.items():
+        _, expected = o_summary(world.visible(scope), None, ["sensor"])
+        values = [*expected["sensor"], "no-such-sensor"]
+        counts = world.repo.count_strings(scope, TYPE, "sensor", values)
+        assert counts == dict(expected["sensor"]), name  # the absent value is left out, as a summary leaves it
+        assert world.repo.count_strings(scope, TYPE, "sensor", []) == {}
+        assert world.repo.count_strings(scope, "videos", "sensor", values) == {}
+
+
 # ------------------------------------------------------------------------------------------------ statistics
 
 

@@ -405,8 +405,8 @@ class IngestService:
         before this batch, or one earlier in this batch. Checked after the commit, so of two batches written at
         the same time the later check sees the other one's assets (each pair is reported at least once).
 
-        One aggregation counts the organization's assets per hash of the batch; only hashes held outside the batch
-        (rare) cost a second query, for the ids of a few holders."""
+        One query counts the organization's assets per hash of the batch (in the hash postings); only hashes held
+        outside the batch (rare) cost a second query, for the ids of a few holders."""
         batch_ids: dict[str, list[str]] = {}
         for p in written:
             if p.doc.get("content_hash"):
@@ -418,9 +418,7 @@ class IngestService:
         def holders(hashes: list[str]) -> Any:
             return parse({"filters": [{"field": "content_hash", "values": hashes}]})
 
-        summary = self.assets.repo.summary(org, asset_type, holders(sorted(batch_ids)), ["content_hash"],
-                                           max_buckets=len(batch_ids))  # fmt: skip
-        totals = {str(b["key"]): int(b["doc_count"]) for b in summary["aggregations"][0]["buckets"]}
+        totals = self.assets.repo.count_strings(org, asset_type, "content_hash", list(batch_ids))
         outside: dict[str, tuple[list[str], int]] = {}  # hash -> (a few ids held outside the batch, how many)
         for digest, ids in batch_ids.items():
             count = totals.get(digest, 0) - len(ids)

@@ -693,6 +693,22 @@ class AssetRepo:
             .order_by(*keys(found.c.ts, found.c.asset_pk))
         )
 
+    def count_strings(self, scope: Scope, asset_type: str, field: str, values: Sequence[str]) -> dict[str, int]:
+        """How many index rows hold each of ``values`` in ``field`` (for a single-valued field: how many assets),
+        counted in the string postings themselves: one index range per value, whatever the catalog's size. (A
+        summary restricted by a filter joins the field's whole posting list to the filter's, which PostgreSQL,
+        before its statistics exist, ran as a nested loop: seconds per call on a table of 60,000 rows.)"""
+        counts: dict[str, int] = {}
+        with self.catalog.read() as conn:
+            for part in _chunks(sorted(set(values)), 1000):
+                q = (
+                    select(T.c.vstr, func.count())
+                    .where(_term_scope(T, scope, asset_type), T.c.field == field, T.c.vstr.in_(part))
+                    .group_by(T.c.vstr)
+                )
+                counts.update({str(v): int(n) for v, n in conn.execute(q)})
+        return counts
+
     def count(self, scope: Scope, asset_type: str, query: Query) -> int:
         with self.catalog.read() as conn:
             conds, _ = self._filters(conn, scope, asset_type, query)
