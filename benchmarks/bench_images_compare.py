@@ -60,6 +60,8 @@ METRICS = {  # name: (label, True when higher is better)
     "server_system_s": ("server system CPU s per run", False),
     "client_cpu_s": ("client CPU s per run", False),
     "zip_s": ("zip_set s (submit to finished)", False),
+    "zip_queue_s": ("zip job s in the queue", False),
+    "zip_job_s": ("zip job s running", False),
 }
 
 
@@ -113,12 +115,21 @@ def drive(src: Path, workload: Path, runs: int, processes: int, data_base: Path 
                 if time.monotonic() > deadline:
                     raise SystemExit(f"zip job {job_id} did not finish in {JOB_TIMEOUT_S} s")
                 time.sleep(0.02)
+            zip_s = time.perf_counter() - t0
             if status != "finished":
                 raise SystemExit(f"zip job {job_id} ended {status}")
-            print(json.dumps({"zip_s": round(time.perf_counter() - t0, 3)}), flush=True)
+            job = client._request("GET", f"/v1/jobs/{job_id}")
+            created, started, finished = (_epoch(job.get(k)) for k in ("created_at", "started_at", "finished_at"))
+            print(json.dumps({"zip_s": round(zip_s, 3), "zip_queue_s": round(started - created, 3),
+                              "zip_job_s": round(finished - started, 3)}), flush=True)  # fmt: skip
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _epoch(value: Any) -> float:
+    """A job time as either tree stores it: epoch seconds or an ISO 8601 string."""
+    return float(value) if isinstance(value, int | float) else dt.datetime.fromisoformat(str(value)).timestamp()
 
 
 # ---- the parent: trees, rounds, statistics ----------------------------------------------------------------
