@@ -34,6 +34,10 @@ FAILURE_NOTES = 10
 FAILURE_SAMPLE = 20
 #: failed ids kept in ``result["failed"]``; ``result["failed_count"]`` has the total when more failed
 MAX_FAILED_IDS = 1000
+#: progress is written at most this often (a stage, or ``force``, is written at once): a job that moves through
+#: 100 % in a second wrote the job row a hundred times (8 % of zipping 2,000 images), where a reader polling the
+#: progress sees no more than a few updates a second
+PROGRESS_INTERVAL_S = 0.2
 
 
 class JobStopped(Exception):
@@ -94,11 +98,17 @@ class JobContext:
         self.check_cancelled()
 
     def progress(self, percent: float, stage: str | None = None, force: bool = False) -> None:
-        """Report progress (0-100). Writes are throttled to steps of 1 % or 0.5 s; raises JobStopped."""
+        """Report progress (0-100). Writes are throttled to steps of 1 % or 0.5 s, and to one per
+        ``PROGRESS_INTERVAL_S``; raises JobStopped."""
         self.check_cancelled()
         percent = max(0.0, min(100.0, float(percent)))
         now = time.monotonic()
-        if not force and stage is None and percent - self._last_progress < 1.0 and now - self._last_write < 0.5:
+        since = now - self._last_write
+        if (
+            not force
+            and stage is None
+            and (since < PROGRESS_INTERVAL_S or (percent - self._last_progress < 1.0 and since < 0.5))
+        ):
             return
         values: dict[str, Any] = {"progress": percent}
         if stage is not None:
