@@ -17,7 +17,7 @@ same data, interleaved, and reports the ratio with its uncertainty:
   ``add_images`` of the workload ``--runs`` times into new sets through that tree's own client (a child process
   with the tree's ``src`` on ``PYTHONPATH`` runs this script with ``--drive``), then ``zip_set`` of the last set;
 * per run it records images/s (call to return), the server's user and system CPU seconds during the call (from
-  /proc, over its process tree) and the client's.
+  /proc, over its process tree), the client's, and on PostgreSQL the cluster's own (its process tree).
 
 Prints both trees' medians and the ratio this/ref of each median with a 95 % bootstrap interval (resampling the
 runs of each tree); an interval wholly below 1.0 for images/s means this tree is slower. Writes
@@ -59,6 +59,7 @@ METRICS = {  # name: (label, True when higher is better)
     "server_user_s": ("server user CPU s per run", False),
     "server_system_s": ("server system CPU s per run", False),
     "client_cpu_s": ("client CPU s per run", False),
+    "postgres_cpu_s": ("PostgreSQL's CPU s per run", False),
     "zip_s": ("zip_set s (submit to finished)", False),
     "zip_queue_s": ("zip job s in the queue", False),
     "zip_job_s": ("zip job s running", False),
@@ -68,7 +69,15 @@ METRICS = {  # name: (label, True when higher is better)
 # ---- the child: one tree's server and client --------------------------------------------------------------
 
 
-def drive(src: Path, workload: Path, runs: int, processes: int, data_base: Path | None, catalog_url: str | None) -> int:
+def drive(
+    src: Path,
+    workload: Path,
+    runs: int,
+    processes: int,
+    data_base: Path | None,
+    catalog_url: str | None,
+    postgres_pid: int | None,
+) -> int:
     """Runs in a child whose ``PYTHONPATH`` starts with ``src``: that tree's client against that tree's server.
     Prints one JSON line per run."""
     import scenebase
@@ -92,10 +101,12 @@ def drive(src: Path, workload: Path, runs: int, processes: int, data_base: Path 
                 images = [Image(**item) for item in batches[run % len(batches)]]
                 set_id = client.create_set(f"compare {run}", "images")
                 user0, system0 = process_tree_cpu(proc.pid)
+                pg0 = sum(process_tree_cpu(postgres_pid)) if postgres_pid else 0.0
                 client0, t0 = time.process_time(), time.perf_counter()
                 ids = client.add_images(images, set_id)
                 wall = time.perf_counter() - t0
                 user1, system1 = process_tree_cpu(proc.pid)
+                pg1 = sum(process_tree_cpu(postgres_pid)) if postgres_pid else 0.0
                 client_cpu = time.process_time() - client0
                 if len(ids) != len(images) or client.last_errors:
                     raise SystemExit(f"{len(ids)} of {len(images)} ingested: {client.last_errors[:3]}")
@@ -103,7 +114,8 @@ def drive(src: Path, workload: Path, runs: int, processes: int, data_base: Path 
                         "images_per_s": round(len(images) / wall, 1), "server_user_s": round(user1 - user0, 2),
                         "server_system_s": round(system1 - system0, 2),
                         "server_cpu_s": round(user1 - user0 + system1 - system0, 2),
-                        "client_cpu_s": round(client_cpu, 2)}  # fmt: skip
+                        "client_cpu_s": round(client_cpu, 2),
+                        **({"postgres_cpu_s": round(pg1 - pg0, 2)} if postgres_pid else {})}  # fmt: skip
                 print(json.dumps(line), flush=True)
             t0 = time.perf_counter()
             job_id, _zip_id = client.zip_set(set_id)
@@ -164,7 +176,7 @@ def make_workload(images: int, runs: int, path: Path) -> float:
 
 
 def run_tree(
-    src: Path, workload: Path, runs: int, processes: int, data_base: Path | None, catalog_url: str | None
+    src: Path, workload: Path, runs: int, processes: int, data_base: Path | None, postgres: Any, database: str
 ) -> list[dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEBASE_")}
     env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
@@ -172,9 +184,13 @@ def run_tree(
             "--runs", str(runs), "--processes", str(processes)]  # fmt: skip
     if data_base is not None:
         args += ["--data-base", str(data_base)]
-    if catalog_url is not None:
-        args += ["--catalog-url", catalog_url]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False, timeout=1800)
+    if postgres is not None:
+        args += ["--catalog-url", postgres.create_database(database), "--postgres-pid", str(postgres.pid)]
+    try:
+        done = subprocess.run(args, env=env, capture_output=True, text=True, check=False, timeout=1800)
+    finally:
+        if postgres is not None:
+            postgres.drop_database(database)
     if done.returncode != 0:
         tail = done.stdout[-2000:] + done.stderr[-3000:]
         raise SystemExit(f"the driver for {src} failed ({done.returncode}):\n{tail}")
@@ -240,9 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)  # the child, see drive()
     parser.add_argument("--workload", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--catalog-url", help=argparse.SUPPRESS)
+    parser.add_argument("--postgres-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.drive is not None:
-        return drive(args.drive, args.workload, args.runs, args.processes, args.data_base, args.catalog_url)
+        return drive(args.drive, args.workload, args.runs, args.processes, args.data_base, args.catalog_url,
+                     args.postgres_pid)  # fmt: skip
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if not backends or set(backends) - {"sqlite", "postgres"}:
         parser.error("--backends takes sqlite and/or postgres")
@@ -265,13 +283,8 @@ def main(argv: list[str] | None = None) -> int:
                 postgres = stack.enter_context(_postgres(tmp)) if backend == "postgres" else None
                 for rnd in range(args.rounds):
                     for name in ["this", "ref"] if rnd % 2 == 0 else ["ref", "this"]:
-                        database = f"compare_{rnd}_{name}"
-                        url = postgres.create_database(database) if postgres is not None else None
-                        try:
-                            lines = run_tree(trees[name], workload, args.runs, args.processes, args.data_base, url)
-                        finally:
-                            if postgres is not None:
-                                postgres.drop_database(database)
+                        lines = run_tree(trees[name], workload, args.runs, args.processes, args.data_base, postgres,
+                                         f"compare_{rnd}_{name}")  # fmt: skip
                         results[backend][name] += [{"round": rnd, **line} for line in lines]
                         shown = ", ".join(f"{r['images_per_s']:,.0f} img/s ({r['server_cpu_s']:.2f} CPU s)"
                                           for r in lines if "images_per_s" in r)  # fmt: skip

@@ -695,12 +695,12 @@ class AssetRepo:
 
     def count_strings(self, scope: Scope, asset_type: str, field: str, values: Sequence[str]) -> dict[str, int]:
         """How many index rows hold each of ``values`` in ``field`` (for a single-valued field: how many assets),
-        counted in the string postings themselves: one index range per value, whatever the catalog's size. (A
-        summary restricted by a filter joins the field's whole posting list to the filter's, which PostgreSQL,
-        before its statistics exist, ran as a nested loop: seconds per call on a table of 60,000 rows.)"""
+        counted in the string postings themselves: one index range per value, whatever the catalog's size. (The
+        duplicate check used a summary restricted by a filter, which joins the field's whole posting list to the
+        filter's: on a new PostgreSQL catalog of 4,000 images it took seconds per call.)"""
         counts: dict[str, int] = {}
         with self.catalog.read() as conn:
-            for part in _chunks(sorted(set(values)), 1000):
+            for part in _chunks(sorted(set(values))):
                 q = (
                     select(T.c.vstr, func.count())
                     .where(_term_scope(T, scope, asset_type), T.c.field == field, T.c.vstr.in_(part))
