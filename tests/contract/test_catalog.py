@@ -875,3 +875,28 @@ def test_documents_too_large_for_one_sqlite_value_are_read_row_by_row(tmp_path: 
         assert {i: doc for i, (_pk, doc) in locked.items()} == {i: d for i, (_pk, d, _t) in whole.docs.items()}
         conn.exec_driver_sql("SELECT 1")  # the transaction is still usable
     catalog.dispose()
+
+
+def test_a_growing_postgres_table_gets_statistics_before_autovacuum_would_look(db: Catalog) -> None:
+    """Without statistics PostgreSQL looked up a batch's ids by range-scanning the organization's pk index; the
+    catalog analyzes a table once this process's writes pass what its statistics saw (at least 1,000 rows)."""
+    repo = AssetRepo(db)
+    scope = Scope.of("org-analyze")
+    docs = [{"id": f"im-{i:05d}", "timestamp": "2026-12-01T00:00:00Z", "sensor": f"cam{i % 4}"} for i in range(2500)]
+    for start in range(0, len(docs), 500):
+        repo.upsert(scope, "images", docs[start : start + 500])
+    if db.analyzer is None:  # SQLite keeps no statistics unless asked: nothing to do
+        assert db.dialect == "sqlite"
+        return
+    deadline = time.monotonic() + 30
+    while "assets" not in db.analyzer.analyzed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "assets" in db.analyzer.analyzed and "asset_terms" in db.analyzer.analyzed
+    with db.read() as conn:
+        analyzed = conn.exec_driver_sql("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'assets'")
+        assert analyzed.scalar() is not None  # our ANALYZE, not autovacuum's (that sets last_autoanalyze)
+        plan = conn.exec_driver_sql(
+            "EXPLAIN SELECT pk FROM assets WHERE owner = %s AND asset_type = 'images' AND id = ANY(%s)",
+            ("org-analyze", [f"im-{i:05d}" for i in range(0, 2500, 25)]),
+        ).scalars()
+        assert "uq_assets_owner_type_id" in "\n".join(plan)  # the unique index, not a scan of every asset

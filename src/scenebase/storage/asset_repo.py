@@ -38,7 +38,7 @@ from scenebase.domain.metadata import DEFAULT_NESTED_FIELDS, ElementTerm, Term, 
 from scenebase.domain.search import COLUMN_FIELDS, Query, QueryError
 from scenebase.domain.timeutil import to_epoch
 from scenebase.storage import sqlite_bulk
-from scenebase.storage.catalog import Catalog, ConcurrentWrite
+from scenebase.storage.catalog import Catalog, ConcurrentWrite, count_written
 from scenebase.storage.leapfrog import leapfrog_query
 from scenebase.storage.scope import Scope
 from scenebase.storage.search_plan import PostingStats, TermFilter, scope_cond, split_query, term_scope
@@ -362,6 +362,9 @@ class AssetRepo:
             _insert_rows(conn, "asset_terms", _TERM_COLUMNS, term_rows)
         if element_rows:
             _insert_rows(conn, "asset_element_terms", _ELEMENT_COLUMNS, element_rows)
+        count_written(conn, "assets", len(plan.new))  # PostgreSQL's statistics follow a new catalog's growth
+        count_written(conn, "asset_terms", len(term_rows))
+        count_written(conn, "asset_element_terms", len(element_rows))
 
     def _verify(self, conn: Connection, plan: WritePlan, sqlite: bool) -> None:
         assert plan.expected is not None

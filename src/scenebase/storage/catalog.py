@@ -173,6 +173,72 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+#: rows a process writes into a PostgreSQL table before it asks for new statistics (then: as many as the last
+#: statistics saw, so a growing table is analyzed O(log n) times)
+ANALYZE_MIN_ROWS = 1000
+#: key of ``Connection.info`` under which a repository counts the rows it inserted per table (see ``Catalog.write``)
+WRITTEN_ROWS = "scenebase_written_rows"
+
+
+def count_written(conn: Connection, table: str, rows: int) -> None:
+    """Record that ``rows`` rows go into ``table`` when ``conn``'s transaction commits."""
+    written = conn.info.setdefault(WRITTEN_ROWS, {})
+    written[table] = written.get(table, 0) + rows
+
+
+class _Analyzer:
+    """PostgreSQL only: ``ANALYZE`` a table on a thread of its own once the rows this process wrote into it since its
+    statistics were taken pass what those statistics saw (at least ``ANALYZE_MIN_ROWS``).
+
+    Autovacuum does the same, but looks once a minute: on a new catalog the first minute of ingestion ran without
+    statistics, and the planner took each batch's lookup of 100 ids by ``(owner, asset_type, id)`` for a one-row
+    range scan of the organization's ``(owner, asset_type, pk)`` index, filtering ids: every request read every asset
+    (measured: 6,000 rows read per lookup after three batches of 2,000 images)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._added: dict[str, int] = {}
+        self._seen: dict[str, float] = {}  # rows the table's statistics saw (pg_class.reltuples) after our ANALYZE
+        self._thread: threading.Thread | None = None
+        self.analyzed: list[str] = []  # tables analyzed, in order (for tests and logs)
+
+    def _due(self, table: str) -> bool:
+        return self._added.get(table, 0) >= max(ANALYZE_MIN_ROWS, self._seen.get(table, 0.0))
+
+    def wrote(self, table: str, rows: int) -> None:
+        if rows <= 0:
+            return
+        with self._lock:
+            self._added[table] = self._added.get(table, 0) + rows
+            if not self._due(table) or self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="scenebase-analyze", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                due = [t for t in self._added if self._due(t)]
+                if not due:
+                    self._thread = None
+                    return
+                for table in due:
+                    self._added[table] = 0
+            for table in due:  # names from this package's code, never from a request
+                try:
+                    with self._engine.begin() as conn:
+                        conn.exec_driver_sql(f"ANALYZE {table}")
+                        seen = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                                                    (table,)).scalar()  # fmt: skip
+                except Exception as exc:  # a failed ANALYZE leaves it to autovacuum; the write succeeded
+                    log.warning("ANALYZE %s failed: %s", table, exc)
+                    continue
+                with self._lock:
+                    self._seen[table] = max(float(seen or 0.0), 0.0)
+                    self.analyzed.append(table)
+
+
 class Catalog:
     """Owns the engines. Repositories (``scenebase.storage.repos``) take a :class:`Catalog`."""
 
@@ -181,6 +247,7 @@ class Catalog:
         sa_url = make_url(_sqlalchemy_url(url))
         self.dialect = sa_url.get_backend_name()
         self._checkpointer: _Checkpointer | None = None
+        self.analyzer: _Analyzer | None = None
         if self.dialect == "sqlite":
             db = sa_url.database
             if db and db != ":memory:":
@@ -201,6 +268,7 @@ class Catalog:
                 json_serializer=fastjson.dumps,
             )
             self._write_engine = self._read_engine = engine
+            self.analyzer = _Analyzer(engine)
         else:
             raise ValueError(f"unsupported catalog URL {url!r}: use sqlite:///PATH or postgresql://...")
         self._migrate_lock = threading.Lock()
@@ -209,6 +277,9 @@ class Catalog:
     def write(self) -> Iterator[Connection]:
         with self._write_engine.begin() as conn:
             yield conn
+            written: dict[str, int] = conn.info.pop(WRITTEN_ROWS, None) or {}
+        for table, rows in written.items():  # committed
+            self.wrote(table, rows)
 
     def write_retrying(self, fn: Callable[[Connection], T], attempts: int = 4) -> T:
         """Run ``fn`` in a write transaction; when it loses a race with a concurrent writer (see
@@ -224,6 +295,12 @@ class Catalog:
                 log.info("write conflict (attempt %d of %d), retrying: %s", attempt, attempts, type(exc).__name__)
                 time.sleep(0.01 * 2**attempt * (0.5 + random.random()))
         raise AssertionError("unreachable")
+
+    def wrote(self, table: str, rows: int) -> None:
+        """``rows`` new rows were committed into ``table`` (PostgreSQL: may start an ``ANALYZE``, see
+        :class:`_Analyzer`; SQLite needs none: it has no statistics unless asked)."""
+        if self.analyzer is not None:
+            self.analyzer.wrote(table, rows)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
