@@ -20,7 +20,9 @@ same data, interleaved, and reports the ratio with its uncertainty:
   /proc, over its process tree), the client's, and on PostgreSQL the cluster's own (its process tree).
 
 Prints both trees' medians and the ratio this/ref of each median with a 95 % bootstrap interval (resampling the
-runs of each tree); an interval wholly below 1.0 for images/s means this tree is slower. Writes
+runs of each tree), and the median of paired ratios (the same round and run of both trees: same workload, close
+in time, so the machine's drift cancels) with its interval; an interval wholly below 1.0 for images/s means this
+tree is slower. Writes
 ``benchmarks/results/images_compare.json``.
 """
 
@@ -31,6 +33,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import math
 import os
 import pickle
 import random
@@ -207,6 +210,23 @@ def ratio_interval(this: list[float], ref: list[float], draws: int = 5000) -> tu
     return statistics.median(this) / statistics.median(ref), ratios[int(0.025 * draws)], ratios[int(0.975 * draws)]
 
 
+def paired_interval(ratios: list[float], draws: int = 5000) -> tuple[float, float, float]:
+    """The median of per-pair ratios (this/ref of the same round and run: same workload, neighbours in time) and
+    a 95 % percentile-bootstrap interval: the machine's drift between rounds cancels, so it separates smaller
+    differences than the ratio of medians."""
+    rng = random.Random(1)
+    boots = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(draws))
+    return statistics.median(ratios), boots[int(0.025 * draws)], boots[int(0.975 * draws)]
+
+
+def _verdict(low: float, high: float, higher_better: bool) -> str:
+    if (high < 1.0) if higher_better else (low > 1.0):
+        return "worse"
+    if (low > 1.0) if higher_better else (high < 1.0):
+        return "better"
+    return "no difference shown"
+
+
 def summarize(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     out = []
     for name, (label, higher_better) in METRICS.items():
@@ -215,12 +235,16 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
         if not this or not ref or 0 in (statistics.median(this), statistics.median(ref)):
             continue
         ratio, low, high = ratio_interval(this, ref)
-        worse = high < 1.0 if higher_better else low > 1.0
-        better = low > 1.0 if higher_better else high < 1.0
+        by_key = {(r["round"], r.get("run")): r[name] for r in results["ref"] if r.get(name)}
+        pairs = [r[name] / by_key[(r["round"], r.get("run"))] for r in results["this"]
+                 if name in r and (r["round"], r.get("run")) in by_key]  # fmt: skip
+        paired, plow, phigh = paired_interval(pairs) if pairs else (math.nan, math.nan, math.nan)
         out.append({"metric": name, "label": label, "this_median": statistics.median(this),
                     "ref_median": statistics.median(ref), "ratio": round(ratio, 3), "ratio_95": [round(low, 3),
-                    round(high, 3)], "verdict": "worse" if worse else "better" if better else "no difference shown",
-                    "samples": [len(this), len(ref)]})  # fmt: skip
+                    round(high, 3)], "verdict": _verdict(low, high, higher_better), "paired_ratio": round(paired, 3),
+                    "paired_95": [round(plow, 3), round(phigh, 3)],
+                    "paired_verdict": _verdict(plow, phigh, higher_better) if pairs else None,
+                    "samples": [len(this), len(ref), len(pairs)]})  # fmt: skip
     return out
 
 
@@ -297,11 +321,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = {backend: summarize(results[backend]) for backend in backends}
     for backend in backends:
         print()
-        print(f"{backend + ': metric':<38} {'this':>9} {'ref':>9} {'ratio':>6}  {'95 % interval':<15} verdict")
+        print(f"{backend + ': metric':<38} {'this':>9} {'ref':>9} {'ratio':>6}  {'95 % interval':<15} "
+              f"{'verdict':<20} {'paired':>6}  {'95 % interval':<15} verdict")  # fmt: skip
         for s in summary[backend]:
             low, high = s["ratio_95"]
+            plow, phigh = s["paired_95"]
             print(f"{s['label']:<38} {s['this_median']:>9,.2f} {s['ref_median']:>9,.2f} {s['ratio']:>6.3f}  "
-                  f"[{low:.3f}, {high:.3f}]   {s['verdict']}")  # fmt: skip
+                  f"[{low:.3f}, {high:.3f}]   {s['verdict']:<20} {s['paired_ratio']:>6.3f}  "
+                  f"[{plow:.3f}, {phigh:.3f}]   {s['paired_verdict']}")  # fmt: skip
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
