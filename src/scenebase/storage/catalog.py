@@ -276,6 +276,7 @@ class Catalog:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         with self._write_engine.begin() as conn:
+            conn.info.pop(WRITTEN_ROWS, None)  # the info outlives the checkout: drop a rolled-back write's counts
             yield conn
             written: dict[str, int] = conn.info.pop(WRITTEN_ROWS, None) or {}
         for table, rows in written.items():  # committed
