@@ -44,7 +44,6 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from run import SRC, TOKEN, machine, process_tree_cpu, serve_process, write_report  # noqa: E402
+from run import (  # noqa: E402
+    SRC,
+    TOKEN,
+    child_env,
+    machine,
+    postgres_cluster,
+    process_tree_cpu,
+    serve_process,
+    write_report,
+)
 
 RESULTS = HERE / "results"
 JOB_TIMEOUT_S = 300.0
@@ -181,8 +189,6 @@ def make_workload(images: int, runs: int, path: Path) -> float:
 def run_tree(
     src: Path, workload: Path, runs: int, processes: int, data_base: Path | None, postgres: Any, database: str
 ) -> list[dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEBASE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
     args = [sys.executable, str(Path(__file__).resolve()), "--drive", str(src), "--workload", str(workload),
             "--runs", str(runs), "--processes", str(processes)]  # fmt: skip
     if data_base is not None:
@@ -190,7 +196,7 @@ def run_tree(
     if postgres is not None:
         args += ["--catalog-url", postgres.create_database(database), "--postgres-pid", str(postgres.pid)]
     try:
-        done = subprocess.run(args, env=env, capture_output=True, text=True, check=False, timeout=1800)
+        done = subprocess.run(args, env=child_env(src), capture_output=True, text=True, check=False, timeout=1800)
     finally:
         if postgres is not None:
             postgres.drop_database(database)
@@ -248,19 +254,6 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return out
 
 
-@contextlib.contextmanager
-def _postgres(tmp: Path) -> Iterator[Any]:
-    """A throwaway PostgreSQL cluster (tests/servers.py); each server start gets a database of its own."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from servers import start_postgres
-
-    server = start_postgres(tmp / "pgcluster")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ref", default="da192b3^", help="the commit to compare with (default da192b3^, the tree "
@@ -304,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)  # fmt: skip
         for backend in backends:
             with contextlib.ExitStack() as stack:
-                postgres = stack.enter_context(_postgres(tmp)) if backend == "postgres" else None
+                # one cluster per backend run; run_tree gives each server start a database of its own
+                postgres = stack.enter_context(postgres_cluster(tmp)) if backend == "postgres" else None
                 for rnd in range(args.rounds):
                     for name in ["this", "ref"] if rnd % 2 == 0 else ["ref", "this"]:
                         lines = run_tree(trees[name], workload, args.runs, args.processes, args.data_base, postgres,

@@ -106,6 +106,14 @@ def write_report(output: Path, report: dict[str, Any]) -> None:
     print(f"\nwrote {output} ({report['wall_seconds']} s in all)")
 
 
+def child_env(src: Path = SRC) -> dict[str, str]:
+    """This process's environment for a child that runs ``src``'s ``scenebase``: no ``SCENEBASE_`` settings of its
+    own, ``src`` first on ``PYTHONPATH``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEBASE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    return env
+
+
 @contextlib.contextmanager
 def serve_process(
     data_dir: Path, extra_env: dict[str, str], src: Path = SRC
@@ -113,8 +121,7 @@ def serve_process(
     """Like :func:`serve`, and also yields the server process (its pid, for memory sampling). ``src``: the source
     tree whose ``scenebase`` runs (another commit's, to compare)."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCENEBASE_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    env = child_env(src)
     env.update(
         {
             "SCENEBASE_ADMIN_TOKEN": TOKEN,
@@ -249,12 +256,20 @@ def with_postgres(tmp: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def with_postgres_server(tmp: Path) -> Iterator[tuple[str, int]]:
     """Like :func:`with_postgres`, and also yields the postmaster's pid (to count PostgreSQL's own CPU)."""
+    with postgres_cluster(tmp) as server:
+        yield server.create_database("scenebase_bench"), server.pid
+
+
+@contextlib.contextmanager
+def postgres_cluster(tmp: Path) -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster under ``tmp`` (``tests/servers.py``'s ``PostgresServer``: ``create_database``,
+    ``drop_database``, ``pid``), stopped on exit."""
     sys.path.insert(0, str(TESTS))
     from servers import start_postgres
 
     server = start_postgres(tmp / "pgcluster")
     try:
-        yield server.create_database("scenebase_bench"), server.pid
+        yield server
     finally:
         server.stop()
 
