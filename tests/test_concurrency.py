@@ -207,3 +207,36 @@ def test_sets_jobs_ingest_and_zips_against_each_other(server: InProcessServer) -
         _check_invariants(server, calls)
     # the races were real: some calls were refused (a set being deleted takes nothing new), none broke
     assert any("being deleted" in r or "does not exist" in r or "no set" in r for r in calls.refused), calls.refused
+
+
+@pytest.mark.postgres
+def test_ingest_batches_hold_their_set_together_and_a_status_write_waits_for_them(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The batches of one upload into one set write at the same time: each holds the set's row with a shared lock
+    (an exclusive one made them queue for each other's whole transaction). A status write (lock, deletion) still
+    waits until they commit, and an ingest after it reads its status."""
+    from sqlalchemy.exc import OperationalError
+
+    database = f"share_{uuid.uuid4().hex[:12]}"
+    srv = InProcessServer(tmp_path / "data", catalog_url=postgres_server.create_database(database))
+    try:
+        with srv:
+            rt = srv.runtime
+            set_id = srv.client().create_set("held together", "images")
+
+            def with_timeout(conn: Any) -> Any:
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '1s'")
+                return conn
+
+            with rt.catalog.write() as first:
+                rt.sets.hold_for_members(first, ORG, [set_id])
+                with rt.catalog.write() as second:  # another batch of the same upload: not blocked
+                    rt.sets.hold_for_members(with_timeout(second), ORG, [set_id])
+                with pytest.raises(OperationalError, match="lock timeout"), rt.catalog.write() as status:
+                    rt.sets._hold(with_timeout(status), ORG, set_id)  # what a status write does first
+            rt.sets.set_locked(ORG, set_id, True)  # the batch committed: the write goes through
+            with rt.catalog.write() as after:
+                assert rt.sets._hold(after, ORG, set_id, share=True)["locked"] is True
+    finally:
+        postgres_server.drop_database(database)

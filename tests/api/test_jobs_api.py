@@ -173,10 +173,10 @@ def _count_membership_chunks(server: InProcessServer, asset_type: str) -> list[i
     original = repo.get_for_update
     calls = [0]
 
-    def counting(conn: object, scope: Scope, kind: str, ids: object) -> object:
+    def counting(conn: object, scope: Scope, kind: str, ids: object, share: bool = False) -> object:
         if kind == asset_type:
             calls[0] += 1
-        return original(conn, scope, kind, ids)  # type: ignore[arg-type]
+        return original(conn, scope, kind, ids, share)  # type: ignore[arg-type]
 
     repo.get_for_update = counting  # type: ignore[method-assign,assignment]
     return calls

@@ -128,9 +128,10 @@ class SetService:
             raise NotFound(f"no set with id {set_id!r}", resource=KIND)  # shared sets are read-only
         return doc
 
-    def _hold(self, conn: Connection, scope: Scope, set_id: str) -> dict[str, Any]:
-        """The set's document, its row locked until ``conn`` commits; NotFound when it is gone."""
-        found = self.repo.get_for_update(conn, scope, KIND, [set_id])
+    def _hold(self, conn: Connection, scope: Scope, set_id: str, share: bool = False) -> dict[str, Any]:
+        """The set's document, its row locked until ``conn`` commits (``share``: a shared lock, see
+        :meth:`hold_for_members`); NotFound when it is gone."""
+        found = self.repo.get_for_update(conn, scope, KIND, [set_id], share=share)
         if set_id not in found:
             raise NotFound(f"set {set_id!r} does not exist (any more)", resource=KIND)
         return found[set_id][1]
@@ -175,9 +176,13 @@ class SetService:
 
     def hold_for_members(self, conn: Connection, scope: Scope, set_ids: list[str]) -> None:
         """Inside the transaction that writes new members into ``set_ids``: lock the sets' rows and re-check that
-        each exists and is not being deleted, so no member lands after a deletion collected the members."""
+        each exists and is not being deleted, so no member lands after a deletion collected the members.
+
+        The lock is shared (PostgreSQL ``FOR SHARE``): the batches of one upload into one set write at the same
+        time (an exclusive lock made them queue for each other's whole transaction), while a status write, which
+        locks the row for update, still waits for them to commit, and one that committed first is what they read."""
         for sid in sorted(set(set_ids)):
-            doc = self._hold(conn, scope, sid)
+            doc = self._hold(conn, scope, sid, share=True)
             if self.deleting(doc):
                 raise Conflict(f"set {sid!r} is being deleted: it takes no new assets", resource=KIND)
 

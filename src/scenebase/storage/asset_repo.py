@@ -116,6 +116,10 @@ _term_scope = term_scope
 E = asset_element_terms
 
 
+#: a row lock of ``_read_docs``: ``FOR UPDATE`` or ``FOR SHARE``
+_Lock = Literal["update", "share"]
+
+
 def _no_bound(_pk: Any) -> list[Any]:
     return []
 
@@ -156,34 +160,37 @@ class AssetRepo:
             return self.upsert_in(conn, scope, asset_type, docs, mode, keep_lists, keep_fields)
 
     def get_for_update(
-        self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str]
+        self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str], share: bool = False
     ) -> dict[str, tuple[int, dict[str, Any]]]:
         """``id -> (pk, doc)`` of the organization's own documents, locked until ``conn`` commits (PostgreSQL;
-        SQLite write transactions are exclusive anyway)."""
-        return {i: (pk, doc) for i, (pk, doc, _text) in self._read_docs(conn, scope, asset_type, ids, True).items()}
+        SQLite write transactions are exclusive anyway). ``share``: a shared lock (``FOR SHARE``), which other
+        shared lockers hold at the same time and which only blocks writers of these rows: for a transaction that
+        needs the rows to stay as read but does not write them."""
+        lock: _Lock = "share" if share else "update"
+        return {i: (pk, doc) for i, (pk, doc, _text) in self._read_docs(conn, scope, asset_type, ids, lock).items()}
 
     def snapshot(self, scope: Scope, asset_type: str, ids: Sequence[str]) -> Snapshot:
         """The organization's own documents ``ids`` as they are now, read without locks, for :meth:`plan` outside
         a transaction; :meth:`apply` checks that they are still so before it writes."""
         with self.catalog.read() as conn:
-            return Snapshot(asset_type, list(ids), self._read_docs(conn, scope, asset_type, ids, False))
+            return Snapshot(asset_type, list(ids), self._read_docs(conn, scope, asset_type, ids, None))
 
     def snapshot_in(self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str]) -> Snapshot:
         """Like :meth:`snapshot`, read in the caller's write transaction with the rows locked (PostgreSQL; a SQLite
         write transaction is exclusive): decisions made from it hold until the transaction ends."""
-        return Snapshot(asset_type, list(ids), self._read_docs(conn, scope, asset_type, ids, True), locked=True)
+        return Snapshot(asset_type, list(ids), self._read_docs(conn, scope, asset_type, ids, "update"), locked=True)
 
     def _read_docs(
-        self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str], lock: bool
+        self, conn: Connection, scope: Scope, asset_type: str, ids: Sequence[str], lock: _Lock | None
     ) -> dict[str, tuple[int, dict[str, Any], str]]:
         """``id -> (pk, doc, doc's stored text)``. On SQLite the rows come back as one JSON value (one step of the
-        statement, see ``sqlite_bulk``); on PostgreSQL as rows, locked with ``lock``."""
+        statement, see ``sqlite_bulk``); on PostgreSQL as rows, locked ``FOR UPDATE`` or ``FOR SHARE`` by ``lock``."""
         out: dict[str, tuple[int, dict[str, Any], str]] = {}
         ids = list(ids)
         if not ids:
             return out
         if conn.dialect.name == "postgresql":
-            lock_sql = " FOR UPDATE" if lock else ""
+            lock_sql = f" FOR {lock.upper()}" if lock else ""
             for part in _chunks(ids, 10_000):
                 rows = conn.exec_driver_sql(
                     "SELECT pk, id, doc::text FROM assets WHERE owner = %s AND asset_type = %s AND id = ANY(%s)"
