@@ -494,6 +494,46 @@ def test_migration_0006_fills_term_times_and_element_positions(catalog: Catalog)
     assert repo.search(Scope.of("o"), "images", parse_query({"nested_filters": [nested]}), ids_only=True) == ["a1"]
 
 
+def test_migration_0009_keeps_only_numbers_in_the_number_postings(catalog: Catalog) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with catalog.write() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+    repo = AssetRepo(catalog)
+    scope = Scope.of("o")
+    docs = [{"id": f"n{i}", "timestamp": f"2024-01-0{i + 1}T00:00:00+00:00", "speed": float(i), "sensor": f"cam{i}",
+             "aux": {"frame": i}} for i in range(4)]  # fmt: skip
+    repo.upsert(scope, "images", docs)  # written under revision 0008's full index
+
+    def number_postings(conn: Any) -> tuple[int, str]:
+        if conn.dialect.name == "postgresql":
+            sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_terms_num'"
+        else:
+            sql = "SELECT sql FROM sqlite_master WHERE name = 'ix_terms_num'"
+        count = conn.execute(select(func.count()).select_from(asset_terms).where(asset_terms.c.vnum.is_not(None)))
+        return count.scalar_one(), str(conn.exec_driver_sql(sql).scalar_one())
+
+    with catalog.read() as conn:
+        assert "vnum IS NOT NULL" not in number_postings(conn)[1]
+    catalog.migrate()
+    with catalog.read() as conn:
+        numbers, definition = number_postings(conn)
+    assert "vnum IS NOT NULL" in definition, definition
+    assert numbers > 0
+
+    def ids(query: dict[str, Any]) -> list[str]:
+        return sorted(repo.search(scope, "images", parse_query(query), ids_only=True))
+
+    assert ids({"ranges": [{"field": "speed", "min": 1, "max": 2}]}) == ["n1", "n2"]
+    assert ids({"ranges": [{"field": "speed", "max": 0.5}]}) == ["n0"]
+    assert ids({"filters": [{"field": "aux.frame", "values": [3]}]}) == ["n3"]
+    assert ids({"filters": [{"field": "sensor", "values": ["cam0"]}]}) == ["n0"]
+    assert ids({"exists_filters": [{"field": "aux"}]}) == ["n0", "n1", "n2", "n3"]
+    buckets = repo.summary(scope, "images", parse_query({}), ["speed"])["aggregations"][0]["buckets"]
+    assert sorted(b["key"] for b in buckets) == [0, 1, 2, 3]
+
+
 # -- jobs: records, scopes, notes ------------------------------------------------------------------
 
 

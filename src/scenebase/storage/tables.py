@@ -158,7 +158,17 @@ asset_terms = Table(
     Column("ts", Float, nullable=True),
     # postings: which assets have field=value (drives selective filters and aggregations)
     Index("ix_terms_str", "owner", "asset_type", "field", "vstr", "vnum", "asset_pk"),
-    Index("ix_terms_num", "owner", "asset_type", "field", "vnum", "asset_pk"),
+    # numbers only (migration 0009): every reader names a number, which implies the predicate
+    Index(
+        "ix_terms_num",
+        "owner",
+        "asset_type",
+        "field",
+        "vnum",
+        "asset_pk",
+        sqlite_where=text("vnum IS NOT NULL"),
+        postgresql_where=text("vnum IS NOT NULL"),
+    ),
     # per-asset probe: does this asset have field=value (drives EXISTS checks along a sorted scan)
     Index("ix_terms_asset", "asset_pk", "field", "vstr", "vnum"),
     # string postings in time order (numbers sort by value, not time, and are left out)
