@@ -173,9 +173,12 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
-#: rows a process writes into a PostgreSQL table before it asks for new statistics (then: as many as the last
-#: statistics saw, so a growing table is analyzed O(log n) times)
+#: rows a process writes into a PostgreSQL table before it asks for new statistics
 ANALYZE_MIN_ROWS = 1000
+#: ... and then: this many times what the last statistics saw (the table quadrupled), so a growing table is
+#: analyzed O(log n) times. Row counts between two analyses stay right (the planner scales the statistics' rows
+#: per page by the table's pages now); what was missing on a new catalog were any statistics at all.
+ANALYZE_GROWTH = 3.0
 #: key of ``Connection.info`` under which a repository counts the rows it inserted per table (see ``Catalog.write``)
 WRITTEN_ROWS = "scenebase_written_rows"
 
@@ -188,7 +191,9 @@ def count_written(conn: Connection, table: str, rows: int) -> None:
 
 class _Analyzer:
     """PostgreSQL only: ``ANALYZE`` a table on a thread of its own once the rows this process wrote into it since its
-    statistics were taken pass what those statistics saw (at least ``ANALYZE_MIN_ROWS``).
+    statistics were taken pass ``ANALYZE_GROWTH`` times what those statistics saw (at least ``ANALYZE_MIN_ROWS``).
+    A table this process has not analyzed yet starts from the statistics it has (a restarted server does not
+    analyze a large table again after its first thousand rows).
 
     Autovacuum does the same, but looks once a minute: on a new catalog the first minute of ingestion ran without
     statistics, and the planner took each batch's lookup of 100 ids by ``(owner, asset_type, id)`` for a one-row
@@ -204,7 +209,7 @@ class _Analyzer:
         self.analyzed: list[str] = []  # tables analyzed, in order (for tests and logs)
 
     def _due(self, table: str) -> bool:
-        return self._added.get(table, 0) >= max(ANALYZE_MIN_ROWS, self._seen.get(table, 0.0))
+        return self._added.get(table, 0) >= max(ANALYZE_MIN_ROWS, ANALYZE_GROWTH * self._seen.get(table, 0.0))
 
     def wrote(self, table: str, rows: int) -> None:
         if rows <= 0:
@@ -219,6 +224,12 @@ class _Analyzer:
     def _run(self) -> None:
         while True:
             with self._lock:
+                unknown = [t for t in self._added if t not in self._seen and self._due(t)]
+            for table in unknown:  # first sight: what the table's statistics (if any) saw already
+                seen = self._reltuples(table)
+                with self._lock:
+                    self._seen[table] = seen
+            with self._lock:
                 due = [t for t in self._added if self._due(t)]
                 if not due:
                     self._thread = None
@@ -229,14 +240,23 @@ class _Analyzer:
                 try:
                     with self._engine.begin() as conn:
                         conn.exec_driver_sql(f"ANALYZE {table}")
-                        seen = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
-                                                    (table,)).scalar()  # fmt: skip
                 except Exception as exc:  # a failed ANALYZE leaves it to autovacuum; the write succeeded
                     log.warning("ANALYZE %s failed: %s", table, exc)
                     continue
+                seen = self._reltuples(table)
                 with self._lock:
-                    self._seen[table] = max(float(seen or 0.0), 0.0)
+                    self._seen[table] = seen
                     self.analyzed.append(table)
+
+    def _reltuples(self, table: str) -> float:
+        """The rows ``table``'s statistics saw; 0 when it has none (or on an error)."""
+        try:
+            with self._engine.connect() as conn:
+                found = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,))
+                return max(float(found.scalar() or 0.0), 0.0)  # -1: never analyzed
+        except Exception as exc:
+            log.warning("reading the statistics of %s failed: %s", table, exc)
+            return 0.0
 
 
 class Catalog:
