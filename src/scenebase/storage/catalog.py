@@ -179,6 +179,9 @@ ANALYZE_MIN_ROWS = 1000
 #: analyzed O(log n) times. Row counts between two analyses stay right (the planner scales the statistics' rows
 #: per page by the table's pages now); what was missing on a new catalog were any statistics at all.
 ANALYZE_GROWTH = 3.0
+#: ... until the statistics saw this many rows: from then on autovacuum keeps them (it analyzes a table after a
+#: tenth of it changed, looking once a minute); the planner only went wrong while there were none
+ANALYZE_UNTIL_ROWS = 10_000
 #: key of ``Connection.info`` under which a repository counts the rows it inserted per table (see ``Catalog.write``)
 WRITTEN_ROWS = "scenebase_written_rows"
 
@@ -191,7 +194,8 @@ def count_written(conn: Connection, table: str, rows: int) -> None:
 
 class _Analyzer:
     """PostgreSQL only: ``ANALYZE`` a table on a thread of its own once the rows this process wrote into it since its
-    statistics were taken pass ``ANALYZE_GROWTH`` times what those statistics saw (at least ``ANALYZE_MIN_ROWS``).
+    statistics were taken pass ``ANALYZE_GROWTH`` times what those statistics saw (at least ``ANALYZE_MIN_ROWS``),
+    until the statistics saw ``ANALYZE_UNTIL_ROWS``; autovacuum keeps them from then on.
     A table this process has not analyzed yet starts from the statistics it has (a restarted server does not
     analyze a large table again after its first thousand rows).
 
@@ -209,7 +213,8 @@ class _Analyzer:
         self.analyzed: list[str] = []  # tables analyzed, in order (for tests and logs)
 
     def _due(self, table: str) -> bool:
-        return self._added.get(table, 0) >= max(ANALYZE_MIN_ROWS, ANALYZE_GROWTH * self._seen.get(table, 0.0))
+        seen = self._seen.get(table, 0.0)
+        return seen < ANALYZE_UNTIL_ROWS and self._added.get(table, 0) >= max(ANALYZE_MIN_ROWS, ANALYZE_GROWTH * seen)
 
     def wrote(self, table: str, rows: int) -> None:
         if rows <= 0:
