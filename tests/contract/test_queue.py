@@ -260,6 +260,27 @@ def test_stop_workers_when_idle(backend: QueueBackend) -> None:
     queue.stop_workers()  # stopping twice is harmless
 
 
+def test_a_job_enqueued_here_wakes_an_idle_worker_at_once(
+    backend: QueueBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle worker polls less and less often; a job this process enqueues wakes it instead of waiting for the
+    next poll (set here to a minute, longer than the test waits). On Redis huey's read blocks until a task comes
+    anyway; on SQLite only the wake-up brings it."""
+    from scenebase.storage import queue as queue_module
+
+    monkeypatch.setattr(queue_module, "POLL_MIN_S", 60.0)
+    monkeypatch.setattr(queue_module, "POLL_MAX_S", 60.0)
+    rec = Recorder()
+    queue = backend.make(rec)
+    queue.start_workers(1)
+    time.sleep(0.2)  # the worker found the queue empty and waits for its next poll
+    queue.enqueue("job-now")
+    assert wait_until(lambda: rec.done_ids() == ["job-now"]), "the idle worker did not wake for the new job"
+    t0 = time.monotonic()
+    queue.stop_workers()  # wakes it too
+    assert time.monotonic() - t0 < WAIT_S
+
+
 def test_two_queues_share_tasks(backend: QueueBackend) -> None:
     """Two HueyQueue objects on one URL (like two worker processes) split the tasks without duplicates."""
     started = {"a": threading.Event(), "b": threading.Event()}

@@ -40,6 +40,12 @@ class JobQueue(Protocol):
     def stop_workers(self, timeout: float = 10.0) -> None: ...
 
 
+#: an idle worker looks at the queue after this long, then 1.5 times longer each time it was empty, up to
+#: ``POLL_MAX_S``; a job enqueued by this process wakes it at once
+POLL_MIN_S = 0.05
+POLL_MAX_S = 0.25
+
+
 class HueyQueue:
     """A :class:`JobQueue` on huey. ``execute(job_id)`` is called in a worker thread for each job id."""
 
@@ -49,6 +55,8 @@ class HueyQueue:
         self.huey = _open_huey(url, name)
         self._task = self.huey.task(name=TASK_NAME)(self._run)
         self._stop = threading.Event()
+        #: set by ``enqueue``: this process's idle workers look at the queue now, not at their next poll
+        self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def _run(self, job_id: str) -> None:
@@ -56,6 +64,7 @@ class HueyQueue:
 
     def enqueue(self, job_id: str) -> None:
         self._task(job_id)
+        self._wake.set()
 
     def pending(self) -> int:
         return int(self.huey.pending_count())
@@ -68,7 +77,7 @@ class HueyQueue:
             self._threads.append(t)
 
     def _loop(self) -> None:
-        delay = 0.05
+        delay = POLL_MIN_S
         while not self._stop.is_set():
             try:
                 task = self.huey.dequeue()
@@ -77,10 +86,14 @@ class HueyQueue:
                 task = None
                 self._stop.wait(1.0)
             if task is None:
-                self._stop.wait(delay)
-                delay = min(delay * 1.5, 0.25)
+                # a job enqueued by another process (a second server, the CLI) waits for the poll: at most POLL_MAX_S
+                if self._wake.wait(delay):
+                    self._wake.clear()
+                    delay = POLL_MIN_S
+                else:
+                    delay = min(delay * 1.5, POLL_MAX_S)
                 continue
-            delay = 0.05
+            delay = POLL_MIN_S
             try:
                 self.huey.execute(task)
             except Exception:
@@ -90,6 +103,7 @@ class HueyQueue:
     def stop_workers(self, timeout: float = 10.0) -> None:
         """Take no more tasks and wait up to ``timeout`` s for each worker thread (0: do not wait; call again)."""
         self._stop.set()
+        self._wake.set()
         for t in self._threads:
             t.join(timeout)
         self._threads = [t for t in self._threads if t.is_alive()]
