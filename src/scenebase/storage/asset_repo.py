@@ -710,6 +710,17 @@ class AssetRepo:
         filter's: on a new PostgreSQL catalog of 4,000 images it took seconds per call.)"""
         counts: dict[str, int] = {}
         with self.catalog.read() as conn:
+            if conn.dialect.name == "postgresql":
+                # the values as one array joined to the postings, not an IN list: PostgreSQL matched each listed
+                # value against the (field, vstr) statistics while planning (2.5 ms of 3 per 100 content hashes)
+                for part in _chunks(sorted(set(values)), 10_000):
+                    rows = conn.exec_driver_sql(
+                        "SELECT u.v, count(*) FROM unnest(%s::text[]) AS u(v) JOIN asset_terms t ON t.owner = ANY(%s)"
+                        " AND t.asset_type = %s AND t.field = %s AND t.vstr = u.v GROUP BY u.v",
+                        (part, sorted(scope.readable), asset_type, field),
+                    )
+                    counts.update({str(v): int(n) for v, n in rows})
+                return counts
             for part in _chunks(sorted(set(values))):
                 q = (
                     select(T.c.vstr, func.count())
