@@ -117,6 +117,15 @@ def _note_texts(notes: list[str]) -> list[str]:
     return texts
 
 
+def upgrade_to(catalog: Catalog, revision: str) -> None:
+    """Migrate ``catalog`` to ``revision`` only (a test then writes rows as that revision left the schema)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with catalog.write() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
 # -- migrations ------------------------------------------------------------------------------------
 
 
@@ -424,11 +433,7 @@ def test_two_superadmins_demoting_each_other_at_once_leave_one(identity: Identit
 
 
 def test_migration_0004_fixes_hints_and_marks_client_jobs(catalog: Catalog) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with catalog.write() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+    upgrade_to(catalog, "0003")
     now = time.time()
     with catalog.write() as c:
         old = Table("jobs", MetaData(), autoload_with=c)  # the jobs table as revision 0003 left it
@@ -458,11 +463,7 @@ def test_migration_0004_fixes_hints_and_marks_client_jobs(catalog: Catalog) -> N
 
 
 def test_migration_0006_fills_term_times_and_element_positions(catalog: Catalog) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with catalog.write() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0004")
+    upgrade_to(catalog, "0004")
     docs = {
         "a1": {"id": "a1", "timestamp": "2024-01-01T00:00:00+00:00",
                "annotations_meta": [{"provider": "p1", "type": "box"}, {"provider": "p2", "type": "polygon"}]},
@@ -495,11 +496,7 @@ def test_migration_0006_fills_term_times_and_element_positions(catalog: Catalog)
 
 
 def test_migration_0009_keeps_only_numbers_in_the_number_postings(catalog: Catalog) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with catalog.write() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
+    upgrade_to(catalog, "0008")
     repo = AssetRepo(catalog)
     scope = Scope.of("o")
     docs = [{"id": f"n{i}", "timestamp": f"2024-01-0{i + 1}T00:00:00+00:00", "speed": float(i), "sensor": f"cam{i}",
@@ -948,26 +945,19 @@ def test_a_restarted_server_starts_from_the_statistics_a_table_has(db: Catalog) 
     if db.analyzer is None:
         assert db.dialect == "sqlite"
         return
-    with db.write() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO assets (owner, asset_type, id, timestamp, doc, created_at, updated_at) SELECT 'org-restart',"
-            " 'images', 'old-' || g, 0, '{}', 0, 0 FROM generate_series(1, 2500) g"
-        )
-        conn.exec_driver_sql("ANALYZE assets")
+    _analyzed_assets(db, "org-restart", 2500)
     restarted = Catalog(db.url)
     try:
         assert restarted.analyzer is not None
         repo = AssetRepo(restarted)
         docs = [{"id": f"new-{i:05d}", "timestamp": "2026-12-01T00:00:00Z"} for i in range(1500)]
         repo.upsert(Scope.of("org-restart"), "images", docs)
-        deadline = time.monotonic() + 30
-        while restarted.analyzer._thread is not None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert restarted.analyzer._thread is None
+        _analyzer_idle(restarted.analyzer)
         assert "assets" not in restarted.analyzer.analyzed
         assert restarted.analyzer._seen["assets"] == pytest.approx(2500, rel=0.1)
         repo.upsert(Scope.of("org-restart"), "images", [{**d, "id": f"more-{i:05d}"} for i, d in
                                                          enumerate(docs * 4)])  # fmt: skip
+        deadline = time.monotonic() + 30
         while "assets" not in restarted.analyzer.analyzed and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "assets" in restarted.analyzer.analyzed  # 7,500 rows written: three times what it saw
@@ -981,14 +971,25 @@ def test_statistics_of_ten_thousand_rows_are_left_to_autovacuum(db: Catalog) -> 
     if db.analyzer is None:
         assert db.dialect == "sqlite"
         return
+    _analyzed_assets(db, "org-big", ANALYZE_UNTIL_ROWS + 500)
+    db.analyzer.wrote("assets", 100 * ANALYZE_UNTIL_ROWS)  # as if a repository had committed that many rows
+    _analyzer_idle(db.analyzer)
+    assert "assets" not in db.analyzer.analyzed
+
+
+def _analyzed_assets(db: Catalog, owner: str, rows: int) -> None:
+    """``rows`` bare image rows of ``owner`` in ``assets``, then an ANALYZE (not this process's analyzer)."""
     with db.write() as conn:
         conn.exec_driver_sql(
-            "INSERT INTO assets (owner, asset_type, id, timestamp, doc, created_at, updated_at) SELECT 'org-big',"
-            f" 'images', 'old-' || g, 0, '{{}}', 0, 0 FROM generate_series(1, {ANALYZE_UNTIL_ROWS + 500}) g"
+            "INSERT INTO assets (owner, asset_type, id, timestamp, doc, created_at, updated_at) SELECT %s, 'images',"
+            " 'old-' || g, 0, '{}', 0, 0 FROM generate_series(1, %s) g",
+            (owner, rows),
         )
         conn.exec_driver_sql("ANALYZE assets")
-    db.analyzer.wrote("assets", 100 * ANALYZE_UNTIL_ROWS)  # as if a repository had committed that many rows
+
+
+def _analyzer_idle(analyzer: Any) -> None:
     deadline = time.monotonic() + 30
-    while db.analyzer._thread is not None and time.monotonic() < deadline:
+    while analyzer._thread is not None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert db.analyzer._thread is None and "assets" not in db.analyzer.analyzed
+    assert analyzer._thread is None
