@@ -887,6 +887,11 @@ TermRow = tuple[int, str, str, str, str | None, float | None, float]
 ElementRow = tuple[int, str, str, str, str | None, float | None, int]
 _TERM_COLUMNS = "asset_pk, owner, asset_type, field, vstr, vnum, ts"
 _ELEMENT_COLUMNS = "asset_pk, owner, asset_type, field, vstr, vnum, pos"
+#: PostgreSQL types of those columns, for a binary COPY
+_COPY_TYPES = {
+    _TERM_COLUMNS: ["int8", "varchar", "varchar", "varchar", "varchar", "float8", "float8"],
+    _ELEMENT_COLUMNS: ["int8", "varchar", "varchar", "varchar", "varchar", "float8", "int4"],
+}
 
 
 def _same_term(t: Any) -> list[ColumnElement[bool]]:
@@ -904,8 +909,12 @@ def _insert_rows(conn: Connection, table: str, columns: str, rows: Sequence[tupl
     ``sqlite_bulk``). Ingestion writes ~30 rows per image, and both are several times faster than a compiled
     per-row executemany."""
     if conn.dialect.name == "postgresql":
+        # binary: the driver packs each value by its column's type instead of formatting text, a third of the
+        # Python time per row (measured: 57,000 terms in 0.035 s instead of 0.1 s)
         raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+        with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+            copy.set_types(_COPY_TYPES[columns])
             for row in rows:
                 copy.write_row(row)
     else:
