@@ -259,11 +259,9 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
             continue
         ratio, low, high = ratio_interval(_by_round(results["this"], name), _by_round(results["ref"], name))
         by_key = {(r["round"], r.get("run")): r[name] for r in results["ref"] if r.get(name)}
-        paired_rounds: dict[int, list[float]] = {}
-        for r in results["this"]:
-            if name in r and (r["round"], r.get("run")) in by_key:
-                paired_rounds.setdefault(r["round"], []).append(r[name] / by_key[(r["round"], r.get("run"))])
-        pairs = list(paired_rounds.values())
+        ratios = [{"round": r["round"], name: r[name] / by_key[(r["round"], r.get("run"))]} for r in results["this"]
+                  if name in r and (r["round"], r.get("run")) in by_key]  # fmt: skip
+        pairs = _by_round(ratios, name)
         paired, plow, phigh = paired_interval(pairs) if pairs else (math.nan, math.nan, math.nan)
         out.append({"metric": name, "label": label, "this_median": statistics.median(this),
                     "ref_median": statistics.median(ref), "ratio": round(ratio, 3), "ratio_95": [round(low, 3),
