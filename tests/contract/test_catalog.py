@@ -925,10 +925,7 @@ def test_a_growing_postgres_table_gets_statistics_before_autovacuum_would_look(d
     if db.analyzer is None:  # SQLite keeps no statistics unless asked: nothing to do
         assert db.dialect == "sqlite"
         return
-    deadline = time.monotonic() + 30
-    while not {"assets", "asset_terms"} <= set(db.analyzer.analyzed) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "assets" in db.analyzer.analyzed and "asset_terms" in db.analyzer.analyzed
+    _wait_analyzed(db.analyzer, {"assets", "asset_terms"})
     with db.read() as conn:
         analyzed = conn.exec_driver_sql("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'assets'")
         assert analyzed.scalar() is not None  # our ANALYZE, not autovacuum's (that sets last_autoanalyze)
@@ -957,10 +954,7 @@ def test_a_restarted_server_starts_from_the_statistics_a_table_has(db: Catalog) 
         assert restarted.analyzer._seen["assets"] == pytest.approx(2500, rel=0.1)
         repo.upsert(Scope.of("org-restart"), "images", [{**d, "id": f"more-{i:05d}"} for i, d in
                                                          enumerate(docs * 4)])  # fmt: skip
-        deadline = time.monotonic() + 30
-        while "assets" not in restarted.analyzer.analyzed and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "assets" in restarted.analyzer.analyzed  # 7,500 rows written: three times what it saw
+        _wait_analyzed(restarted.analyzer, {"assets"})  # 7,500 rows written: three times what it saw
     finally:
         restarted.dispose()
 
@@ -986,6 +980,13 @@ def _analyzed_assets(db: Catalog, owner: str, rows: int) -> None:
             (owner, rows),
         )
         conn.exec_driver_sql("ANALYZE assets")
+
+
+def _wait_analyzed(analyzer: Any, tables: set[str]) -> None:
+    deadline = time.monotonic() + 30
+    while not tables <= set(analyzer.analyzed) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tables <= set(analyzer.analyzed), analyzer.analyzed
 
 
 def _analyzer_idle(analyzer: Any) -> None:
